@@ -1,0 +1,301 @@
+// Catalog: the databases of a data directory, the shared writer pool, and the node's uuid.
+#include "engine/catalog.h"
+
+#include <algorithm>
+#include <array>
+#include <condition_variable>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <nlohmann/json.hpp>
+#include <openssl/rand.h>
+
+#include "engine/database_internal.h"
+#include "engine/names.h"
+
+namespace divan::engine {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Identity file of the node. Not a "*.sqlite3" name, so all_dbs() never lists it.
+constexpr const char* kNodeFile = "_node.json";
+
+// Most file systems cap a file name at 255 bytes; escaping can triple a name's length.
+constexpr size_t kMaxFileName = 255;
+
+class AsioWriterPool final : public WriterPool {
+ public:
+  explicit AsioWriterPool(size_t threads) : pool_(std::max<size_t>(threads, 1)) {}
+  ~AsioWriterPool() override { pool_.join(); }
+  void post(std::function<void()> task) override { boost::asio::post(pool_, std::move(task)); }
+  void join() { pool_.join(); }  // waits for posted work, then the threads exit
+
+ private:
+  boost::asio::thread_pool pool_;
+};
+
+bool is_lower_hex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+std::string random_uuid() {
+  std::array<unsigned char, 16> bytes{};
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+    throw std::runtime_error("RAND_bytes failed");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 0xf]);
+  }
+  return out;
+}
+
+void fsync_path(const fs::path& p, int flags) {
+  int fd = ::open(p.c_str(), flags);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "open " + p.string());
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) throw std::system_error(err, std::generic_category(), "fsync " + p.string());
+}
+
+// spec: http-api.md §3 `GET /` uuid: generated once, persisted, stable across restarts. Written to a
+// temporary file, fsynced and renamed, so a crash leaves either no file or a complete one.
+std::string load_or_create_uuid(const fs::path& dir) {
+  fs::path file = dir / kNodeFile;
+  if (fs::exists(file)) {
+    std::ifstream in(file);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto json = nlohmann::json::parse(text.str(), nullptr, false);
+    if (json.is_discarded() || !json.is_object() || !json.contains("uuid") ||
+        !json["uuid"].is_string()) {
+      throw std::runtime_error("unreadable node file " + file.string());
+    }
+    std::string uuid = json["uuid"].get<std::string>();
+    if (uuid.size() != 32 || !is_lower_hex(uuid)) {
+      throw std::runtime_error("bad uuid in node file " + file.string());
+    }
+    return uuid;
+  }
+  std::string uuid = random_uuid();
+  fs::path tmp = dir / (std::string(kNodeFile) + ".tmp");
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << nlohmann::json{{"uuid", uuid}}.dump() << "\n";
+    out.flush();
+    if (!out) throw std::runtime_error("cannot write " + tmp.string());
+  }
+  fsync_path(tmp, O_RDONLY);
+  fs::rename(tmp, file);
+  fsync_path(dir, O_RDONLY | O_DIRECTORY);
+  return uuid;
+}
+
+bool is_plain_name(std::string_view name) {
+  if (name.empty() || name[0] < 'a' || name[0] > 'z') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '$' ||
+           c == '(' || c == ')' || c == '+' || c == '-' || c == '/';
+  });
+}
+
+void remove_if_exists(const fs::path& p) {
+  std::error_code ec;
+  fs::remove(p, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    throw std::system_error(ec, "remove " + p.string());
+  }
+}
+
+}  // namespace
+
+struct CatalogImpl {
+  CatalogOptions options;
+  DatabaseOptions db_options;
+  std::string uuid;
+  std::unique_ptr<AsioWriterPool> pool;
+
+  mutable std::mutex mu;
+  std::condition_variable removed_cv;  // signalled when a remove finishes
+  bool closed = false;                                                // GUARDED_BY(mu)
+  std::map<std::string, std::shared_ptr<Database>, std::less<>> open;  // GUARDED_BY(mu)
+  // Names whose files are being deleted: create/open/remove of them wait, so nothing opens a file
+  // that is about to be unlinked.
+  std::set<std::string, std::less<>> removing;  // GUARDED_BY(mu)
+
+  DbFiles files_for(std::string_view name) const {
+    return DbFiles{options.data_dir / (escape_db_name(name) + std::string(kDbFileSuffix))};
+  }
+
+  // REQUIRES: lock holds mu.
+  void wait_not_removing(std::unique_lock<std::mutex>& lock, std::string_view name) {
+    removed_cv.wait(lock, [&] { return removing.find(name) == removing.end(); });
+  }
+};
+
+Catalog::Catalog(CatalogOptions options) : impl_(std::make_unique<CatalogImpl>()) {
+  impl_->options = std::move(options);
+  const CatalogOptions& o = impl_->options;
+  impl_->db_options = DatabaseOptions{std::max<size_t>(o.max_batch_ops, 1), o.max_batch_bytes,
+                                      o.max_readers_per_db, o.fsync};
+  fs::create_directories(o.data_dir);
+  impl_->uuid = load_or_create_uuid(o.data_dir);
+  impl_->pool = std::make_unique<AsioWriterPool>(o.writer_threads);
+}
+
+Catalog::~Catalog() { close_all(); }
+
+Result<void> Catalog::validate_name(std::string_view name) {
+  // spec: http-api.md §4.1.
+  static constexpr std::array<std::string_view, 6> kSystem = {
+      "_users", "_replicator", "_global_changes", "_dbs", "_nodes", "_metadata"};
+  if (std::find(kSystem.begin(), kSystem.end(), name) != kSystem.end()) return {};
+  if (is_plain_name(name)) return {};
+  for (std::string_view suffix : {std::string_view("/_replicator"), std::string_view("/_users")}) {
+    if (name.ends_with(suffix) && is_plain_name(name.substr(0, name.size() - suffix.size()))) {
+      return {};
+    }
+  }
+  return fail(Code::kIllegalDatabaseName,
+              "Name: '" + std::string(name) +
+                  "'. Only lowercase characters (a-z), digits (0-9), and any of the characters _, "
+                  "$, (, ), +, -, and / are allowed. Must begin with a letter.");
+}
+
+Result<std::shared_ptr<Database>> Catalog::create(std::string_view name) {
+  if (auto valid = validate_name(name); !valid) return tl::unexpected(valid.error());
+  CatalogImpl& c = *impl_;
+  std::unique_lock<std::mutex> lock(c.mu);
+  c.wait_not_removing(lock, name);
+  if (c.closed) return fail(Code::kNotFound, reason::kNoDatabase);
+  if (c.open.find(name) != c.open.end()) {
+    return fail(Code::kFileExists, "The database could not be created, the file already exists.");
+  }
+  DbFiles files = c.files_for(name);
+  if (files.db.filename().string().size() + 5 > kMaxFileName) {  // room for "-wal", "-shm"
+    return fail(Code::kIllegalDatabaseName, "Name: '" + std::string(name) + "'. Name is too long.");
+  }
+  if (fs::exists(files.db)) {
+    return fail(Code::kFileExists, "The database could not be created, the file already exists.");
+  }
+  // Companions without their db file are leftovers of an interrupted delete; SQLite would replay
+  // a stale WAL into the new file.
+  remove_if_exists(files.wal());
+  remove_if_exists(files.shm());
+  remove_if_exists(files.journal());
+  std::unique_ptr<DatabaseImpl> impl;
+  try {
+    impl = std::make_unique<DatabaseImpl>(std::string(name), files, c.db_options, c.pool.get(),
+                                          /*create=*/true);
+  } catch (...) {
+    impl.reset();
+    remove_if_exists(files.db);
+    remove_if_exists(files.wal());
+    remove_if_exists(files.shm());
+    throw;
+  }
+  std::shared_ptr<Database> db(new Database(std::move(impl)));
+  c.open.emplace(std::string(name), db);
+  return db;
+}
+
+Result<std::shared_ptr<Database>> Catalog::open(std::string_view name) {
+  CatalogImpl& c = *impl_;
+  std::unique_lock<std::mutex> lock(c.mu);
+  c.wait_not_removing(lock, name);
+  if (c.closed) return fail(Code::kNotFound, reason::kNoDatabase);
+  if (auto it = c.open.find(name); it != c.open.end()) return it->second;
+  // spec: http-api.md §4.1: an illegal name that does not exist is simply not found.
+  if (!validate_name(name)) return fail(Code::kNotFound, reason::kNoDatabase);
+  DbFiles files = c.files_for(name);
+  if (!fs::exists(files.db)) return fail(Code::kNotFound, reason::kNoDatabase);
+  auto impl = std::make_unique<DatabaseImpl>(std::string(name), files, c.db_options, c.pool.get(),
+                                             /*create=*/false);
+  std::shared_ptr<Database> db(new Database(std::move(impl)));
+  c.open.emplace(std::string(name), db);
+  return db;
+}
+
+Result<void> Catalog::remove(std::string_view name) {
+  CatalogImpl& c = *impl_;
+  std::shared_ptr<Database> db;
+  DbFiles files = c.files_for(name);
+  {
+    std::unique_lock<std::mutex> lock(c.mu);
+    c.wait_not_removing(lock, name);
+    if (c.closed) return fail(Code::kNotFound, reason::kNoDatabase);
+    if (auto it = c.open.find(name); it != c.open.end()) {
+      db = std::move(it->second);
+      c.open.erase(it);
+    } else if (!validate_name(name) || !fs::exists(files.db)) {
+      return fail(Code::kNotFound, reason::kNoDatabase);
+    }
+    c.removing.emplace(name);
+  }
+  // Outside the catalog lock: waiting for this database's writer and readers must not stall the
+  // other databases. New submits and snapshots on `db` already fail with not_found.
+  std::exception_ptr error;
+  try {
+    if (db) db->impl_->close();
+    // Only now that no connection is open: SQLite deletes "-wal" by path when a connection
+    // closes, which would damage a re-created database of the same name.
+    remove_if_exists(files.db);
+    remove_if_exists(files.wal());
+    remove_if_exists(files.shm());
+    remove_if_exists(files.journal());
+  } catch (...) {
+    error = std::current_exception();
+  }
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    c.removing.erase(c.removing.find(name));
+    c.removed_cv.notify_all();
+  }
+  if (error) std::rethrow_exception(error);
+  return {};
+}
+
+std::vector<std::string> Catalog::all_dbs() const {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(impl_->options.data_dir, ec)) {
+    if (auto name = db_name_from_file(entry.path().filename().string())) {
+      names.push_back(std::move(*name));
+    }
+  }
+  std::sort(names.begin(), names.end());  // std::string compares like memcmp
+  return names;
+}
+
+const std::string& Catalog::server_uuid() const { return impl_->uuid; }
+
+void Catalog::close_all() {
+  CatalogImpl& c = *impl_;
+  std::map<std::string, std::shared_ptr<Database>, std::less<>> dbs;
+  {
+    std::unique_lock<std::mutex> lock(c.mu);
+    if (c.closed) return;
+    c.closed = true;
+    dbs.swap(c.open);
+    c.removed_cv.wait(lock, [&] { return c.removing.empty(); });
+  }
+  for (auto& [name, db] : dbs) db->impl_->close();  // drains each writer, closes each file
+  c.pool->join();
+}
+
+}  // namespace divan::engine

@@ -1,0 +1,320 @@
+// Database: opening, the read pool, snapshots and closing. The writer is in writer.cpp.
+#include "engine/database.h"
+
+#include <future>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+
+#include "engine/database_internal.h"
+#include "engine/schema.h"
+
+namespace divan::engine {
+namespace {
+
+// How long a connection waits for a lock before SQLITE_BUSY. Within one process the writer never
+// contends with itself and WAL readers never block it; this only covers WAL recovery after a crash
+// and an outside process (e.g. the sqlite3 CLI) holding the file.
+constexpr const char* kBusyTimeout = "PRAGMA busy_timeout = 5000";
+
+// Bound the WAL file left after a checkpoint (it otherwise stays at its high-water mark).
+constexpr const char* kJournalSizeLimit = "PRAGMA journal_size_limit = 67108864";
+
+std::string pragma_text(sqlite::Connection& conn, const char* sql) {
+  sqlite::Use q(conn.prepare(sql));
+  return q->step() ? std::string(q->column_text(0)) : std::string();
+}
+
+std::unique_ptr<sqlite::Connection> open_reader(const DbFiles& files) {
+  auto conn = std::make_unique<sqlite::Connection>(files.db, sqlite::Connection::Mode::kReadOnly);
+  conn->exec(kBusyTimeout);
+  return conn;
+}
+
+uint64_t file_size_or_zero(const std::filesystem::path& p) {
+  std::error_code ec;
+  auto n = std::filesystem::file_size(p, ec);
+  return ec ? 0 : static_cast<uint64_t>(n);
+}
+
+// Visits the rows of a docs query: (doc_id, seq, winner, deleted, tree).
+void visit_doc_rows(sqlite::Stmt& stmt, const std::function<bool(const DocRow&)>& visit) {
+  while (stmt.step()) {
+    DocRow row;
+    row.id = stmt.column_text(0);
+    row.seq = static_cast<uint64_t>(stmt.column_int(1));
+    row.winner = stmt.column_text(2);
+    row.deleted = stmt.column_int(3) != 0;
+    row.tree_bytes = stmt.column_blob(4);
+    if (!visit(row)) break;
+  }
+}
+
+// WHERE/ORDER BY for an id range over `column`; binds ?1 = start and ?2 = end when present.
+std::string range_sql(const IdRange& range, const char* column, bool live_only) {
+  std::string sql;
+  std::string c = column;
+  auto add = [&](const std::string& cond) {
+    sql += sql.empty() ? " WHERE " : " AND ";
+    sql += cond;
+  };
+  if (live_only) add("deleted = 0");
+  if (range.start) add(c + (range.descending ? " <= ?1" : " >= ?1"));
+  if (range.end) {
+    const char* op = range.descending ? (range.inclusive_end ? " >= ?2" : " > ?2")
+                                      : (range.inclusive_end ? " <= ?2" : " < ?2");
+    add(c + op);
+  }
+  sql += " ORDER BY " + c + (range.descending ? " DESC" : " ASC");
+  return sql;
+}
+
+void bind_range(sqlite::Stmt& stmt, const IdRange& range) {
+  if (range.start) stmt.bind_text(1, *range.start);
+  if (range.end) stmt.bind_text(2, *range.end);
+}
+
+}  // namespace
+
+// ---- DatabaseImpl -------------------------------------------------------------------------------
+
+DatabaseImpl::DatabaseImpl(std::string name_in, DbFiles files_in, const DatabaseOptions& opts,
+                           WriterPool* pool_in, bool create)
+    : name(std::move(name_in)), files(std::move(files_in)), options(opts), pool(pool_in) {
+  writer = std::make_unique<sqlite::Connection>(
+      files.db, create ? sqlite::Connection::Mode::kCreate : sqlite::Connection::Mode::kReadWrite);
+  writer->exec(kBusyTimeout);
+  // WAL: readers keep their snapshot while the writer commits, and a commit is one append + fsync.
+  if (pragma_text(*writer, "PRAGMA journal_mode = WAL") != "wal") {
+    throw std::runtime_error("cannot switch " + files.db.string() + " to WAL mode");
+  }
+  // FULL in WAL mode: every COMMIT fsyncs the WAL, so an acknowledged write survives power loss.
+  writer->exec(options.fsync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF");
+  writer->exec(kJournalSizeLimit);
+  schema::init(*writer);
+  committed = schema::load_state(*writer);
+  published = committed;
+  update_seq.store(committed.update_seq);
+  observers = std::make_shared<const std::vector<CommitObserver>>();
+}
+
+DatabaseImpl::~DatabaseImpl() { close(); }
+
+void DatabaseImpl::close() {
+  std::unique_lock<std::mutex> lock(mu);
+  closed = true;
+  idle_cv.wait(lock, [this] { return !drain_scheduled && queue.empty() && leased == 0; });
+  // Under the lock so two concurrent close() calls cannot both close the same connections. When the
+  // last connection closes SQLite checkpoints the WAL into the db file and deletes the WAL.
+  idle_readers.clear();
+  writer.reset();
+}
+
+Result<Snapshot> DatabaseImpl::snapshot() {
+  std::unique_ptr<sqlite::Connection> conn;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (closed) return fail(Code::kNotFound, reason::kNoDatabase);
+    ++leased;  // counted before opening, so close() waits for a connection still being opened
+    if (!idle_readers.empty()) {
+      conn = std::move(idle_readers.back());
+      idle_readers.pop_back();
+    }
+  }
+  try {
+    // Beyond the pool size a temporary connection is opened rather than making a reader wait;
+    // return_reader() closes it.
+    if (!conn) conn = open_reader(files);
+    sqlite::Use(conn->prepare("BEGIN"))->run();
+    // A deferred BEGIN takes its snapshot at the first read: read now, so the snapshot is the
+    // state at snapshot() time (everything committed before it, nothing committed after).
+    sqlite::Use q(conn->prepare("SELECT 1 FROM meta LIMIT 1"));
+    q->step();
+  } catch (...) {
+    if (conn && conn->in_transaction()) {
+      try {
+        conn->exec("ROLLBACK");
+      } catch (...) {
+        conn.reset();
+      }
+    }
+    return_reader(std::move(conn));
+    throw;
+  }
+  auto lease = std::make_unique<ReadLease>();
+  lease->db = this;
+  lease->conn = std::move(conn);
+  return Snapshot(std::move(lease));
+}
+
+void DatabaseImpl::return_reader(std::unique_ptr<sqlite::Connection> conn) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (conn && !closed && idle_readers.size() < options.max_readers) {
+      idle_readers.push_back(std::move(conn));
+      --leased;
+      idle_cv.notify_all();
+      return;
+    }
+  }
+  // Close it before giving up the lease: close() must not see leased == 0 (and let the files be
+  // deleted) while this connection is still open.
+  conn.reset();
+  std::lock_guard<std::mutex> lock(mu);
+  --leased;
+  idle_cv.notify_all();
+}
+
+DbState DatabaseImpl::state() const {
+  std::lock_guard<std::mutex> lock(mu);
+  return published;
+}
+
+ReadLease::~ReadLease() {
+  if (conn) {
+    try {
+      if (conn->in_transaction()) sqlite::Use(conn->prepare("COMMIT"))->run();
+    } catch (...) {
+      conn.reset();  // a connection in an unknown state is not reused
+    }
+  }
+  db->return_reader(std::move(conn));
+}
+
+// ---- Database -----------------------------------------------------------------------------------
+
+Database::Database(std::unique_ptr<DatabaseImpl> impl) : impl_(std::move(impl)) {}
+Database::~Database() = default;
+
+const std::string& Database::name() const { return impl_->name; }
+
+void Database::submit(std::vector<WriteOp> ops, WriteDone done) {
+  impl_->submit(std::move(ops), std::move(done));
+}
+
+Result<std::vector<WriteOutcome>> Database::write(std::vector<WriteOp> ops) {
+  // Shared: the writer thread may still be inside set_value() when get() returns here.
+  auto promise = std::make_shared<std::promise<Result<std::vector<WriteOutcome>>>>();
+  auto future = promise->get_future();
+  impl_->submit(std::move(ops), [promise](Result<std::vector<WriteOutcome>> result) {
+    promise->set_value(std::move(result));
+  });
+  return future.get();
+}
+
+Result<Snapshot> Database::snapshot() { return impl_->snapshot(); }
+
+DbInfo Database::info() const {
+  DbState s = impl_->state();
+  DbInfo info;
+  info.update_seq = s.update_seq;
+  info.doc_count = s.doc_count;
+  info.doc_del_count = s.doc_del_count;
+  info.external_size = s.external_size;
+  info.file_size = file_size_or_zero(impl_->files.db) + file_size_or_zero(impl_->files.wal());
+  return info;
+}
+
+uint64_t Database::update_seq() const {
+  return impl_->update_seq.load(std::memory_order_acquire);
+}
+
+uint32_t Database::revs_limit() const { return impl_->state().revs_limit; }
+
+std::string Database::security() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->published.security;
+}
+
+void Database::add_commit_observer(CommitObserver observer) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto next = std::make_shared<std::vector<CommitObserver>>(*impl_->observers);
+  next->push_back(std::move(observer));
+  impl_->observers = std::move(next);
+}
+
+// ---- Snapshot -----------------------------------------------------------------------------------
+
+Snapshot::Snapshot(std::unique_ptr<ReadLease> lease) : lease_(std::move(lease)) {}
+Snapshot::Snapshot(Snapshot&&) noexcept = default;
+Snapshot& Snapshot::operator=(Snapshot&&) noexcept = default;
+Snapshot::~Snapshot() = default;
+
+Result<DocRecord> Snapshot::doc(std::string_view id) {
+  sqlite::Use q(lease_->conn->prepare("SELECT seq, tree FROM docs WHERE doc_id = ?1"));
+  q->bind_text(1, id);
+  if (!q->step()) return fail(Code::kNotFound, reason::kMissing);
+  DocRecord rec;
+  rec.id = std::string(id);
+  rec.seq = static_cast<uint64_t>(q->column_int(0));
+  auto tree = revtree::RevTree::decode(q->column_blob(1));
+  if (!tree) throw std::runtime_error("corrupt revision tree for doc " + rec.id);
+  rec.tree = std::move(*tree);
+  return rec;
+}
+
+std::optional<std::string> Snapshot::body(std::string_view id, const revtree::RevId& rev) {
+  std::string rev_text = rev.str();
+  sqlite::Use q(lease_->conn->prepare("SELECT body FROM revs WHERE doc_id = ?1 AND rev = ?2"));
+  q->bind_text(1, id);
+  q->bind_text(2, rev_text);
+  if (!q->step()) return std::nullopt;
+  return std::string(q->column_text(0));
+}
+
+void Snapshot::scan_by_id(const IdRange& range, const std::function<bool(const DocRow&)>& visit) {
+  std::string sql = "SELECT doc_id, seq, winner, deleted, tree FROM docs" +
+                    range_sql(range, "doc_id", !range.include_deleted);
+  sqlite::Use q(lease_->conn->prepare(sql));
+  bind_range(*q, range);
+  visit_doc_rows(*q, visit);
+}
+
+uint64_t Snapshot::count_before(std::string_view id, bool descending) {
+  // Counts over the docs_live partial index: keys only, no tree blobs read.
+  sqlite::Use q(lease_->conn->prepare(
+      descending ? "SELECT count(*) FROM docs WHERE deleted = 0 AND doc_id > ?1"
+                 : "SELECT count(*) FROM docs WHERE deleted = 0 AND doc_id < ?1"));
+  q->bind_text(1, id);
+  return q->step() ? static_cast<uint64_t>(q->column_int(0)) : 0;
+}
+
+void Snapshot::scan_by_seq(uint64_t since, bool descending,
+                           const std::function<bool(const DocRow&)>& visit) {
+  if (descending) {
+    sqlite::Use q(lease_->conn->prepare(
+        "SELECT doc_id, seq, winner, deleted, tree FROM docs ORDER BY seq DESC"));
+    visit_doc_rows(*q, visit);
+    return;
+  }
+  sqlite::Use q(lease_->conn->prepare(
+      "SELECT doc_id, seq, winner, deleted, tree FROM docs WHERE seq > ?1 ORDER BY seq ASC"));
+  q->bind_int(1, static_cast<int64_t>(since));
+  visit_doc_rows(*q, visit);
+}
+
+std::optional<LocalDoc> Snapshot::local(std::string_view id) {
+  sqlite::Use q(lease_->conn->prepare("SELECT rev, body FROM local_docs WHERE id = ?1"));
+  q->bind_text(1, id);
+  if (!q->step()) return std::nullopt;
+  LocalDoc doc;
+  doc.id = std::string(id);
+  doc.rev_counter = static_cast<uint64_t>(q->column_int(0));
+  doc.body = std::string(q->column_text(1));
+  return doc;
+}
+
+void Snapshot::scan_local(const IdRange& range, const std::function<bool(const LocalDoc&)>& visit) {
+  std::string sql = "SELECT id, rev, body FROM local_docs" + range_sql(range, "id", false);
+  sqlite::Use q(lease_->conn->prepare(sql));
+  bind_range(*q, range);
+  while (q->step()) {
+    LocalDoc doc;
+    doc.id = std::string(q->column_text(0));
+    doc.rev_counter = static_cast<uint64_t>(q->column_int(1));
+    doc.body = std::string(q->column_text(2));
+    if (!visit(doc)) break;
+  }
+}
+
+}  // namespace divan::engine

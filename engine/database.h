@@ -1,0 +1,175 @@
+// A Divan database: one SQLite file holding documents with their revision trees, `_local` docs and
+// per-database settings.
+//
+// Writes: one writer per database. submit() queues a batch; a drain on the engine's writer pool takes
+// everything queued (capped), applies it in one BEGIN IMMEDIATE … COMMIT with synchronous=FULL (group
+// commit: one fsync for many callers), then completes every caller. A completion runs on a writer
+// thread and must only hand the result off (post to its own strand): never block there.
+// Per-document outcomes (conflict, …) are values inside the result; only I/O or a closed database
+// fails a whole batch.
+//
+// Reads: snapshot() leases one of the database's read-only WAL connections and opens a read
+// transaction, so several reads see one consistent state and never wait for the writer. Release the
+// snapshot before writing to a socket: an open read transaction pins the WAL.
+//
+// Thread-safety: every public method may be called from any thread. Snapshots are single-threaded.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "engine/error.h"
+#include "revtree/rev_tree.h"
+
+namespace divan::engine {
+
+class Catalog;
+struct DatabaseImpl;
+struct ReadLease;
+
+// ---- Writes -------------------------------------------------------------------------------------
+
+// A validated document write. Interactive (new_edits=true) when `revisions` is empty: the writer
+// applies revision-trees.md §6.1 with `parent`. Replicated (new_edits=false) when `revisions` is set:
+// the path is merged verbatim (§6.2) and never conflicts.
+struct DocUpdate {
+  std::string id;
+  bool deleted = false;
+  std::string body;            // compact JSON object text of the stored body (no `_` fields)
+  std::string canonical_body;  // revtree::canonical_json(body); interactive writes only
+  std::optional<revtree::RevId> parent;     // interactive only
+  std::optional<revtree::RevPath> revisions;  // replicated only
+};
+
+// A `_local/…` document write (spec http-api.md §8): no tree, no MVCC, rev "0-N".
+struct LocalUpdate {
+  std::string id;              // full id, "_local/…"
+  uint64_t rev_counter = 0;    // N of the supplied "0-N" (0 when absent); stored rev = N + 1
+  bool deleted = false;
+  std::string body;            // compact JSON object text (no `_` fields)
+};
+
+struct SetRevsLimit { uint32_t limit = 1000; };
+struct SetSecurity { std::string json; };  // the whole `_security` object, compact JSON text
+
+using WriteOp = std::variant<DocUpdate, LocalUpdate, SetRevsLimit, SetSecurity>;
+
+struct WriteOutcome {
+  std::optional<Error> error;  // per-op failure (conflict, not_found…); nullopt on success
+  std::string rev;             // new rev ("<pos>-<id>", "0-N" for local docs); "" if none
+  bool written = false;        // false for a replicated write of already-known revisions
+};
+
+using WriteDone = std::function<void(Result<std::vector<WriteOutcome>>)>;
+
+// ---- Reads --------------------------------------------------------------------------------------
+
+struct DocRecord {
+  std::string id;
+  uint64_t seq = 0;  // the doc's latest update seq
+  revtree::RevTree tree;
+};
+
+// One row of an id-ordered or seq-ordered scan. `winner` is "<pos>-<id>".
+struct DocRow {
+  std::string_view id;
+  uint64_t seq = 0;
+  std::string_view winner;
+  bool deleted = false;              // winner deleted
+  std::string_view tree_bytes;       // revtree::RevTree::decode() when leaves are needed
+};
+
+struct IdRange {
+  std::optional<std::string> start;  // first id (in scan direction), inclusive
+  std::optional<std::string> end;    // last id (in scan direction)
+  bool inclusive_end = true;
+  bool descending = false;
+  bool include_deleted = false;      // _all_docs lists live winners only
+};
+
+struct LocalDoc {
+  std::string id;
+  uint64_t rev_counter = 0;
+  std::string body;
+};
+
+struct DbInfo {
+  uint64_t update_seq = 0;
+  uint64_t doc_count = 0;
+  uint64_t doc_del_count = 0;
+  uint64_t file_size = 0;      // bytes of the db file and its WAL
+  uint64_t external_size = 0;  // bytes of stored bodies
+};
+
+// A consistent read view. Holds a read-only connection and an open read transaction.
+// A scan's visitor may call doc()/body()/local()/count_before() on the same snapshot, but must not
+// start another scan on it.
+class Snapshot {
+ public:
+  Snapshot(Snapshot&&) noexcept;
+  Snapshot& operator=(Snapshot&&) noexcept;
+  ~Snapshot();
+
+  // not_found "missing" if the id was never written (a deleted doc is found).
+  Result<DocRecord> doc(std::string_view id);
+  // The stored body of `rev` of doc `id`: compact JSON text; nullopt if we do not hold it.
+  std::optional<std::string> body(std::string_view id, const revtree::RevId& rev);
+  // Visits docs in id (memcmp) order; stop by returning false. Row views die after the call.
+  void scan_by_id(const IdRange& range, const std::function<bool(const DocRow&)>& visit);
+  // Number of rows (live winners only) that sort before `id` in the given direction.
+  uint64_t count_before(std::string_view id, bool descending);
+  // Visits docs with seq > since in seq order (descending: newest first, `since` ignored).
+  void scan_by_seq(uint64_t since, bool descending, const std::function<bool(const DocRow&)>& visit);
+
+  std::optional<LocalDoc> local(std::string_view id);
+  void scan_local(const IdRange& range, const std::function<bool(const LocalDoc&)>& visit);
+
+ private:
+  friend struct DatabaseImpl;
+  explicit Snapshot(std::unique_ptr<ReadLease> lease);
+  std::unique_ptr<ReadLease> lease_;
+};
+
+using CommitObserver = std::function<void(uint64_t update_seq)>;
+
+class Database {
+ public:
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  const std::string& name() const;
+
+  // Queues ops for the writer; `done` runs once on a writer thread (see the header comment).
+  // Ops apply in order, so two updates of one id in a batch see each other.
+  // If the database is already closed/deleted (not_found) or unusable after a failed commit
+  // (internal), `done` runs at once on the calling thread instead.
+  void submit(std::vector<WriteOp> ops, WriteDone done);
+  // submit() and wait: for tests, tools and rare admin calls. Never call from an io thread.
+  Result<std::vector<WriteOutcome>> write(std::vector<WriteOp> ops);
+
+  // not_found "Database does not exist." once the database was deleted or closed.
+  Result<Snapshot> snapshot();
+
+  DbInfo info() const;
+  uint64_t update_seq() const;
+  uint32_t revs_limit() const;
+  std::string security() const;  // compact JSON text of `_security`
+
+  // Called after every commit that changed update_seq, on the writer thread, with no engine lock
+  // held. Must be quick and must not call back into this Database's write path.
+  void add_commit_observer(CommitObserver observer);
+
+ private:
+  friend class Catalog;
+  explicit Database(std::unique_ptr<DatabaseImpl> impl);
+  std::unique_ptr<DatabaseImpl> impl_;
+};
+
+}  // namespace divan::engine

@@ -1,0 +1,114 @@
+// Engine-private: what a Database is made of (its writer queue, writer connection and read pool).
+//
+// Locking: one mutex per database (`mu`) guards the queue, the drain flag, the read pool bookkeeping,
+// the published counters and the observer list. The writer connection and TxnState are touched only
+// by the drain, and at most one drain per database runs at a time (`drain_scheduled`), so they need
+// no lock. SQLite work never happens under `mu`, except opening a connection at database open.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/database.h"
+#include "engine/sqlite.h"
+
+namespace divan::engine {
+
+// The Catalog's shared writer threads. Implemented over an asio::thread_pool in catalog.cpp.
+class WriterPool {
+ public:
+  virtual ~WriterPool() = default;
+  virtual void post(std::function<void()> task) = 0;
+};
+
+struct DatabaseOptions {
+  size_t max_batch_ops = 1000;
+  size_t max_batch_bytes = 1 << 20;
+  size_t max_readers = 8;
+  bool fsync = true;
+};
+
+// The db file and the two files SQLite keeps beside it in WAL mode.
+struct DbFiles {
+  std::filesystem::path db;
+  std::filesystem::path wal() const { return db.string() + "-wal"; }
+  std::filesystem::path shm() const { return db.string() + "-shm"; }
+  std::filesystem::path journal() const { return db.string() + "-journal"; }
+};
+
+// Committed, in-memory view of the database's counters and settings (published after each commit).
+struct DbState {
+  uint64_t update_seq = 0;
+  uint64_t doc_count = 0;
+  uint64_t doc_del_count = 0;
+  uint64_t external_size = 0;
+  uint32_t revs_limit = 1000;
+  std::string security;
+};
+
+struct PendingBatch {
+  std::vector<WriteOp> ops;
+  WriteDone done;
+  size_t bytes = 0;
+};
+
+// A read-only connection leased to one Snapshot, with its read transaction open.
+struct ReadLease {
+  DatabaseImpl* db = nullptr;
+  std::unique_ptr<sqlite::Connection> conn;
+  ~ReadLease();  // ends the read transaction and hands the connection back to the pool
+};
+
+struct DatabaseImpl {
+  // Opens (or, with `create`, creates) the file, sets the WAL pragmas, creates the schema if needed
+  // and loads the counters. Throws sqlite::Error / std::runtime_error.
+  DatabaseImpl(std::string name, DbFiles files, const DatabaseOptions& options, WriterPool* pool,
+               bool create);
+  ~DatabaseImpl();  // close()
+
+  // Refuses new writes and snapshots, waits for the queue to drain and for every leased read
+  // connection to come back, then closes all connections. Idempotent. Afterwards no connection of
+  // this database is open, so its files may be deleted.
+  // REQUIRES: not called from a writer thread or while holding a Snapshot of this database.
+  void close();
+
+  void submit(std::vector<WriteOp> ops, WriteDone done);
+  Result<Snapshot> snapshot();
+  DbState state() const;
+
+  // The drain: runs on a writer thread, at most one at a time per database.
+  void drain();
+  void return_reader(std::unique_ptr<sqlite::Connection> conn);
+
+  const std::string name;
+  const DbFiles files;
+  const DatabaseOptions options;
+  WriterPool* const pool;
+
+  mutable std::mutex mu;
+  std::condition_variable idle_cv;  // signalled when a drain ends or a lease comes back
+  bool closed = false;              // GUARDED_BY(mu)
+  bool poisoned = false;            // GUARDED_BY(mu): a COMMIT failed; writes refused until reopen
+  bool drain_scheduled = false;     // GUARDED_BY(mu): a drain is posted or running
+  std::deque<PendingBatch> queue;   // GUARDED_BY(mu)
+  size_t leased = 0;                // GUARDED_BY(mu): connections out with snapshots (or opening)
+  std::vector<std::unique_ptr<sqlite::Connection>> idle_readers;  // GUARDED_BY(mu)
+  DbState published;                // GUARDED_BY(mu)
+  std::atomic<uint64_t> update_seq{0};  // mirror of published.update_seq for lock-free reads
+  // Copy-on-write so the drain can call observers without holding mu.
+  std::shared_ptr<const std::vector<CommitObserver>> observers;  // GUARDED_BY(mu)
+
+  // Drain-only state (see the locking note at the top).
+  std::unique_ptr<sqlite::Connection> writer;
+  DbState committed;  // what the writer knows is on disk; `published` copies it after each commit
+};
+
+}  // namespace divan::engine

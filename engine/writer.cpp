@@ -1,0 +1,397 @@
+// The single writer of a database: group commit and the document edit rules.
+//
+// spec: revision-trees.md §6 (edit rules), §7 (stemming), §9 (update seq), §11 (_local docs).
+#include <algorithm>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "engine/database_internal.h"
+#include "engine/schema.h"
+#include "revtree/rev_hash.h"
+
+namespace divan::engine {
+namespace {
+
+// The writer's open transaction: only drain() makes one, and every mutating step takes it, so no
+// write can happen outside BEGIN IMMEDIATE … COMMIT (LiteCore's ExclusiveTransaction&).
+struct WriteTxn {
+  sqlite::Connection& conn;
+  DbState state;       // committed state plus this transaction's effects so far
+  uint64_t start_seq;  // update_seq at BEGIN: a doc row with a higher seq was written in this txn
+  bool counters_dirty = false;
+};
+
+struct StoredDoc {
+  uint64_t seq = 0;
+  bool deleted = false;
+  revtree::RevTree tree;
+};
+
+std::optional<StoredDoc> load_doc(WriteTxn& txn, const std::string& id) {
+  sqlite::Use q(txn.conn.prepare("SELECT seq, deleted, tree FROM docs WHERE doc_id = ?1"));
+  q->bind_text(1, id);
+  if (!q->step()) return std::nullopt;
+  StoredDoc doc;
+  doc.seq = static_cast<uint64_t>(q->column_int(0));
+  doc.deleted = q->column_int(1) != 0;
+  auto tree = revtree::RevTree::decode(q->column_blob(2));
+  // Corruption: nobody can handle it on the spot, so it fails the whole group.
+  if (!tree) throw std::runtime_error("corrupt revision tree for doc " + id);
+  doc.tree = std::move(*tree);
+  return doc;
+}
+
+void delete_body(WriteTxn& txn, const std::string& id, const revtree::RevId& rev) {
+  sqlite::Use q(txn.conn.prepare(
+      "DELETE FROM revs WHERE doc_id = ?1 AND rev = ?2 RETURNING length(body)"));
+  std::string rev_text = rev.str();
+  q->bind_text(1, id);
+  q->bind_text(2, rev_text);
+  while (q->step()) {
+    uint64_t n = static_cast<uint64_t>(q->column_int(0));
+    txn.state.external_size -= std::min(n, txn.state.external_size);
+    txn.counters_dirty = true;
+  }
+}
+
+void insert_body(WriteTxn& txn, const std::string& id, const std::string& rev, bool deleted,
+                 const std::string& body) {
+  sqlite::Use q(txn.conn.prepare(
+      "INSERT OR REPLACE INTO revs(doc_id, rev, deleted, body) VALUES(?1, ?2, ?3, ?4)"));
+  q->bind_text(1, id);
+  q->bind_text(2, rev);
+  q->bind_int(3, deleted ? 1 : 0);
+  q->bind_text(4, body);
+  q->run();
+  txn.state.external_size += body.size();
+  txn.counters_dirty = true;
+}
+
+// The revs of `tree` that hold a body, sorted and unique.
+std::vector<revtree::RevId> body_revs(const revtree::RevTree& tree) {
+  std::vector<revtree::RevId> revs;
+  for (const auto& node : tree.nodes()) {
+    if (node.has_body) revs.push_back(node.rev);
+  }
+  std::sort(revs.begin(), revs.end());
+  revs.erase(std::unique(revs.begin(), revs.end()), revs.end());
+  return revs;
+}
+
+bool valid_path(const revtree::RevPath& path) {
+  if (path.ids.empty() || path.start < path.ids.size()) return false;
+  for (const auto& id : path.ids) {
+    if (id.empty()) return false;
+  }
+  return true;
+}
+
+// Stems, drops internal bodies and writes the doc row, the new rev's body and the counters.
+// `tree` is the merged forest; `new_rev` the revision this write added.
+void store_doc(WriteTxn& txn, const DocUpdate& update, const std::optional<StoredDoc>& old,
+               revtree::RevTree& tree, const revtree::RevId& new_rev) {
+  // spec §7: stem after every write. Bodies are kept for leaves only (spec §3 allows dropping
+  // every internal body; attachment stub resolution will want some back, see schema.h).
+  tree.stem(txn.state.revs_limit);
+  tree.drop_internal_bodies();
+
+  // Body rows are keyed by rev, so they follow the set of revs holding a body, diffed before and
+  // after, rather than the lists stem()/drop_internal_bodies() return: merging into the first
+  // tree that accepts a path (spec §5 note, as couch_key_tree does) can leave one rev in two trees,
+  // and its row must stay while either copy holds the body. For the same reason the new rev is
+  // not always a leaf afterwards (it may have joined a copy of itself that has children).
+  std::vector<revtree::RevId> before = old ? body_revs(old->tree) : std::vector<revtree::RevId>{};
+  std::vector<revtree::RevId> after = body_revs(tree);
+  bool new_has_body = std::binary_search(after.begin(), after.end(), new_rev);
+  for (const auto& rev : before) {
+    bool kept = std::binary_search(after.begin(), after.end(), rev) && rev != new_rev;
+    if (!kept) delete_body(txn, update.id, rev);  // the new rev's row is replaced below
+  }
+  if (new_has_body) insert_body(txn, update.id, new_rev.str(), update.deleted, update.body);
+
+  // spec §9: one seq per changed doc. A doc already written in this transaction keeps the seq it
+  // got then, so duplicates inside one group commit consume one seq (CouchDB: one per doc per batch).
+  uint64_t seq = (old && old->seq > txn.start_seq) ? old->seq : ++txn.state.update_seq;
+
+  revtree::Leaf winner = tree.winner();
+  std::string winner_text = winner.rev.str();
+  std::string tree_bytes = tree.encode();
+  {
+    sqlite::Use q(txn.conn.prepare(
+        "INSERT INTO docs(doc_id, seq, winner, deleted, tree) VALUES(?1, ?2, ?3, ?4, ?5) "
+        "ON CONFLICT(doc_id) DO UPDATE SET seq = excluded.seq, winner = excluded.winner, "
+        "deleted = excluded.deleted, tree = excluded.tree"));
+    q->bind_text(1, update.id);
+    q->bind_int(2, static_cast<int64_t>(seq));
+    q->bind_text(3, winner_text);
+    q->bind_int(4, winner.deleted ? 1 : 0);
+    q->bind_blob(5, tree_bytes);
+    q->run();
+  }
+
+  // spec §4: doc_count counts live winners, doc_del_count deleted ones.
+  if (!old || old->deleted != winner.deleted) {
+    if (old) {
+      if (old->deleted) --txn.state.doc_del_count;
+      else --txn.state.doc_count;
+    }
+    if (winner.deleted) ++txn.state.doc_del_count;
+    else ++txn.state.doc_count;
+    txn.counters_dirty = true;
+  }
+}
+
+WriteOutcome apply(WriteTxn& txn, const DocUpdate& update) {
+  WriteOutcome out;
+  std::optional<StoredDoc> old = load_doc(txn, update.id);
+  revtree::RevTree tree = old ? old->tree : revtree::RevTree();
+
+  if (update.revisions) {
+    // spec §6.2: merge verbatim, never conflict; written only if the newest rev became a leaf.
+    const revtree::RevPath& path = *update.revisions;
+    if (!valid_path(path)) {
+      out.error = Error{Code::kBadRequest, reason::kBadRev};
+      return out;
+    }
+    revtree::RevId newest = path.newest();
+    out.rev = newest.str();
+    bool was_leaf = tree.is_leaf(newest);
+    tree.merge(path, update.deleted);
+    if (was_leaf || !tree.is_leaf(newest)) return out;  // already known: success, nothing written
+    store_doc(txn, update, old, tree, newest);
+    out.written = true;
+    return out;
+  }
+
+  // spec §6.1: interactive edit.
+  revtree::EditPlan plan = tree.plan_edit(update.parent, update.deleted);
+  if (plan.conflict) {
+    out.error = Error{Code::kConflict, reason::kConflict};
+    return out;
+  }
+  const std::optional<revtree::RevId>& parent = plan.parent;
+  std::string new_id = revtree::new_rev_id(update.deleted, parent ? parent->pos : 0,
+                                           parent ? std::string_view(parent->id) : "",
+                                           update.canonical_body);
+  revtree::RevPath path = parent ? revtree::RevPath{parent->pos + 1, {new_id, parent->id}}
+                                 : revtree::RevPath{1, {new_id}};
+  if (tree.merge(path, update.deleted) != revtree::MergeResult::kNewLeaf) {
+    // Only reachable when the new id already sits in the forest (e.g. an identical edit arrived
+    // by replication into a stemmed tree); `tree` is a local copy, so nothing is stored.
+    out.error = Error{Code::kConflict, reason::kConflict};
+    return out;
+  }
+  revtree::RevId new_rev{path.start, new_id};
+  store_doc(txn, update, old, tree, new_rev);
+  out.rev = new_rev.str();
+  out.written = true;
+  return out;
+}
+
+// spec §11 / http-api.md §8: no tree, no MVCC, rev "0-N", excluded from seqs and counts.
+WriteOutcome apply(WriteTxn& txn, const LocalUpdate& update) {
+  WriteOutcome out;
+  if (update.deleted) {
+    sqlite::Use q(txn.conn.prepare("DELETE FROM local_docs WHERE id = ?1"));
+    q->bind_text(1, update.id);
+    q->run();
+    if (txn.conn.changes() == 0) {
+      out.error = Error{Code::kNotFound, reason::kMissing};
+      return out;
+    }
+    out.rev = "0-0";
+    out.written = true;
+    return out;
+  }
+  uint64_t rev = update.rev_counter + 1;
+  sqlite::Use q(txn.conn.prepare(
+      "INSERT INTO local_docs(id, rev, body) VALUES(?1, ?2, ?3) "
+      "ON CONFLICT(id) DO UPDATE SET rev = excluded.rev, body = excluded.body"));
+  q->bind_text(1, update.id);
+  q->bind_int(2, static_cast<int64_t>(rev));
+  q->bind_text(3, update.body);
+  q->run();
+  out.rev = "0-" + std::to_string(rev);
+  out.written = true;
+  return out;
+}
+
+WriteOutcome apply(WriteTxn& txn, const SetRevsLimit& op) {
+  WriteOutcome out;
+  if (op.limit == 0) {
+    out.error = Error{Code::kBadRequest, "revs_limit must be positive"};
+    return out;
+  }
+  sqlite::Use q(txn.conn.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES('revs_limit', ?1)"));
+  q->bind_int(1, op.limit);
+  q->run();
+  txn.state.revs_limit = op.limit;  // later ops of this group stem with the new limit
+  out.written = true;
+  return out;
+}
+
+WriteOutcome apply(WriteTxn& txn, const SetSecurity& op) {
+  sqlite::Use q(txn.conn.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES('security', ?1)"));
+  q->bind_text(1, op.json);
+  q->run();
+  txn.state.security = op.json;
+  WriteOutcome out;
+  out.written = true;
+  return out;
+}
+
+size_t op_bytes(const WriteOp& op) {
+  return std::visit(
+      [](const auto& o) -> size_t {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, DocUpdate>) {
+          size_t n = o.id.size() + o.body.size() + o.canonical_body.size();
+          if (o.revisions) {
+            for (const auto& id : o.revisions->ids) n += id.size();
+          }
+          return n;
+        } else if constexpr (std::is_same_v<T, LocalUpdate>) {
+          return o.id.size() + o.body.size();
+        } else if constexpr (std::is_same_v<T, SetSecurity>) {
+          return o.json.size();
+        } else {
+          return sizeof(o);
+        }
+      },
+      op);
+}
+
+// Runs `f`, swallowing what it throws: a throwing completion or observer must not wedge the
+// writer (the drain would never end, and close() would wait forever).
+template <typename F>
+void call_quietly(F&& f) {
+  try {
+    f();
+  } catch (...) {
+  }
+}
+
+}  // namespace
+
+void DatabaseImpl::submit(std::vector<WriteOp> ops, WriteDone done) {
+  PendingBatch batch;
+  for (const auto& op : ops) batch.bytes += op_bytes(op);
+  batch.ops = std::move(ops);
+  batch.done = std::move(done);
+  bool was_closed;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!closed && !poisoned) {
+      queue.push_back(std::move(batch));
+      if (!drain_scheduled) {
+        drain_scheduled = true;
+        pool->post([this] { drain(); });
+      }
+      return;
+    }
+    was_closed = closed;
+  }
+  // No drain will run for this batch (the pool may even be gone), so answer on the caller's thread.
+  if (was_closed) {
+    batch.done(fail(Code::kNotFound, reason::kNoDatabase));
+  } else {
+    batch.done(fail(Code::kInternal, "database is unusable after a failed commit; reopen it"));
+  }
+}
+
+void DatabaseImpl::drain() {
+  // Take a group: always the first batch, then more while under both caps (LevelDB
+  // BuildBatchGroup), so one huge queue cannot make a small write wait for megabytes of others.
+  std::vector<PendingBatch> group;
+  bool was_poisoned;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    was_poisoned = poisoned;
+    size_t ops = 0;
+    size_t bytes = 0;
+    while (!queue.empty()) {
+      PendingBatch& next = queue.front();
+      if (!group.empty() && (ops + next.ops.size() > options.max_batch_ops ||
+                             bytes + next.bytes > options.max_batch_bytes)) {
+        break;
+      }
+      ops += next.ops.size();
+      bytes += next.bytes;
+      group.push_back(std::move(next));
+      queue.pop_front();
+    }
+  }
+
+  std::vector<Result<std::vector<WriteOutcome>>> results;
+  results.reserve(group.size());
+  bool poison = false;
+  uint64_t seq_before = committed.update_seq;
+  WriteTxn txn{*writer, committed, committed.update_seq};
+  bool committing = false;
+  try {
+    if (was_poisoned) throw std::runtime_error("database is unusable after a failed commit");
+    sqlite::Use(writer->prepare("BEGIN IMMEDIATE"))->run();
+    for (auto& batch : group) {
+      std::vector<WriteOutcome> outcomes;
+      outcomes.reserve(batch.ops.size());
+      for (const auto& op : batch.ops) {
+        outcomes.push_back(std::visit([&](const auto& o) { return apply(txn, o); }, op));
+      }
+      results.emplace_back(std::move(outcomes));
+    }
+    if (txn.counters_dirty) schema::store_counters(*writer, txn.state);
+    committing = true;
+    sqlite::Use(writer->prepare("COMMIT"))->run();
+    committed = std::move(txn.state);
+  } catch (const std::exception& e) {
+    // The whole group shares one fate. After a failed COMMIT we cannot know what is on disk
+    // (LevelDB: the log is "indeterminate"), so refuse further writes until the file is reopened.
+    bool rolled_back = true;
+    if (writer->in_transaction()) {
+      try {
+        writer->exec("ROLLBACK");
+      } catch (...) {
+        rolled_back = false;
+      }
+    }
+    poison = committing || !rolled_back;
+    results.clear();
+    std::string why = std::string("write failed: ") + e.what();
+    for (size_t i = 0; i < group.size(); ++i) results.push_back(fail(Code::kInternal, why));
+  }
+
+  std::shared_ptr<const std::vector<CommitObserver>> to_notify;
+  uint64_t seq_after = committed.update_seq;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    published = committed;
+    update_seq.store(seq_after, std::memory_order_release);
+    if (poison) poisoned = true;
+    if (seq_after != seq_before) to_notify = observers;
+  }
+
+  for (size_t i = 0; i < group.size(); ++i) {
+    call_quietly([&] { group[i].done(std::move(results[i])); });
+  }
+  group.clear();  // destroy the completions (and what they captured) before this drain ends
+  if (to_notify) {
+    for (const auto& observer : *to_notify) call_quietly([&] { observer(seq_after); });
+    to_notify.reset();
+  }
+
+  std::lock_guard<std::mutex> lock(mu);
+  if (!queue.empty()) {
+    pool->post([this] { drain(); });  // yield the thread between groups: other databases run too
+  } else {
+    drain_scheduled = false;
+    idle_cv.notify_all();
+  }
+  // Nothing may touch `this` after the lock is released: close() may be about to destroy it.
+}
+
+}  // namespace divan::engine

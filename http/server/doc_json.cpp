@@ -1,0 +1,241 @@
+#include "http/server/doc_json.h"
+
+#include <charconv>
+
+#include "http/server/response.h"
+#include "revtree/rev_hash.h"
+
+namespace divan::http {
+
+namespace {
+
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return false;
+    for (size_t k = 1; k < len; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+tl::unexpected<Error> validation(std::string reason) {
+  return fail(Code::kDocValidation, std::move(reason));
+}
+
+// `_revisions` (revision-trees.md §1): {"start": int, "ids": [newest, …]}.
+Result<revtree::RevPath> parse_revisions(const Json& value) {
+  if (!value.is_object()) return validation("_revisions member must be an object");
+  auto start = value.find("start");
+  auto ids = value.find("ids");
+  if (start == value.end() || !start->is_number_integer() || start->get<int64_t>() < 1) {
+    return validation("_revisions.start isn't an integer.");
+  }
+  if (ids == value.end() || !ids->is_array()) return validation("_revisions.ids isn't a array.");
+  revtree::RevPath path;
+  path.start = start->get<uint64_t>();
+  if (ids->empty() || ids->size() > path.start) return validation("_revisions.ids isn't a array.");
+  for (const auto& id : *ids) {
+    if (!id.is_string()) return validation("RevId isn't a string");
+    auto canonical = revtree::canonical_rev_id(id.get_ref<const std::string&>());
+    if (!canonical) return validation("RevId isn't a valid hexadecimal");
+    path.ids.push_back(std::move(*canonical));
+  }
+  return path;
+}
+
+bool is_ignored_special(std::string_view key) {
+  // Accepted and ignored so docs read with these options can be written back (§5.2).
+  return key == "_revs_info" || key == "_conflicts" || key == "_deleted_conflicts" ||
+         key == "_local_seq";
+}
+
+bool is_kept_special(std::string_view key) {
+  return key == "_access" || key == "_replication_state" || key == "_replication_state_time" ||
+         key == "_replication_state_reason" || key == "_replication_id" ||
+         key == "_replication_stats";
+}
+
+}  // namespace
+
+Result<void> validate_doc_id(std::string_view id) {
+  if (id.empty()) return fail(Code::kIllegalDocId, "Document id must not be empty");
+  if (!valid_utf8(id)) return fail(Code::kIllegalDocId, "Document id must be valid UTF-8");
+  if (id.front() != '_') return {};
+  for (std::string_view prefix : {kDesignPrefix, kLocalPrefix}) {
+    if (id.starts_with(prefix)) {
+      if (id.size() == prefix.size()) {
+        return fail(Code::kIllegalDocId, "Illegal document id `" + std::string(id) + "`");
+      }
+      return {};
+    }
+  }
+  return fail(Code::kIllegalDocId, "Only reserved document ids may start with underscore.");
+}
+
+Result<void> validate_json_doc_id(const Json& id) {
+  if (!id.is_string()) return fail(Code::kIllegalDocId, "Document id must be a string");
+  return validate_doc_id(std::string_view(id.get_ref<const std::string&>()));
+}
+
+Result<IncomingDoc> parse_incoming_doc(Json&& doc) {
+  if (!doc.is_object()) return fail(Code::kBadRequest, "Document must be a JSON object");
+  IncomingDoc out;
+  Json::iterator id_it = doc.find("_id");
+  if (id_it != doc.end()) {
+    if (auto ok = validate_json_doc_id(*id_it); !ok) return tl::unexpected(ok.error());
+    out.id = id_it->get<std::string>();
+  }
+  const bool local = out.id && out.id->starts_with(kLocalPrefix);
+  for (auto& [key, value] : doc.items()) {
+    if (key.empty() || key.front() != '_' || is_kept_special(key)) {
+      out.body[key] = std::move(value);
+    } else if (key == "_id" || is_ignored_special(key)) {
+      continue;
+    } else if (key == "_rev") {
+      if (!value.is_string()) return fail(Code::kBadRequest, reason::kBadRev);
+      out.raw_rev = value.get<std::string>();
+      if (!local) {
+        out.rev = revtree::parse_rev(*out.raw_rev);
+        if (!out.rev) return fail(Code::kBadRequest, reason::kBadRev);
+      }
+    } else if (key == "_revisions") {
+      auto path = parse_revisions(value);
+      if (!path) return tl::unexpected(path.error());
+      out.revisions = std::move(*path);
+    } else if (key == "_deleted") {
+      if (!value.is_boolean()) return validation("Bad special document member: _deleted");
+      out.deleted = value.get<bool>();
+    } else if (key == "_attachments") {
+      // Attachments arrive with issue 4; until then an empty set is the only one we can honour.
+      if (!value.is_object()) return validation("Bad special document member: _attachments");
+      if (!value.empty()) return fail(Code::kBadRequest, "Attachments are not supported yet");
+    } else {
+      return validation("Bad special document member: " + key);
+    }
+  }
+  return out;
+}
+
+Result<engine::DocUpdate> to_doc_update(IncomingDoc&& doc, std::string id, bool new_edits) {
+  engine::DocUpdate update;
+  update.id = std::move(id);
+  update.deleted = doc.deleted;
+  if (new_edits) {
+    update.parent = std::move(doc.rev);
+    update.canonical_body = revtree::canonical_json(doc.body);
+  } else if (doc.revisions) {
+    update.revisions = std::move(doc.revisions);
+  } else if (doc.rev) {
+    update.revisions = revtree::RevPath{doc.rev->pos, {std::move(doc.rev->id)}};
+  } else {
+    return fail(Code::kBadRequest,
+                "When `new_edits: false`, the document needs `_rev` or `_revisions` specified");
+  }
+  update.body = doc.body.dump();
+  if (update.body.size() > kMaxDocumentSize) return fail(Code::kDocumentTooLarge, update.id);
+  return update;
+}
+
+Result<engine::LocalUpdate> to_local_update(IncomingDoc&& doc, std::string id) {
+  engine::LocalUpdate update;
+  update.id = std::move(id);
+  update.deleted = doc.deleted;
+  if (doc.raw_rev) {
+    std::string_view rev = *doc.raw_rev;
+    auto [end, ec] = std::from_chars(rev.data() + std::min<size_t>(2, rev.size()),
+                                     rev.data() + rev.size(), update.rev_counter);
+    if (!rev.starts_with("0-") || ec != std::errc() || end != rev.data() + rev.size()) {
+      return fail(Code::kBadRequest, reason::kBadRev);
+    }
+  }
+  update.body = doc.body.dump();
+  return update;
+}
+
+std::string render_doc(std::string_view id, std::string_view rev, bool deleted,
+                       std::string_view body, std::string_view extras) {
+  std::string out;
+  out.reserve(id.size() + rev.size() + body.size() + extras.size() + 32);
+  out += "{\"_id\":";
+  append_json_string(out, id);
+  out += ",\"_rev\":";
+  append_json_string(out, rev);
+  if (body.size() > 2) {  // "{…}" with at least one field: splice its members in
+    out.push_back(',');
+    out.append(body.substr(1, body.size() - 2));
+  }
+  if (deleted) out += ",\"_deleted\":true";
+  out += extras;
+  out.push_back('}');
+  return out;
+}
+
+namespace {
+
+void append_rev_list(std::string& out, std::string_view key, const std::vector<revtree::RevId>& revs) {
+  if (revs.empty()) return;  // omitted when empty (§6.1)
+  out += ",\"";
+  out += key;
+  out += "\":[";
+  for (size_t i = 0; i < revs.size(); ++i) {
+    if (i) out.push_back(',');
+    append_json_string(out, revs[i].str());
+  }
+  out.push_back(']');
+}
+
+}  // namespace
+
+std::string render_extras(const engine::DocRecord& doc, const revtree::RevId& rev,
+                          const ReadOptions& options, uint32_t revs_limit) {
+  std::string out;
+  if (options.revs) {
+    revtree::RevPath path = doc.tree.ancestry(rev, revs_limit);
+    out += ",\"_revisions\":{\"start\":" + std::to_string(path.start) + ",\"ids\":[";
+    for (size_t i = 0; i < path.ids.size(); ++i) {
+      if (i) out.push_back(',');
+      append_json_string(out, path.ids[i]);
+    }
+    out += "]}";
+  }
+  if (options.revs_info) {
+    revtree::RevPath path = doc.tree.ancestry(rev, revs_limit);
+    out += ",\"_revs_info\":[";
+    for (size_t i = 0; i < path.ids.size(); ++i) {
+      revtree::RevId r{path.start - i, path.ids[i]};
+      const auto* node = doc.tree.find(r);
+      const char* status = !node || !node->has_body ? "missing"
+                           : node->deleted           ? "deleted"
+                                                     : "available";
+      if (i) out.push_back(',');
+      out += "{\"rev\":";
+      append_json_string(out, r.str());
+      out += ",\"status\":\"";
+      out += status;
+      out += "\"}";
+    }
+    out.push_back(']');
+  }
+  if (options.local_seq) out += ",\"_local_seq\":" + std::to_string(doc.seq);
+  if (options.conflicts) append_rev_list(out, "_conflicts", doc.tree.conflicts());
+  if (options.deleted_conflicts) {
+    append_rev_list(out, "_deleted_conflicts", doc.tree.deleted_conflicts());
+  }
+  return out;
+}
+
+std::optional<std::string> read_revision(engine::Snapshot& snapshot, const engine::DocRecord& doc,
+                                         const revtree::RevId& rev, bool deleted,
+                                         const ReadOptions& options, uint32_t revs_limit) {
+  auto body = snapshot.body(doc.id, rev);
+  if (!body) return std::nullopt;
+  return render_doc(doc.id, rev.str(), deleted, *body,
+                    render_extras(doc, rev, options, revs_limit));
+}
+
+}  // namespace divan::http

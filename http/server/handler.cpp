@@ -1,0 +1,57 @@
+#include "http/server/handler.h"
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/pchars.hpp>
+
+#include "http/server/response.h"
+
+namespace divan::http {
+
+namespace asio = boost::asio;
+using WriteResult = Result<std::vector<engine::WriteOutcome>>;
+constexpr size_t kMaxLocationLength = 8192;
+
+Result<std::shared_ptr<engine::Database>> open_database(const Request& req, ServerContext& ctx) {
+  return ctx.catalog.open(req.path().at(0));
+}
+
+Response doc_written(const Request& req, std::string_view id, std::string_view rev,
+                     bhttp::status status) {
+  std::string body = "{\"ok\":true,\"id\":";
+  append_json_string(body, id);
+  body += ",\"rev\":";
+  append_json_string(body, rev);
+  body.push_back('}');
+  Response res = json_response(status, std::move(body));
+  res.set(bhttp::field::etag, "\"" + std::string(rev) + "\"");
+  std::string location = "http://" + std::string(req.header(bhttp::field::host)) + "/" +
+                         boost::urls::encode(req.path().at(0), boost::urls::pchars) + "/" +
+                         boost::urls::encode(id, boost::urls::pchars);
+  // Ids have no length limit, header fields do: a location nobody could send back is left out.
+  if (location.size() <= kMaxLocationLength) res.set(bhttp::field::location, location);
+  return res;
+}
+
+Task<WriteResult> write(engine::Database& db, std::vector<engine::WriteOp> ops) {
+  auto initiate = [&db](auto handler, std::vector<engine::WriteOp> ops) {
+    // The writer's completion is a copyable std::function; the coroutine handler is move-only.
+    auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+    db.submit(std::move(ops), [shared](WriteResult result) {
+      auto executor = asio::get_associated_executor(*shared);
+      // Resume on the connection's strand, never on the writer thread.
+      asio::post(executor, [shared, result = std::move(result)]() mutable {
+        (*shared)(std::move(result));
+      });
+    });
+  };
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(WriteResult)>(
+      initiate, asio::use_awaitable, std::move(ops));
+}
+
+}  // namespace divan::http

@@ -1,0 +1,48 @@
+// Every endpoint handler, grouped by the file that implements it. routes.cpp maps paths and methods
+// to these; each one is a Handler (handler.h).
+#pragma once
+
+#include "http/server/handler.h"
+
+namespace divan::http {
+
+// handlers_server.cpp: /, /_up, /_all_dbs, /_uuids
+Task<Response> handle_welcome(Request& req, ServerContext& ctx);
+Task<Response> handle_up(Request& req, ServerContext& ctx);
+Task<Response> handle_all_dbs(Request& req, ServerContext& ctx);
+Task<Response> handle_uuids(Request& req, ServerContext& ctx);
+
+// handlers_db.cpp: /{db} and its settings
+Task<Response> handle_db_info(Request& req, ServerContext& ctx);
+Task<Response> handle_db_create(Request& req, ServerContext& ctx);
+Task<Response> handle_db_delete(Request& req, ServerContext& ctx);
+Task<Response> handle_db_post(Request& req, ServerContext& ctx);
+Task<Response> handle_ensure_full_commit(Request& req, ServerContext& ctx);
+Task<Response> handle_revs_limit_get(Request& req, ServerContext& ctx);
+Task<Response> handle_revs_limit_put(Request& req, ServerContext& ctx);
+Task<Response> handle_security_get(Request& req, ServerContext& ctx);
+Task<Response> handle_security_put(Request& req, ServerContext& ctx);
+Task<Response> handle_accepted_noop(Request& req, ServerContext& ctx);  // _compact, _view_cleanup
+
+// handlers_doc.cpp: /{db}/{docid}, /{db}/_design/{name}, /{db}/_local/{name}
+Task<Response> handle_doc_get(Request& req, ServerContext& ctx);
+Task<Response> handle_doc_put(Request& req, ServerContext& ctx);
+Task<Response> handle_doc_delete(Request& req, ServerContext& ctx);
+Task<Response> handle_attachment(Request& req, ServerContext& ctx);
+
+// handlers_bulk_docs.cpp: many writes in one request
+Task<Response> handle_bulk_docs(Request& req, ServerContext& ctx);
+
+// handlers_bulk.cpp: the replicator's read endpoints
+Task<Response> handle_bulk_get(Request& req, ServerContext& ctx);
+Task<Response> handle_revs_diff(Request& req, ServerContext& ctx);
+
+// handlers_all_docs.cpp: id-ordered listings
+Task<Response> handle_all_docs(Request& req, ServerContext& ctx);
+Task<Response> handle_design_docs(Request& req, ServerContext& ctx);
+Task<Response> handle_local_docs(Request& req, ServerContext& ctx);
+
+// The document id a /{db}/… path names: "_design/x" and "_local/x" rejoin their two segments.
+std::string doc_id_from_path(const Request& req);
+
+}  // namespace divan::http

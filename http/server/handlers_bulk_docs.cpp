@@ -1,0 +1,102 @@
+// POST /{db}/_bulk_docs (http-api.md §10): many interactive or replicated writes in one request,
+// handed to the writer as one batch so they share one commit.
+#include "http/server/doc_json.h"
+#include "http/server/errors.h"
+#include "http/server/handlers.h"
+#include "http/server/params.h"
+#include "http/server/response.h"
+#include "http/server/uuids.h"
+
+namespace divan::http {
+
+namespace {
+
+struct BulkRequest {
+  bool new_edits = true;
+  std::vector<engine::WriteOp> ops;
+  std::vector<std::string> ids;  // per op, for the response
+};
+
+// Validates every doc before anything is written: one bad doc fails the whole request (§10).
+Result<BulkRequest> parse_bulk_request(std::string_view body) {
+  auto json = parse_json_object(body);
+  if (!json) return tl::unexpected(json.error());
+  BulkRequest bulk;
+  if (auto it = json->find("new_edits"); it != json->end()) {
+    if (!it->is_boolean()) return fail(Code::kBadRequest, "`new_edits` parameter must be a boolean.");
+    bulk.new_edits = it->get<bool>();
+  }
+  auto docs = json->find("docs");
+  if (docs == json->end()) return fail(Code::kBadRequest, "POST body must include `docs` parameter.");
+  if (!docs->is_array()) return fail(Code::kBadRequest, "`docs` parameter must be an array.");
+  bulk.ops.reserve(docs->size());
+  bulk.ids.reserve(docs->size());
+  for (auto& item : *docs) {
+    auto doc = parse_incoming_doc(std::move(item));
+    if (!doc) return tl::unexpected(doc.error());
+    std::string id = doc->id ? *doc->id : next_uuid();
+    if (id.starts_with(kLocalPrefix)) {
+      auto update = to_local_update(std::move(*doc), id);
+      if (!update) return tl::unexpected(update.error());
+      bulk.ops.push_back(std::move(*update));
+    } else {
+      auto update = to_doc_update(std::move(*doc), id, bulk.new_edits);
+      if (!update) return tl::unexpected(update.error());
+      bulk.ops.push_back(std::move(*update));
+    }
+    bulk.ids.push_back(std::move(id));
+  }
+  return bulk;
+}
+
+void append_error_item(std::string& out, std::string_view id, const std::string* rev,
+                       const Error& error, std::string_view error_name) {
+  out += "{\"id\":";
+  append_json_string(out, id);
+  if (rev) {
+    out += ",\"rev\":";
+    append_json_string(out, *rev);
+  }
+  out += ",\"error\":";
+  append_json_string(out, error_name);
+  out += ",\"reason\":";
+  append_json_string(out, error.reason);
+  out.push_back('}');
+}
+
+}  // namespace
+
+Task<Response> handle_bulk_docs(Request& req, ServerContext& ctx) {
+  if (auto ok = require_json_content_type(req); !ok) co_return error_response(ok.error());
+  auto db = open_database(req, ctx);
+  if (!db) co_return error_response(db.error());
+  auto bulk = parse_bulk_request(req.body());
+  if (!bulk) co_return error_response(bulk.error());
+  req.mutable_body().clear();  // the parsed copy is all we need from here on
+
+  auto result = co_await write(**db, std::move(bulk->ops));
+  if (!result) co_return error_response(result.error());
+
+  // new_edits=true: one item per doc, in order. new_edits=false: only the failures (§10).
+  std::string body = "[";
+  for (size_t i = 0; i < result->size(); ++i) {
+    const engine::WriteOutcome& outcome = (*result)[i];
+    if (!bulk->new_edits && !outcome.error) continue;
+    if (body.size() > 1) body.push_back(',');
+    if (outcome.error) {
+      ErrorInfo info = error_info(outcome.error->code);
+      append_error_item(body, bulk->ids[i], bulk->new_edits ? nullptr : &outcome.rev,
+                        *outcome.error, info.error);
+    } else {
+      body += "{\"ok\":true,\"id\":";
+      append_json_string(body, bulk->ids[i]);
+      body += ",\"rev\":";
+      append_json_string(body, outcome.rev);
+      body.push_back('}');
+    }
+  }
+  body.push_back(']');
+  co_return json_response(bhttp::status::created, std::move(body));
+}
+
+}  // namespace divan::http

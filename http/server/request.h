@@ -1,0 +1,57 @@
+// A parsed HTTP request as handlers see it: method, percent-decoded path segments, decoded query
+// parameters, headers and body. Built once per request by the session; handlers read it on the
+// connection's strand only.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+namespace divan::http {
+
+namespace bhttp = boost::beast::http;
+using RawRequest = bhttp::request<bhttp::string_body>;
+using Response = bhttp::response<bhttp::string_body>;
+
+class Request {
+ public:
+  explicit Request(RawRequest&& raw);
+
+  bhttp::verb method() const { return raw_.method(); }
+  std::string_view method_string() const { return raw_.method_string(); }
+  std::string_view target() const { return raw_.target(); }
+  // False when the target is not a valid origin-form URL (answered 400 before routing).
+  bool target_valid() const { return target_valid_; }
+
+  // Path split on '/' and then percent-decoded per segment (spec: http-api.md §1.1), without the
+  // empty segment of a trailing slash: "/db/" and "/db" both give {"db"}.
+  const std::vector<std::string>& path() const { return path_; }
+  bool trailing_slash() const { return trailing_slash_; }
+
+  // Decoded query parameters in request order; `+` reads as a space, as CouchDB's parser does.
+  const std::vector<std::pair<std::string, std::string>>& params() const { return params_; }
+  // The last value given for `key`, if any (CouchDB keeps the last duplicate).
+  std::optional<std::string_view> param(std::string_view key) const;
+
+  std::string_view header(bhttp::field field) const;
+  std::string_view header(std::string_view name) const;
+  bool has_body() const { return !raw_.body().empty(); }
+  const std::string& body() const { return raw_.body(); }
+  std::string& mutable_body() { return raw_.body(); }
+  bool keep_alive() const { return raw_.keep_alive(); }
+  unsigned version() const { return raw_.version(); }
+
+ private:
+  RawRequest raw_;
+  bool target_valid_ = true;
+  bool trailing_slash_ = false;
+  std::vector<std::string> path_;
+  std::vector<std::pair<std::string, std::string>> params_;
+};
+
+}  // namespace divan::http

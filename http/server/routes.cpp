@@ -1,0 +1,146 @@
+#include "http/server/routes.h"
+
+#include <initializer_list>
+#include <string_view>
+
+#include <spdlog/spdlog.h>
+
+#include "http/server/handlers.h"
+#include "http/server/response.h"
+
+namespace divan::http {
+
+namespace {
+
+using bhttp::verb;
+
+struct Method {
+  verb method;
+  Handler handler;
+};
+
+struct Endpoint {
+  std::string_view allow;  // CouchDB's spelling in the 405 reason and the Allow header
+  std::initializer_list<Method> methods;
+};
+
+// Server level.
+const Endpoint kWelcome{"GET,HEAD", {{verb::get, handle_welcome}}};
+const Endpoint kUp{"GET,HEAD", {{verb::get, handle_up}}};
+const Endpoint kAllDbs{"GET,HEAD", {{verb::get, handle_all_dbs}}};
+const Endpoint kUuids{"GET", {{verb::get, handle_uuids}}};
+
+// Database level.
+const Endpoint kDatabase{"DELETE,GET,HEAD,POST",
+                         {{verb::get, handle_db_info},
+                          {verb::put, handle_db_create},
+                          {verb::delete_, handle_db_delete},
+                          {verb::post, handle_db_post}}};
+const Endpoint kAllDocs{"GET,HEAD,POST", {{verb::get, handle_all_docs}, {verb::post, handle_all_docs}}};
+const Endpoint kDesignDocs{"GET,HEAD,POST",
+                           {{verb::get, handle_design_docs}, {verb::post, handle_design_docs}}};
+const Endpoint kLocalDocs{"GET,HEAD,POST",
+                          {{verb::get, handle_local_docs}, {verb::post, handle_local_docs}}};
+const Endpoint kBulkDocs{"POST", {{verb::post, handle_bulk_docs}}};
+const Endpoint kBulkGet{"POST", {{verb::post, handle_bulk_get}}};
+const Endpoint kRevsDiff{"POST", {{verb::post, handle_revs_diff}}};
+const Endpoint kEnsureFullCommit{"POST", {{verb::post, handle_ensure_full_commit}}};
+const Endpoint kRevsLimit{"GET,PUT",
+                          {{verb::get, handle_revs_limit_get}, {verb::put, handle_revs_limit_put}}};
+const Endpoint kSecurity{"PUT,GET",
+                         {{verb::get, handle_security_get}, {verb::put, handle_security_put}}};
+const Endpoint kCompact{"POST", {{verb::post, handle_accepted_noop}}};
+
+// Document level.
+const Endpoint kDoc{"DELETE,GET,HEAD,PUT",
+                    {{verb::get, handle_doc_get},
+                     {verb::put, handle_doc_put},
+                     {verb::delete_, handle_doc_delete}}};
+const Endpoint kAttachment{"DELETE,GET,HEAD,PUT",
+                           {{verb::get, handle_attachment},
+                            {verb::put, handle_attachment},
+                            {verb::delete_, handle_attachment}}};
+
+const Endpoint* database_special(std::string_view name) {
+  static constexpr std::pair<std::string_view, const Endpoint*> kTable[] = {
+      {"_all_docs", &kAllDocs},       {"_design_docs", &kDesignDocs},
+      {"_local_docs", &kLocalDocs},   {"_bulk_docs", &kBulkDocs},
+      {"_bulk_get", &kBulkGet},       {"_revs_diff", &kRevsDiff},
+      {"_ensure_full_commit", &kEnsureFullCommit},
+      {"_revs_limit", &kRevsLimit},   {"_security", &kSecurity},
+      {"_compact", &kCompact},        {"_view_cleanup", &kCompact},
+  };
+  for (const auto& [key, endpoint] : kTable) {
+    if (key == name) return endpoint;
+  }
+  return nullptr;
+}
+
+// nullptr with `error` set when the path is malformed in a way CouchDB answers with 400.
+const Endpoint* match(const Request& req, std::optional<Error>& error) {
+  const auto& path = req.path();
+  if (path.empty()) return &kWelcome;
+  if (path.size() == 1) {
+    if (path[0] == "_up") return &kUp;
+    if (path[0] == "_all_dbs") return &kAllDbs;
+    if (path[0] == "_uuids") return &kUuids;
+    return &kDatabase;  // other `_x` names fail the database-name rule in the handler
+  }
+  if (path[0] == "_all_dbs" || path[0] == "_up" || path[0] == "_uuids") {
+    error = Error{Code::kNotFound, reason::kMissing};
+    return nullptr;
+  }
+  const std::string& second = path[1];
+  if (second == "_local") {
+    if (path.size() == 2 || path[2].empty()) {
+      error = Error{Code::kBadRequest, "Invalid _local document id."};
+      return nullptr;
+    }
+    if (path.size() > 3) {
+      error = Error{Code::kBadRequest, "_local documents do not accept attachments."};
+      return nullptr;
+    }
+    return &kDoc;
+  }
+  if (second == "_design" && path.size() >= 3) return path.size() == 3 ? &kDoc : &kAttachment;
+  if (path.size() == 2) {
+    if (const Endpoint* special = database_special(second)) return special;
+    return &kDoc;  // ids starting with '_' are rejected by the id rules
+  }
+  return &kAttachment;
+}
+
+Handler find_handler(const Endpoint& endpoint, verb method) {
+  if (method == verb::head) method = verb::get;
+  for (const Method& m : endpoint.methods) {
+    if (m.method == method) return m.handler;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+Task<Response> handle_request(Request& req, ServerContext& ctx) {
+  if (!req.target_valid()) co_return error_response({Code::kBadRequest, "Malformed request URI"});
+  std::optional<Error> error;
+  const Endpoint* endpoint = match(req, error);
+  if (!endpoint) co_return error_response(*error);
+  Handler handler = find_handler(*endpoint, req.method());
+  if (!handler) co_return method_not_allowed(endpoint->allow);
+  try {
+    co_return co_await handler(req, ctx);
+  } catch (const std::exception& e) {
+    spdlog::error("{} {}: unhandled error: {}", req.method_string(), req.target(), e.what());
+    co_return error_response({Code::kInternal, e.what()});
+  }
+}
+
+std::string doc_id_from_path(const Request& req) {
+  const auto& path = req.path();
+  if (path.size() >= 3 && (path[1] == "_design" || path[1] == "_local")) {
+    return path[1] + "/" + path[2];
+  }
+  return path.at(1);
+}
+
+}  // namespace divan::http

@@ -1,0 +1,45 @@
+// The HTTP listener: one io_context run by N threads, one coroutine (on its own strand) per
+// connection, HTTP/1.1 keep-alive, limits on body size and on idle or slow connections.
+//
+// Thread-safety: construct, start() and run() from one thread; stop() from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/catalog.h"
+
+namespace divan::http {
+
+struct ServerOptions {
+  std::string bind = "127.0.0.1";
+  uint16_t port = 5984;                     // 0: the kernel picks a free port
+  size_t max_request_body = 64 << 20;       // larger bodies get 413
+  size_t threads = 0;                       // 0: one per core
+  // How long a connection may sit idle between requests, or take to send one request: bounds what
+  // abandoned and slow clients (slowloris) can hold.
+  std::chrono::seconds idle_timeout{120};
+  std::chrono::seconds request_timeout{120};
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, engine::Catalog& catalog);
+  ~Server();
+
+  // Binds and listens; returns the bound port. Throws std::system_error when it cannot bind.
+  uint16_t start();
+  // Serves until stop() or SIGINT/SIGTERM; then stops accepting, lets in-flight requests finish
+  // (bounded), and returns. The caller closes the catalog afterwards, which drains the writers.
+  void run();
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace divan::http

@@ -1,0 +1,263 @@
+// doc_json.h: id rules (http-api.md §5.1), special fields (§5.2), output splicing (§5.3), and the
+// engine writes built from a parsed body.
+#include "http/server/doc_json.h"
+
+#include <doctest/doctest.h>
+
+#include "http_test_util.h"
+#include "revtree/rev_hash.h"
+
+namespace divan::http::test {
+namespace {
+
+void check_fails(const Error& error, Code code, std::string_view reason) {
+  CHECK(error.code == code);
+  CHECK(error.reason == reason);
+}
+
+// ---- §5.1 ----
+
+TEST_CASE("§5.1 id validation, every row") {
+  struct Row {
+    std::string id;
+    const char* reason;  // nullptr: allowed
+  };
+  const Row table[] = {
+      {"", "Document id must not be empty"},
+      {"_design/", "Illegal document id `_design/`"},
+      {"_local/", "Illegal document id `_local/`"},
+      {"_design/x", nullptr},
+      {"_local/x", nullptr},
+      {"_design/a/b", nullptr},
+      {"_foo", "Only reserved document ids may start with underscore."},
+      {"_design", "Only reserved document ids may start with underscore."},
+      {"_local", "Only reserved document ids may start with underscore."},
+      {"_all_docs", "Only reserved document ids may start with underscore."},
+      {"\xff", "Document id must be valid UTF-8"},
+      {"a\xC3", "Document id must be valid UTF-8"},
+      {"a", nullptr},
+      {"a_b/c d", nullptr},
+      {"\xC3\xA9t\xC3\xA9", nullptr},
+      {"\xF0\x9F\x98\x80", nullptr},
+  };
+  for (const Row& row : table) {
+    CAPTURE(row.id);
+    auto result = validate_doc_id(row.id);
+    if (!row.reason) {
+      CHECK(result.has_value());
+    } else {
+      REQUIRE_FALSE(result.has_value());
+      check_fails(result.error(), Code::kIllegalDocId, row.reason);
+    }
+    // The JSON form agrees for strings.
+    CHECK(validate_json_doc_id(Json(row.id)).has_value() == result.has_value());
+  }
+  for (const Json& non_string :
+       {Json(5), Json(nullptr), Json::array(), Json::object(), Json(true)}) {
+    CAPTURE(non_string.dump());
+    auto result = validate_json_doc_id(non_string);
+    REQUIRE_FALSE(result.has_value());
+    check_fails(result.error(), Code::kIllegalDocId, "Document id must be a string");
+  }
+}
+
+// ---- §5.2 ----
+
+Result<IncomingDoc> parse(std::string_view text) {
+  auto json = Json::parse(text, nullptr, false);
+  REQUIRE_FALSE(json.is_discarded());
+  return parse_incoming_doc(std::move(json));
+}
+
+TEST_CASE("§5.2 special fields are split off; user fields keep their order") {
+  auto doc = parse(R"({"z":1,"_id":"a","_rev":"2-abc","a":{"y":2,"b":3},"_deleted":false,
+                       "_conflicts":["1-x"],"_revs_info":[],"_deleted_conflicts":[],"_local_seq":3,
+                       "_replication_state":"completed","_access":["u"],"m":[1,2]})");
+  REQUIRE(doc.has_value());
+  CHECK(doc->id == "a");
+  REQUIRE(doc->rev.has_value());
+  CHECK(doc->rev->str() == "2-abc");
+  CHECK(doc->raw_rev == "2-abc");
+  CHECK_FALSE(doc->deleted);
+  CHECK_FALSE(doc->revisions.has_value());
+  CHECK(doc->body.dump() ==
+        R"({"z":1,"a":{"y":2,"b":3},"_replication_state":"completed","_access":["u"],"m":[1,2]})");
+}
+
+TEST_CASE("§5.2 every kept special field stays in the body") {
+  auto doc = parse(R"({"_replication_state":"x","_replication_state_time":1,
+                       "_replication_state_reason":"r","_replication_id":"i",
+                       "_replication_stats":{},"_access":[]})");
+  REQUIRE(doc.has_value());
+  CHECK(doc->body.size() == 6);
+}
+
+TEST_CASE("§5.2 _deleted must be a boolean") {
+  CHECK(parse(R"({"_deleted":true})")->deleted);
+  for (auto text : {R"({"_deleted":"yes"})", R"({"_deleted":1})", R"({"_deleted":null})"}) {
+    CAPTURE(text);
+    auto doc = parse(text);
+    REQUIRE_FALSE(doc.has_value());
+    check_fails(doc.error(), Code::kDocValidation, "Bad special document member: _deleted");
+  }
+}
+
+TEST_CASE("§5.2 unknown _x is doc_validation") {
+  for (auto [text, field] :
+       {std::pair{R"({"_foo":1})", "_foo"}, std::pair{R"({"a":1,"_x":{}})", "_x"},
+        std::pair{R"({"_":0})", "_"}, std::pair{R"({"_ID":"a"})", "_ID"}}) {
+    CAPTURE(text);
+    auto doc = parse(text);
+    REQUIRE_FALSE(doc.has_value());
+    check_fails(doc.error(), Code::kDocValidation,
+                "Bad special document member: " + std::string(field));
+  }
+}
+
+TEST_CASE("§5.2 _rev: a string rev, else 400 Invalid rev format; local docs keep the raw text") {
+  for (auto text : {R"({"_rev":5})", R"({"_rev":"abc"})", R"({"_rev":"0-a"})", R"({"_rev":"1-"})",
+                    R"({"_rev":null})"}) {
+    CAPTURE(text);
+    auto doc = parse(text);
+    REQUIRE_FALSE(doc.has_value());
+    check_fails(doc.error(), Code::kBadRequest, "Invalid rev format");
+  }
+  auto local = parse(R"({"_id":"_local/x","_rev":"0-5","v":1})");
+  REQUIRE(local.has_value());
+  CHECK(local->raw_rev == "0-5");
+  CHECK_FALSE(local->rev.has_value());
+  // A 32-char hex id is canonicalised to lowercase.
+  auto upper = parse(R"({"_rev":"1-ABCDEF0123456789ABCDEF0123456789"})");
+  REQUIRE(upper.has_value());
+  CHECK(upper->rev->id == "abcdef0123456789abcdef0123456789");
+}
+
+TEST_CASE("§5.2 _revisions: start and ids, with CouchDB's reasons") {
+  auto doc = parse(R"({"_revisions":{"start":3,"ids":["c","b","a"]}})");
+  REQUIRE(doc.has_value());
+  REQUIRE(doc->revisions.has_value());
+  CHECK(doc->revisions->start == 3);
+  CHECK((doc->revisions->ids == std::vector<std::string>{"c", "b", "a"}));
+
+  struct Row {
+    const char* text;
+    const char* reason;
+  };
+  const Row errors[] = {
+      {R"({"_revisions":{"start":"3","ids":["a"]}})", "_revisions.start isn't an integer."},
+      {R"({"_revisions":{"ids":["a"]}})", "_revisions.start isn't an integer."},
+      {R"({"_revisions":{"start":1.5,"ids":["a"]}})", "_revisions.start isn't an integer."},
+      {R"({"_revisions":{"start":1,"ids":"a"}})", "_revisions.ids isn't a array."},
+      {R"({"_revisions":{"start":1}})", "_revisions.ids isn't a array."},
+      {R"({"_revisions":{"start":1,"ids":["ABCDEF0123456789ABCDEF012345678Z"]}})",
+       "RevId isn't a valid hexadecimal"},
+  };
+  for (const Row& row : errors) {
+    CAPTURE(row.text);
+    auto bad = parse(row.text);
+    REQUIRE_FALSE(bad.has_value());
+    check_fails(bad.error(), Code::kDocValidation, row.reason);
+  }
+  auto upper = parse(R"({"_revisions":{"start":1,"ids":["ABCDEF0123456789ABCDEF0123456789"]}})");
+  REQUIRE(upper.has_value());
+  CHECK(upper->revisions->ids.front() == "abcdef0123456789abcdef0123456789");
+}
+
+TEST_CASE("§5.2 a bad _id is illegal_docid; a non-object is bad_request") {
+  auto bad_id = parse(R"({"_id":"_bad"})");
+  REQUIRE_FALSE(bad_id.has_value());
+  check_fails(bad_id.error(), Code::kIllegalDocId,
+              "Only reserved document ids may start with underscore.");
+  auto number = parse(R"({"_id":7})");
+  REQUIRE_FALSE(number.has_value());
+  check_fails(number.error(), Code::kIllegalDocId, "Document id must be a string");
+  auto array = parse_incoming_doc(Json::array());
+  REQUIRE_FALSE(array.has_value());
+  check_fails(array.error(), Code::kBadRequest, "Document must be a JSON object");
+}
+
+// ---- writes built from a body ----
+
+TEST_CASE("to_doc_update: interactive writes carry the parent and the canonical body") {
+  auto doc = parse(R"({"_rev":"1-a","b":1,"a":2})");
+  auto update = to_doc_update(std::move(*doc), "d", true);
+  REQUIRE(update.has_value());
+  CHECK(update->id == "d");
+  CHECK(update->parent->str() == "1-a");
+  CHECK_FALSE(update->revisions.has_value());
+  CHECK((update->body == R"({"b":1,"a":2})"));
+  CHECK((update->canonical_body == R"({"a":2,"b":1})"));
+}
+
+TEST_CASE("to_doc_update: new_edits=false takes _revisions, else _rev, else 400") {
+  auto with_revisions = to_doc_update(
+      std::move(*parse(R"({"_rev":"9-z","_revisions":{"start":2,"ids":["b","a"]}})")), "d", false);
+  REQUIRE(with_revisions.has_value());
+  CHECK(with_revisions->revisions->start == 2);
+  CHECK((with_revisions->revisions->ids == std::vector<std::string>{"b", "a"}));
+
+  auto with_rev = to_doc_update(std::move(*parse(R"({"_rev":"3-c","v":1})")), "d", false);
+  REQUIRE(with_rev.has_value());
+  CHECK(with_rev->revisions->start == 3);
+  CHECK(with_rev->revisions->ids == std::vector<std::string>{"c"});
+  CHECK_FALSE(with_rev->parent.has_value());
+  CHECK(with_rev->body == R"({"v":1})");
+
+  auto neither = to_doc_update(std::move(*parse(R"({"v":1})")), "d", false);
+  REQUIRE_FALSE(neither.has_value());
+  check_fails(neither.error(), Code::kBadRequest,
+              "When `new_edits: false`, the document needs `_rev` or `_revisions` specified");
+}
+
+TEST_CASE("§5.4 a body over max_document_size is 413 document_too_large with the id") {
+  Json body = Json::object();
+  body["big"] = std::string(kMaxDocumentSize, 'x');
+  auto update = to_doc_update(std::move(*parse_incoming_doc(std::move(body))), "huge", true);
+  REQUIRE_FALSE(update.has_value());
+  check_fails(update.error(), Code::kDocumentTooLarge, "huge");
+}
+
+TEST_CASE("to_local_update: rev \"0-N\" or none; anything else is Invalid rev format") {
+  auto none = to_local_update(std::move(*parse(R"({"v":1})")), "_local/x");
+  REQUIRE(none.has_value());
+  CHECK(none->rev_counter == 0);
+  CHECK(none->body == R"({"v":1})");
+  CHECK(none->id == "_local/x");
+
+  auto five = to_local_update(std::move(*parse(R"({"_id":"_local/x","_rev":"0-5"})")), "_local/x");
+  REQUIRE(five.has_value());
+  CHECK(five->rev_counter == 5);
+  CHECK(five->body == "{}");
+
+  for (auto rev : {"1-5", "0-", "0-x", "0-5x", "5", "0--1", "-0-1"}) {
+    CAPTURE(rev);
+    IncomingDoc doc;
+    doc.raw_rev = rev;
+    auto update = to_local_update(std::move(doc), "_local/x");
+    REQUIRE_FALSE(update.has_value());
+    check_fails(update.error(), Code::kBadRequest, "Invalid rev format");
+  }
+  IncomingDoc deleted;
+  deleted.deleted = true;
+  CHECK(to_local_update(std::move(deleted), "_local/x")->deleted);
+}
+
+// ---- §5.3 output ----
+
+TEST_CASE("§5.3 render_doc splices _id/_rev in front of the stored fields") {
+  CHECK((render_doc("a", "1-x", false, "{}") == R"({"_id":"a","_rev":"1-x"})"));
+  CHECK(render_doc("a", "1-x", false, R"({"v":1,"w":[2,{"k":"}"}]})") ==
+        R"({"_id":"a","_rev":"1-x","v":1,"w":[2,{"k":"}"}]})");
+  CHECK((render_doc("a", "2-y", true, "{}") == R"({"_id":"a","_rev":"2-y","_deleted":true})"));
+  CHECK(render_doc("a", "2-y", true, R"({"v":1})") ==
+        R"({"_id":"a","_rev":"2-y","v":1,"_deleted":true})");
+  CHECK(render_doc("a", "2-y", false, R"({"v":1})", R"(,"_conflicts":["2-x"])") ==
+        R"({"_id":"a","_rev":"2-y","v":1,"_conflicts":["2-x"]})");
+  CHECK((render_doc("q\"\\/\n", "0-1", false, "{}") == R"({"_id":"q\"\\/\n","_rev":"0-1"})"));
+  // Whatever is spliced is valid JSON again.
+  auto reparsed = Json::parse(render_doc("a", "1-x", true, R"({"v":"\u00e9"})", R"(,"x":1)"));
+  CHECK((reparsed.dump() == R"({"_id":"a","_rev":"1-x","v":"é","_deleted":true,"x":1})"));
+}
+
+}  // namespace
+}  // namespace divan::http::test

@@ -1,0 +1,218 @@
+// divan-bench: drives a real divan (or any CouchDB-compatible server) over loopback HTTP and prints
+// figures beside raw-SQLite baselines. It measures; it never passes or fails. Exit status 1 only
+// when it cannot run at all (bad flags, the node does not start, the server does not answer /_up).
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/utsname.h>
+
+#include <CLI/CLI.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "scenarios.h"
+
+namespace divan::bench {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* kLegend = R"(Figures (each from a window after a warm-up; latencies are per request, or per transaction):
+  sqlite-commit   raw SQLite, one fsync'd single-row transaction per commit (WAL, synchronous=FULL)
+  sqlite-txn1000  raw SQLite, 1000 rows per transaction
+  post            POST /bench_post of ~100-byte docs, --clients keep-alive clients, docs/s
+  get             GET /bench_get/<random id> over --get-docs preloaded docs, req/s
+  bulk            POST /bench_bulk/_bulk_docs, --bulk-size docs per request, --bulk-clients clients, docs/s
+  rss             node VmRSS when idle after start, and after the load (only when the bench starts it)
+  cpu             CPU seconds per wall second during a run (node and this bench), warm-up included)";
+
+struct Options {
+  std::string divan;
+  std::string url;
+  std::string only;
+  std::string work_dir;
+  std::vector<std::string> node_args;
+  double seconds = 5;
+  double warmup = 0.5;
+  int clients = 16;
+  int bulk_clients = 4;
+  int bulk_size = 1000;
+  int get_docs = 10000;
+
+  bool wants(std::string_view scenario) const { return only.empty() || only == scenario; }
+};
+
+// A fresh directory under `parent`, removed with everything in it on destruction.
+class TempDir {
+ public:
+  explicit TempDir(const std::filesystem::path& parent) {
+    std::string tmpl = (parent / "divan-bench-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }  // empty when creation failed
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::string default_divan_path() {
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? "divan" : (self.parent_path() / "divan").string();
+}
+
+void print_machine() {
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  const int nproc = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus)
+                                                                  : static_cast<int>(std::thread::hardware_concurrency());
+  utsname u{};
+  uname(&u);
+  std::string model;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; model.empty() && std::getline(cpuinfo, line);) {
+    if (line.starts_with("model name")) model = line.substr(line.find(':') + 2);
+  }
+  // A busy machine skews every figure: say how busy it was when the bench started.
+  double load1 = -1;
+  std::ifstream("/proc/loadavg") >> load1;
+  print_note("machine", format("nproc %d  loadavg %.2f  %s %s %s  %s", nproc, load1, u.sysname, u.release,
+                               u.machine, model.c_str()));
+}
+
+void print_memory(const char* name, const NodeProcess& node) {
+  const auto memory = node.memory();
+  if (!memory) return print_note(name, "unavailable");
+  constexpr double kMiB = 1024.0 * 1024.0;
+  print_figure(name, static_cast<double>(memory->rss_bytes) / kMiB, "MiB",
+               format("VmRSS  (peak VmHWM %.1f MiB)", static_cast<double>(memory->peak_bytes) / kMiB), 1);
+}
+
+// Polls GET /_up until 200 or the deadline.
+bool wait_up(const Target& target, std::chrono::seconds timeout, std::string& last) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    const Response r = call(target, http::verb::get, "/_up", {}, 5s);
+    if (r.status == 200) return true;
+    last = r.describe();
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(50ms);
+  }
+}
+
+// Starts the node (default) or resolves --url, then waits for GET /_up. Prints why and returns false
+// when there is no server to benchmark.
+bool find_server(const Options& o, const std::filesystem::path& work, std::unique_ptr<NodeProcess>& node,
+                 Target& target) {
+  std::string error;
+  std::optional<Target> found;
+  if (o.url.empty()) {
+    const std::filesystem::path binary = o.divan.empty() ? default_divan_path() : o.divan;
+    node = NodeProcess::start(binary, work / "data", work / "divan.log", o.node_args, 30s, error);
+    if (node) {
+      found = make_target("http://127.0.0.1:" + std::to_string(node->port()), error);
+      print_note("node", format("started %s  pid %d  port %u  data %s", binary.c_str(), node->pid(), node->port(),
+                                (work / "data").c_str()));
+    }
+  } else {
+    found = make_target(o.url, error);
+    if (found) print_note("node", "existing server at " + found->host);
+  }
+  if (!found) {
+    std::cerr << "divan-bench: " << error << "\n";
+    return false;
+  }
+  target = *found;
+  if (!wait_up(target, 30s, error)) {
+    std::cerr << "divan-bench: GET /_up did not answer 200 within 30 s (last: " << error << ")\n";
+    if (node) std::cerr << "node log:\n" << node->log_tail() << "\n";
+    return false;
+  }
+  return true;
+}
+
+int run(const Options& o) {
+  print_machine();
+  const std::filesystem::path parent =
+      o.work_dir.empty() ? std::filesystem::temp_directory_path() : std::filesystem::path(o.work_dir);
+  TempDir work(parent);
+  if (work.path().empty()) {
+    std::cerr << "divan-bench: cannot create a directory under " << parent << "\n";
+    return 1;
+  }
+  const auto seconds = std::chrono::duration_cast<Clock::duration>(Seconds(o.seconds));
+  const auto warmup = std::chrono::duration_cast<Clock::duration>(Seconds(o.warmup));
+
+  if (o.wants("baseline")) run_sqlite_baseline(work.path() / "sqlite", warmup, seconds);
+  if (o.only == "baseline") return 0;
+
+  BenchContext ctx;
+  ctx.load = LoadConfig{o.clients, warmup, seconds, std::max<Clock::duration>(10s, seconds)};
+  ctx.bulk_clients = o.bulk_clients;
+  ctx.bulk_size = o.bulk_size;
+  ctx.get_docs = o.get_docs;
+
+  std::unique_ptr<NodeProcess> node;  // declared after `work`: stopped before its data dir goes
+  if (!find_server(o, work.path(), node, ctx.target)) return 1;
+  ctx.node = node.get();
+  const Response welcome = call(ctx.target, http::verb::get, "/");
+  print_note("version", welcome.ok() ? welcome.body.substr(0, welcome.body.find_last_not_of("\r\n") + 1)
+                                     : welcome.describe());
+  if (node) print_memory("rss-idle", *node);
+
+  if (o.wants("post")) run_post(ctx);
+  if (o.wants("get")) run_get(ctx);
+  if (o.wants("bulk")) run_bulk(ctx);
+
+  if (node) {
+    print_memory("rss-after", *node);
+    const NodeProcess::Stopped stopped = node->stop(15s);
+    print_note("node", "stopped: " + stopped.description);
+    if (!stopped.clean) std::cerr << "node log (tail):\n" << node->log_tail() << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace divan::bench
+
+int main(int argc, char** argv) {
+  using divan::bench::Options;
+  Options o;
+  CLI::App app{"divan-bench: load a divan node (or any CouchDB) over loopback HTTP and print figures"};
+  app.footer(divan::bench::kLegend);
+  app.add_option("--divan", o.divan, "divan binary to start (default: 'divan' next to this binary)");
+  app.add_option("--url", o.url, "benchmark an existing server instead, e.g. http://admin:pw@127.0.0.1:5984")
+      ->excludes("--divan");
+  app.add_option("--seconds", o.seconds, "measured seconds per scenario")->capture_default_str()->check(
+      CLI::PositiveNumber);
+  app.add_option("--warmup", o.warmup, "seconds of warm-up before each window, not measured")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--clients", o.clients, "concurrent clients for post and get")->capture_default_str()->check(
+      CLI::Range(1, 10000));
+  app.add_option("--bulk-clients", o.bulk_clients, "concurrent clients for bulk")->capture_default_str()->check(
+      CLI::Range(1, 1000));
+  app.add_option("--bulk-size", o.bulk_size, "docs per _bulk_docs request")->capture_default_str()->check(
+      CLI::Range(1, 100000));
+  app.add_option("--get-docs", o.get_docs, "docs preloaded for get")->capture_default_str()->check(
+      CLI::Range(1, 10000000));
+  app.add_option("--only", o.only, "run one scenario")->check(CLI::IsMember({"baseline", "post", "get", "bulk", "rss"}));
+  app.add_option("--work-dir", o.work_dir, "where the temp dir (node data, SQLite baseline) goes (default: $TMPDIR or /tmp)");
+  app.add_option("--node-arg", o.node_args, "extra argument for 'divan serve' (repeatable)")->allow_extra_args(false);
+  CLI11_PARSE(app, argc, argv);
+  try {
+    return divan::bench::run(o);
+  } catch (const std::exception& e) {
+    std::cerr << "divan-bench: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,162 @@
+// The HTTP scenarios (see scenarios.h). Each one: fresh database, pre-serialised workload, one load
+// run, one figure line, database deleted.
+#include "scenarios.h"
+
+#include <sys/resource.h>
+
+#include "docs.h"
+
+namespace divan::bench {
+namespace {
+
+using json = nlohmann::json;
+
+// CPU used during a load run, in cores (CPU seconds per wall second), warm-up included.
+struct CpuUse {
+  double node = -1;  // -1 when the bench did not start the node
+  double bench = 0;
+
+  std::string describe() const {
+    return node < 0 ? format("cpu bench %.2f", bench) : format("cpu node %.2f bench %.2f", node, bench);
+  }
+};
+
+Seconds own_cpu_time() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return Seconds(seconds(usage.ru_utime) + seconds(usage.ru_stime));
+}
+
+LoadResult measured_load(const BenchContext& ctx, const Workload& workload, const LoadConfig& config,
+                         CpuUse& cpu) {
+  const auto node_before = ctx.node ? ctx.node->cpu_time() : std::nullopt;
+  const Seconds bench_before = own_cpu_time();
+  const Clock::time_point start = Clock::now();
+  LoadResult result = run_load(ctx.target, workload, config);
+  const double wall = Seconds(Clock::now() - start).count();
+  const auto node_after = ctx.node ? ctx.node->cpu_time() : std::nullopt;
+  cpu.bench = (own_cpu_time() - bench_before).count() / wall;
+  if (node_before && node_after) cpu.node = (*node_after - *node_before).count() / wall;
+  return result;
+}
+
+// DELETE then PUT /<db>. Prints why and returns false when the database cannot be created.
+bool fresh_database(const BenchContext& ctx, const char* scenario, const std::string& db) {
+  (void)call(ctx.target, http::verb::delete_, "/" + db);  // 404 when absent: fine
+  const Response created = call(ctx.target, http::verb::put, "/" + db);
+  if (!created.ok()) print_note(scenario, "skipped: PUT /" + db + " -> " + created.describe());
+  return created.ok();
+}
+
+void drop_database(const BenchContext& ctx, const std::string& db) {
+  (void)call(ctx.target, http::verb::delete_, "/" + db);
+}
+
+// "doc_count 1234 = acked" when the database holds exactly the acknowledged docs; a mismatch is
+// printed as a figure, not a failure (warm-up and abandoned requests are included in both).
+std::string doc_count_check(const BenchContext& ctx, const std::string& db, std::uint64_t acked_docs) {
+  const Response info = call(ctx.target, http::verb::get, "/" + db);
+  const json body = json::parse(info.body, nullptr, false);
+  if (!info.ok() || body.is_discarded() || !body.contains("doc_count")) return "doc_count ?";
+  const auto count = body["doc_count"].get<std::uint64_t>();
+  return count == acked_docs ? format("doc_count %llu = acked", static_cast<unsigned long long>(count))
+                             : format("doc_count %llu != acked %llu", static_cast<unsigned long long>(count),
+                                      static_cast<unsigned long long>(acked_docs));
+}
+
+// Prints the scenario's line: rate, latencies, errors and the extras that explain a bad figure.
+void report(const char* name, const char* unit, LoadResult& result, double items_per_request, int clients,
+            const CpuUse& cpu, const std::string& extra) {
+  std::string detail = result.latencies.summary() + format("  errors %llu  %d clients  ",
+                                                           static_cast<unsigned long long>(result.errors), clients);
+  detail += cpu.describe();
+  if (result.reconnects) detail += format("  reconnects %llu", static_cast<unsigned long long>(result.reconnects));
+  if (result.abandoned) detail += format("  abandoned %llu", static_cast<unsigned long long>(result.abandoned));
+  if (!extra.empty()) detail += "  " + extra;
+  print_figure(name, result.per_second() * items_per_request, unit, detail);
+  if (!result.first_error.empty()) print_note("", "first error: " + result.first_error);
+}
+
+std::string bulk_body(std::uint64_t first, int count, bool with_ids) {
+  json docs = json::array();
+  for (int i = 0; i < count; ++i) {
+    json doc = make_doc(first + static_cast<std::uint64_t>(i));
+    if (with_ids) doc["_id"] = doc["name"];
+    docs.push_back(std::move(doc));
+  }
+  return json{{"docs", std::move(docs)}}.dump();
+}
+
+// Writes ctx.get_docs docs with ids bench-doc-000000… in bulk batches; returns false after printing why.
+bool preload(const BenchContext& ctx, const std::string& db, Seconds& took) {
+  const Clock::time_point start = Clock::now();
+  constexpr int kBatch = 1000;
+  for (int first = 0; first < ctx.get_docs; first += kBatch) {
+    const int count = std::min(kBatch, ctx.get_docs - first);
+    const Response r = call(ctx.target, http::verb::post, "/" + db + "/_bulk_docs",
+                            bulk_body(static_cast<std::uint64_t>(first), count, true));
+    if (!r.ok() || r.body.find("\"error\"") != std::string::npos) {
+      print_note("get", "skipped: preload _bulk_docs -> " + r.describe());
+      return false;
+    }
+  }
+  took = Clock::now() - start;
+  return true;
+}
+
+}  // namespace
+
+void run_post(const BenchContext& ctx) {
+  const std::string db = "bench_post";
+  if (!fresh_database(ctx, "post", db)) return;
+  Workload workload;
+  // Distinct bodies so every doc differs; the server picks the ids.
+  for (std::uint64_t n = 0; n < 1024; ++n) {
+    workload.requests.push_back(serialise_request(ctx.target, http::verb::post, "/" + db, make_doc(n).dump()));
+  }
+  CpuUse cpu;
+  LoadResult result = measured_load(ctx, workload, ctx.load, cpu);
+  report("post", "docs/s", result, 1, ctx.load.clients, cpu, doc_count_check(ctx, db, result.acked_total));
+  drop_database(ctx, db);
+}
+
+void run_get(const BenchContext& ctx) {
+  const std::string db = "bench_get";
+  if (!fresh_database(ctx, "get", db)) return;
+  Seconds preload_time{};
+  if (!preload(ctx, db, preload_time)) return drop_database(ctx, db);
+  Workload workload;
+  workload.random = true;
+  for (int n = 0; n < ctx.get_docs; ++n) {
+    const std::string id = make_doc(static_cast<std::uint64_t>(n))["name"];
+    workload.requests.push_back(serialise_request(ctx.target, http::verb::get, "/" + db + "/" + id));
+  }
+  CpuUse cpu;
+  LoadResult result = measured_load(ctx, workload, ctx.load, cpu);
+  report("get", "req/s", result, 1, ctx.load.clients, cpu,
+         format("preload %d docs %.2f s", ctx.get_docs, preload_time.count()));
+  drop_database(ctx, db);
+}
+
+void run_bulk(const BenchContext& ctx) {
+  const std::string db = "bench_bulk";
+  if (!fresh_database(ctx, "bulk", db)) return;
+  Workload workload;
+  workload.error_in_body_fails = true;
+  // One body per client; no _id, so each request adds bulk_size new docs.
+  for (int c = 0; c < ctx.bulk_clients; ++c) {
+    const std::string body = bulk_body(static_cast<std::uint64_t>(c * ctx.bulk_size), ctx.bulk_size, false);
+    workload.requests.push_back(serialise_request(ctx.target, http::verb::post, "/" + db + "/_bulk_docs", body));
+  }
+  LoadConfig config = ctx.load;
+  config.clients = ctx.bulk_clients;
+  CpuUse cpu;
+  LoadResult result = measured_load(ctx, workload, config, cpu);
+  const std::uint64_t acked_docs = result.acked_total * static_cast<std::uint64_t>(ctx.bulk_size);
+  report("bulk", "docs/s", result, ctx.bulk_size, config.clients, cpu,
+         format("%d docs/request  ", ctx.bulk_size) + doc_count_check(ctx, db, acked_docs));
+  drop_database(ctx, db);
+}
+
+}  // namespace divan::bench
