@@ -148,6 +148,21 @@ struct CatalogImpl {
   }
 };
 
+namespace {
+
+// Escaping can triple a name ('$' → "%24") and SQLite adds "-journal", "-wal" and "-shm": a name
+// whose longest companion file exceeds the file system's limit cannot be stored.
+bool fits_file_system(const DbFiles& files) {
+  return files.db.filename().string().size() + std::string_view("-journal").size() <= kMaxFileName;
+}
+
+bool file_exists(const fs::path& path) {
+  std::error_code ec;
+  return fs::exists(path, ec);
+}
+
+}  // namespace
+
 Catalog::Catalog(CatalogOptions options) : impl_(std::make_unique<CatalogImpl>()) {
   impl_->options = std::move(options);
   const CatalogOptions& o = impl_->options;
@@ -187,10 +202,10 @@ Result<std::shared_ptr<Database>> Catalog::create(std::string_view name) {
     return fail(Code::kFileExists, "The database could not be created, the file already exists.");
   }
   DbFiles files = c.files_for(name);
-  if (files.db.filename().string().size() + 5 > kMaxFileName) {  // room for "-wal", "-shm"
+  if (!fits_file_system(files)) {
     return fail(Code::kIllegalDatabaseName, "Name: '" + std::string(name) + "'. Name is too long.");
   }
-  if (fs::exists(files.db)) {
+  if (file_exists(files.db)) {
     return fail(Code::kFileExists, "The database could not be created, the file already exists.");
   }
   // Companions without their db file are leftovers of an interrupted delete; SQLite would replay
@@ -223,7 +238,7 @@ Result<std::shared_ptr<Database>> Catalog::open(std::string_view name) {
   // spec: http-api.md §4.1: an illegal name that does not exist is simply not found.
   if (!validate_name(name)) return fail(Code::kNotFound, reason::kNoDatabase);
   DbFiles files = c.files_for(name);
-  if (!fs::exists(files.db)) return fail(Code::kNotFound, reason::kNoDatabase);
+  if (!fits_file_system(files) || !file_exists(files.db)) return fail(Code::kNotFound, reason::kNoDatabase);
   auto impl = std::make_unique<DatabaseImpl>(std::string(name), files, c.db_options, c.pool.get(),
                                              /*create=*/false);
   std::shared_ptr<Database> db(new Database(std::move(impl)));
@@ -242,7 +257,7 @@ Result<void> Catalog::remove(std::string_view name) {
     if (auto it = c.open.find(name); it != c.open.end()) {
       db = std::move(it->second);
       c.open.erase(it);
-    } else if (!validate_name(name) || !fs::exists(files.db)) {
+    } else if (!validate_name(name) || !file_exists(files.db)) {
       return fail(Code::kNotFound, reason::kNoDatabase);
     }
     c.removing.emplace(name);
