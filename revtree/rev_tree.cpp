@@ -297,6 +297,10 @@ MergeResult RevTree::merge(const RevPath& path, bool deleted) {
   }
   const MergeOutcome out = merge_path(nodes_, path.start - m + 1, root_first);
   if (out.duplicated) repair(nodes_);
+  // Two trees rooted at the same rev (a rev claimed under two parents, then stemmed) are ordered by
+  // their subtrees, which this merge may just have changed: restore the canonical layout so the next
+  // "first tree that accepts" is the same in memory and after a storage round trip.
+  if (!compacted_layout_is_canonical(nodes_)) canonicalize(nodes_);
   return out.result;
 }
 

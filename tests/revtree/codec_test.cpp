@@ -153,3 +153,36 @@ TEST_CASE("codec: every prefix, bit flip and random blob decodes safely") {
     check_stable(RevTree::decode(blob));
   }
 }
+
+namespace {
+
+bool same_layout(const divan::revtree::RevTree& a, const divan::revtree::RevTree& b) {
+  const auto& x = a.nodes();
+  const auto& y = b.nodes();
+  if (x.size() != y.size()) return false;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (x[i].rev != y[i].rev || x[i].parent != y[i].parent || x[i].has_body != y[i].has_body ||
+        x[i].deleted != y[i].deleted) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("regress: merge under one of two trees rooted at the same rev keeps the canonical layout") {
+  using divan::revtree::RevPath;
+  using divan::revtree::RevTree;
+  // 7-s claimed under two parents, then stemmed to two trees both rooted at 7-s (found by the
+  // engine's model test: memory and storage then chose different "first trees" on the next merge).
+  RevTree t;
+  t.merge(RevPath{8, {"a018f563b0c28357baad87972c440cda", "s", "x"}}, false);
+  t.merge(RevPath{8, {"s", "s", "y"}}, false);
+  t.stem(2);
+  t.drop_internal_bodies();
+  t.merge(RevPath{8, {"u", "s"}}, false);
+  auto decoded = RevTree::decode(t.encode());
+  REQUIRE(decoded);
+  CHECK(same_layout(t, *decoded));
+}
