@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/database.h"
+#include "engine/doc_render.h"
 #include "engine/error.h"
 #include "revtree/rev_tree.h"
 
@@ -45,24 +46,10 @@ Result<engine::DocUpdate> to_doc_update(IncomingDoc&& doc, std::string id, bool 
 // The engine write for a `_local/…` doc; rev "0-N" or absent.
 Result<engine::LocalUpdate> to_local_update(IncomingDoc&& doc, std::string id);
 
-// Which extras a document read adds (GET /{db}/{docid} query options, §6.1).
-struct ReadOptions {
-  bool revs = false;
-  bool revs_info = false;
-  bool conflicts = false;
-  bool deleted_conflicts = false;
-  bool local_seq = false;
-};
-
-// `{"_id":…,"_rev":…,<body fields>,"_deleted":true?,<extras>}`; `body` is stored compact JSON.
-std::string render_doc(std::string_view id, std::string_view rev, bool deleted,
-                       std::string_view body, std::string_view extras = {});
-// The extras of `rev` within `doc`, each prefixed by ',' (empty when none were asked for).
-std::string render_extras(const engine::DocRecord& doc, const revtree::RevId& rev,
-                          const ReadOptions& options, uint32_t revs_limit);
-// A stored revision rendered with extras; nullopt when its body is not held (404 missing).
-std::optional<std::string> read_revision(engine::Snapshot& snapshot, const engine::DocRecord& doc,
-                                         const revtree::RevId& rev, bool deleted,
-                                         const ReadOptions& options, uint32_t revs_limit);
+// Rendering stored revisions lives in the engine (changes/ renders docs too).
+using engine::ReadOptions;
+using engine::read_revision;
+using engine::render_doc;
+using engine::render_extras;
 
 }  // namespace divan::http

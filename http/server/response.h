@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/doc_render.h"
 #include "engine/error.h"
 #include "http/server/request.h"
 
@@ -16,8 +17,7 @@ Response error_response(const Error& error);
 // 405 with `Allow: <methods>` and reason "Only <methods> allowed" (chttpd:send_method_not_allowed).
 Response method_not_allowed(std::string_view methods);
 
-// Appends `text` as a JSON string literal (quotes included). UTF-8 passes through unescaped.
-void append_json_string(std::string& out, std::string_view text);
-std::string json_string(std::string_view text);
+using engine::append_json_string;
+using engine::json_string;
 
 }  // namespace divan::http

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "docs.h"
+#include "interrupt.h"
 #include "scenarios.h"
 
 namespace divan::bench {
@@ -78,18 +79,19 @@ std::string filesystem_type(const std::filesystem::path& path) {
 }
 
 // Runs `rows` inserts per transaction until the window closes; one latency sample per transaction.
-void run_transactions(BaselineDb& db, int rows, const std::string& body, Clock::duration warmup,
-                      Clock::duration measure, std::uint64_t& committed, Latencies& latencies) {
+// Returns how much of the measured window it covered.
+Seconds run_transactions(BaselineDb& db, int rows, const std::string& body, Clock::duration warmup,
+                         Clock::duration measure, std::uint64_t& committed, Latencies& latencies) {
   const Window window = Window::starting_now(warmup, measure);
   for (;;) {
     const Clock::time_point start = Clock::now();
-    if (start >= window.end) return;
+    if (start >= window.end || interrupted()) return window.covered_at(start);
     bool ok = rows == 1 || db.exec("BEGIN IMMEDIATE");
     for (int i = 0; ok && i < rows; ++i) ok = db.insert(body);
     if (ok && rows > 1) ok = db.exec("COMMIT");
     if (!ok) {
       print_note("sqlite", std::string("error: ") + db.error());
-      return;
+      return window.covered_at(start);
     }
     const Clock::time_point stop = Clock::now();
     if (window.contains(stop)) {
@@ -108,8 +110,8 @@ void report(const char* name, int rows, const std::string& body, const std::file
   }
   std::uint64_t committed = 0;
   Latencies latencies;
-  run_transactions(db, rows, body, warmup, measure, committed, latencies);
-  const double rate = static_cast<double>(committed) / Seconds(measure).count();
+  const Seconds covered = run_transactions(db, rows, body, warmup, measure, committed, latencies);
+  const double rate = covered.count() > 0 ? static_cast<double>(committed) / covered.count() : 0;
   const std::string detail = latencies.summary() + (rows == 1 ? "  per commit" : "  per txn");
   print_figure(name, rate, rows == 1 ? "commits/s" : "rows/s", detail);
 }

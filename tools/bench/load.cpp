@@ -12,6 +12,8 @@
 
 #include <random>
 
+#include "interrupt.h"
+
 namespace divan::bench {
 namespace {
 
@@ -29,7 +31,6 @@ class LoadRun {
 
   LoadResult run() {
     window_ = Window::starting_now(config_.warmup, config_.measure);
-    result_.window = window_.length();
     live_clients_ = sockets_.size();
     for (std::size_t i = 0; i < sockets_.size(); ++i) {
       asio::co_spawn(ioc_, client(i), [](std::exception_ptr e) {
@@ -41,6 +42,7 @@ class LoadRun {
       if (!ec) abandon_in_flight();
     });
     ioc_.run();
+    result_.window = window_.covered_at(Clock::now());  // shorter only when interrupted
     return std::move(result_);
   }
 
@@ -54,7 +56,7 @@ class LoadRun {
     // Staggered starting points so clients do not send the same body in lockstep.
     std::size_t next = index * workload_.requests.size() / sockets_.size();
 
-    while (Clock::now() < window_.end) {
+    while (Clock::now() < window_.end && !interrupted()) {
       if (!socket.is_open() && !co_await connect(socket)) continue;
       const std::string& request = workload_.random ? workload_.requests[any(rng)]
                                                     : workload_.requests[next++ % workload_.requests.size()];

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <thread>
 
+#include "interrupt.h"
 #include "scenarios.h"
 
 namespace divan::bench {
@@ -103,7 +104,7 @@ bool wait_up(const Target& target, std::chrono::seconds timeout, std::string& la
     const Response r = call(target, http::verb::get, "/_up", {}, 5s);
     if (r.status == 200) return true;
     last = r.describe();
-    if (Clock::now() >= deadline) return false;
+    if (Clock::now() >= deadline || interrupted()) return false;
     std::this_thread::sleep_for(50ms);
   }
 }
@@ -168,9 +169,9 @@ int run(const Options& o) {
                                      : welcome.describe());
   if (node) print_memory("rss-idle", *node);
 
-  if (o.wants("post")) run_post(ctx);
-  if (o.wants("get")) run_get(ctx);
-  if (o.wants("bulk")) run_bulk(ctx);
+  if (o.wants("post") && !interrupted()) run_post(ctx);
+  if (o.wants("get") && !interrupted()) run_get(ctx);
+  if (o.wants("bulk") && !interrupted()) run_bulk(ctx);
 
   if (node) {
     print_memory("rss-after", *node);
@@ -178,7 +179,7 @@ int run(const Options& o) {
     print_note("node", "stopped: " + stopped.description);
     if (!stopped.clean) std::cerr << "node log (tail):\n" << node->log_tail() << "\n";
   }
-  return 0;
+  return interrupted() ? 130 : 0;  // 128 + SIGINT, as a shell reports an interrupted command
 }
 
 }  // namespace
@@ -209,6 +210,7 @@ int main(int argc, char** argv) {
   app.add_option("--work-dir", o.work_dir, "where the temp dir (node data, SQLite baseline) goes (default: $TMPDIR or /tmp)");
   app.add_option("--node-arg", o.node_args, "extra argument for 'divan serve' (repeatable)")->allow_extra_args(false);
   CLI11_PARSE(app, argc, argv);
+  divan::bench::install_interrupt_handlers();
   try {
     return divan::bench::run(o);
   } catch (const std::exception& e) {

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include "docs.h"
+#include "interrupt.h"
 
 namespace divan::bench {
 namespace {
@@ -92,7 +93,7 @@ std::string bulk_body(std::uint64_t first, int count, bool with_ids) {
 bool preload(const BenchContext& ctx, const std::string& db, Seconds& took) {
   const Clock::time_point start = Clock::now();
   constexpr int kBatch = 1000;
-  for (int first = 0; first < ctx.get_docs; first += kBatch) {
+  for (int first = 0; first < ctx.get_docs && !interrupted(); first += kBatch) {
     const int count = std::min(kBatch, ctx.get_docs - first);
     const Response r = call(ctx.target, http::verb::post, "/" + db + "/_bulk_docs",
                             bulk_body(static_cast<std::uint64_t>(first), count, true));

@@ -1,5 +1,7 @@
 #include "stats.h"
 
+#include "interrupt.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdarg>
@@ -10,6 +12,11 @@ namespace divan::bench {
 Window Window::starting_now(Clock::duration warmup, Clock::duration measure) {
   const Clock::time_point begin = Clock::now() + warmup;
   return Window{begin, begin + measure};
+}
+
+Seconds Window::covered_at(Clock::time_point t) const {
+  if (t <= begin) return Seconds::zero();
+  return t >= end ? length() : Seconds(t - begin);
 }
 
 Clock::duration Latencies::percentile(double q) {
@@ -33,13 +40,13 @@ void print_figure(std::string_view name, double value, std::string_view unit, st
                   int decimals) {
   std::printf("%-16.*s %11.*f %-10.*s %.*s\n", static_cast<int>(name.size()), name.data(), decimals, value,
               static_cast<int>(unit.size()), unit.data(), static_cast<int>(detail.size()), detail.data());
-  std::fflush(stdout);
+  if (std::fflush(stdout) != 0) request_interrupt();  // stdout is gone (`| head`): nobody reads on
 }
 
 void print_note(std::string_view name, std::string_view text) {
   std::printf("%-16.*s %.*s\n", static_cast<int>(name.size()), name.data(), static_cast<int>(text.size()),
               text.data());
-  std::fflush(stdout);
+  if (std::fflush(stdout) != 0) request_interrupt();
 }
 
 std::string format(const char* fmt, ...) {

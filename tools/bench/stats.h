@@ -24,6 +24,9 @@ struct Window {
   static Window starting_now(Clock::duration warmup, Clock::duration measure);
   bool contains(Clock::time_point t) const { return t >= begin && t < end; }
   Seconds length() const { return end - begin; }
+  // How much of the window had passed at `t` (all of it once it has closed): the divisor for a
+  // rate when a run stops early.
+  Seconds covered_at(Clock::time_point t) const;
 };
 
 class Latencies {

@@ -1,0 +1,119 @@
+#include "engine/doc_render.h"
+
+namespace divan::engine {
+
+void append_json_string(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (u < 0x20) {
+          out += "\\u00";
+          out.push_back(kHex[u >> 4]);
+          out.push_back(kHex[u & 0xf]);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+std::string json_string(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  append_json_string(out, text);
+  return out;
+}
+
+std::string render_doc(std::string_view id, std::string_view rev, bool deleted,
+                       std::string_view body, std::string_view extras) {
+  std::string out;
+  out.reserve(id.size() + rev.size() + body.size() + extras.size() + 32);
+  out += "{\"_id\":";
+  append_json_string(out, id);
+  out += ",\"_rev\":";
+  append_json_string(out, rev);
+  if (body.size() > 2) {  // "{…}" with at least one field: splice its members in
+    out.push_back(',');
+    out.append(body.substr(1, body.size() - 2));
+  }
+  if (deleted) out += ",\"_deleted\":true";
+  out += extras;
+  out.push_back('}');
+  return out;
+}
+
+namespace {
+
+void append_rev_list(std::string& out, std::string_view key, const std::vector<revtree::RevId>& revs) {
+  if (revs.empty()) return;  // omitted when empty (§6.1)
+  out += ",\"";
+  out += key;
+  out += "\":[";
+  for (size_t i = 0; i < revs.size(); ++i) {
+    if (i) out.push_back(',');
+    append_json_string(out, revs[i].str());
+  }
+  out.push_back(']');
+}
+
+}  // namespace
+
+std::string render_extras(const DocRecord& doc, const revtree::RevId& rev,
+                          const ReadOptions& options, uint32_t revs_limit) {
+  std::string out;
+  if (options.revs) {
+    revtree::RevPath path = doc.tree.ancestry(rev, revs_limit);
+    out += ",\"_revisions\":{\"start\":" + std::to_string(path.start) + ",\"ids\":[";
+    for (size_t i = 0; i < path.ids.size(); ++i) {
+      if (i) out.push_back(',');
+      append_json_string(out, path.ids[i]);
+    }
+    out += "]}";
+  }
+  if (options.revs_info) {
+    revtree::RevPath path = doc.tree.ancestry(rev, revs_limit);
+    out += ",\"_revs_info\":[";
+    for (size_t i = 0; i < path.ids.size(); ++i) {
+      revtree::RevId r{path.start - i, path.ids[i]};
+      const auto* node = doc.tree.find(r);
+      const char* status = !node || !node->has_body ? "missing"
+                           : node->deleted           ? "deleted"
+                                                     : "available";
+      if (i) out.push_back(',');
+      out += "{\"rev\":";
+      append_json_string(out, r.str());
+      out += ",\"status\":\"";
+      out += status;
+      out += "\"}";
+    }
+    out.push_back(']');
+  }
+  if (options.local_seq) out += ",\"_local_seq\":" + std::to_string(doc.seq);
+  if (options.conflicts) append_rev_list(out, "_conflicts", doc.tree.conflicts());
+  if (options.deleted_conflicts) {
+    append_rev_list(out, "_deleted_conflicts", doc.tree.deleted_conflicts());
+  }
+  return out;
+}
+
+std::optional<std::string> read_revision(Snapshot& snapshot, const DocRecord& doc,
+                                         const revtree::RevId& rev, bool deleted,
+                                         const ReadOptions& options, uint32_t revs_limit) {
+  auto body = snapshot.body(doc.id, rev);
+  if (!body) return std::nullopt;
+  return render_doc(doc.id, rev.str(), deleted, *body,
+                    render_extras(doc, rev, options, revs_limit));
+}
+
+}  // namespace divan::engine
