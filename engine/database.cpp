@@ -1,6 +1,8 @@
 // Database: opening, the read pool, snapshots and closing. The writer is in writer.cpp.
 #include "engine/database.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <future>
 #include <stdexcept>
 #include <system_error>
@@ -291,6 +293,20 @@ void Snapshot::scan_by_seq(uint64_t since, bool descending,
       "SELECT doc_id, seq, winner, deleted, tree FROM docs WHERE seq > ?1 ORDER BY seq ASC"));
   q->bind_int(1, static_cast<int64_t>(since));
   visit_doc_rows(*q, visit);
+}
+
+uint64_t Snapshot::update_seq() {
+  // The UNIQUE index on seq makes this a single b-tree descent.
+  sqlite::Use q(lease_->conn->prepare("SELECT max(seq) FROM docs"));
+  return q->step() && !q->column_is_null(0) ? static_cast<uint64_t>(q->column_int(0)) : 0;
+}
+
+uint64_t Snapshot::count_after_seq(uint64_t seq) {
+  // Counts over the seq index: keys only, no tree blobs read.
+  sqlite::Use q(lease_->conn->prepare("SELECT count(*) FROM docs WHERE seq > ?1"));
+  // Clamped: a seq beyond INT64_MAX would bind as a negative number and count everything.
+  q->bind_int(1, static_cast<int64_t>(std::min<uint64_t>(seq, INT64_MAX)));
+  return q->step() ? static_cast<uint64_t>(q->column_int(0)) : 0;
 }
 
 std::optional<LocalDoc> Snapshot::local(std::string_view id) {

@@ -126,6 +126,11 @@ class Snapshot {
   uint64_t count_before(std::string_view id, bool descending);
   // Visits docs with seq > since in seq order (descending: newest first, `since` ignored).
   void scan_by_seq(uint64_t since, bool descending, const std::function<bool(const DocRow&)>& visit);
+  // The highest seq this snapshot sees (0 for a database never written). Unlike
+  // Database::update_seq() it belongs to this read transaction, so it agrees with scan_by_seq().
+  uint64_t update_seq();
+  // Number of docs whose latest seq is > `seq` (the changes a feed at `seq` has not listed yet).
+  uint64_t count_after_seq(uint64_t seq);
 
   std::optional<LocalDoc> local(std::string_view id);
   void scan_local(const IdRange& range, const std::function<bool(const LocalDoc&)>& visit);

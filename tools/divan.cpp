@@ -3,14 +3,19 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "engine/catalog.h"
+#include "http/server/auth_config.h"
+#include "http/server/auth_service.h"
 #include "http/server/server.h"
+#include "http/server/users_db.h"
 
 namespace {
 
@@ -21,6 +26,12 @@ struct ServeFlags {
   size_t max_request_body = 64 << 20;
   std::string log_level = "info";
   size_t threads = 0;
+  // Auth and CORS (http/server/auth_service.h).
+  std::vector<std::string> admins;  // NAME:PASSWORD, hashed at once
+  std::string admins_file;
+  uint64_t session_timeout = 600;
+  std::string cors_origins;
+  bool cors_credentials = false;
 };
 
 void add_serve_flags(CLI::App& app, ServeFlags& flags) {
@@ -37,6 +48,21 @@ void add_serve_flags(CLI::App& app, ServeFlags& flags) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   app.add_option("--threads", flags.threads, "HTTP threads; 0 = one per core")
       ->envname("DIVAN_THREADS")->capture_default_str();
+  app.add_option("--admin", flags.admins,
+                 "Server admin NAME:PASSWORD (repeatable); none and no --admins-file = admin party")
+      ->envname("DIVAN_ADMIN");
+  app.add_option("--admins-file", flags.admins_file,
+                 "Ini file with an [admins] section (name = -pbkdf2:… hash, or a plain password "
+                 "that is hashed and written back)")
+      ->envname("DIVAN_ADMINS_FILE");
+  app.add_option("--session-timeout", flags.session_timeout, "Seconds an AuthSession cookie lasts")
+      ->envname("DIVAN_SESSION_TIMEOUT")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--cors-origins", flags.cors_origins,
+                 "Enable CORS for these origins: \"*\" or a comma-separated list")
+      ->envname("DIVAN_CORS_ORIGINS");
+  app.add_flag("--cors-credentials", flags.cors_credentials,
+               "CORS: allow credentials (the origin is echoed, never \"*\")")
+      ->envname("DIVAN_CORS_CREDENTIALS");
 }
 
 int serve(const ServeFlags& flags) {
@@ -55,11 +81,45 @@ int serve(const ServeFlags& flags) {
   catalog_options.data_dir = flags.data_dir;
   divan::engine::Catalog catalog(catalog_options);
 
+  // Server admins, sessions, _users and CORS: everything that can fail does so before listening.
+  divan::http::AuthOptions auth_options;
+  size_t hashed_in_file = 0;
+  try {
+    divan::http::ensure_system_databases(catalog);  // _users, _replicator
+    for (const auto& spec : flags.admins) {
+      auto admin = divan::http::admin_from_flag(spec);
+      if (!admin) {
+        spdlog::critical("{}", admin.error().reason);
+        return EXIT_FAILURE;
+      }
+      auth_options.admins.push_back(std::move(*admin));
+    }
+    if (!flags.admins_file.empty()) {
+      auto file = divan::http::load_admins_file(flags.admins_file);
+      if (!file) {
+        spdlog::critical("{}", file.error().reason);
+        return EXIT_FAILURE;
+      }
+      hashed_in_file = file->hashed_now;
+      for (auto& admin : file->admins) auth_options.admins.push_back(std::move(admin));
+    }
+    auth_options.secret = divan::http::load_or_create_auth_secret(flags.data_dir);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot set up authentication: {}", e.what());
+    return EXIT_FAILURE;
+  }
+  auth_options.session_timeout = flags.session_timeout;
+  auth_options.cors.origins = divan::http::CorsOptions::parse_origins(flags.cors_origins);
+  auth_options.cors.credentials = flags.cors_credentials;
+  const bool admin_party = auth_options.admins.empty();
+  const bool cors = auth_options.cors.enabled();
+
   divan::http::ServerOptions server_options;
   server_options.bind = flags.bind;
   server_options.port = flags.port;
   server_options.max_request_body = flags.max_request_body;
   server_options.threads = flags.threads;
+  server_options.auth = std::make_shared<divan::http::AuthService>(std::move(auth_options), catalog);
   divan::http::Server server(server_options, catalog);
   uint16_t port = 0;
   try {
@@ -72,6 +132,15 @@ int serve(const ServeFlags& flags) {
   std::fprintf(stderr, "listening on %s:%u (data in %s)\n", flags.bind.c_str(), port,
                flags.data_dir.c_str());
   std::fflush(stderr);
+  if (hashed_in_file > 0) {
+    spdlog::info("hashed {} plain password(s) in {}", hashed_in_file, flags.admins_file);
+  }
+  if (admin_party) {
+    spdlog::warn("no server admin configured: every request is treated as admin (admin party). "
+                 "Set one with --admin NAME:PASSWORD, DIVAN_ADMIN or --admins-file, and keep "
+                 "--bind 127.0.0.1 until then");
+  }
+  if (cors) spdlog::info("CORS enabled for origins: {}", flags.cors_origins);
   server.run();
   catalog.close_all();  // drains every writer: acknowledged and queued writes are committed
   spdlog::info("stopped");

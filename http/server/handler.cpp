@@ -18,7 +18,9 @@ using WriteResult = Result<std::vector<engine::WriteOutcome>>;
 constexpr size_t kMaxLocationLength = 8192;
 
 Result<std::shared_ptr<engine::Database>> open_database(const Request& req, ServerContext& ctx) {
-  return ctx.catalog.open(req.path().at(0));
+  auto db = ctx.catalog.open(req.path().at(0));
+  if (db) ctx.notifier.watch(*db);
+  return db;
 }
 
 Response doc_written(const Request& req, std::string_view id, std::string_view rev,

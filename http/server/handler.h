@@ -9,6 +9,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "changes/notifier.h"
 #include "engine/catalog.h"
 #include "engine/database.h"
 #include "http/server/request.h"
@@ -18,15 +19,21 @@ namespace divan::http {
 template <typename T>
 using Task = boost::asio::awaitable<T>;
 
+class AuthService;  // auth_service.h
+
 struct ServerContext {
   engine::Catalog& catalog;
+  changes::Notifier& notifier;
   std::string version = "3.4.2";  // what GET / reports: clients feature-sniff a 3.x CouchDB
+  // Admins, sessions, _security and CORS (auth_service.h); nullptr: no checks, everyone is admin.
+  AuthService* auth = nullptr;
 };
 
 using Handler = Task<Response> (*)(Request&, ServerContext&);
 
 // The database named by the first path segment. An illegal name is simply absent here (404
-// "Database does not exist.", http-api.md §4.1); creation validates names itself.
+// "Database does not exist.", http-api.md §4.1); creation validates names itself. The notifier
+// watches every database a handler opens, so feeds and _db_updates hear of its commits.
 Result<std::shared_ptr<engine::Database>> open_database(const Request& req, ServerContext& ctx);
 
 // {"ok":true,"id":…,"rev":…} with `ETag: "<rev>"` and Location: the answer to a one-doc write.

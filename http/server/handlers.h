@@ -12,6 +12,9 @@ Task<Response> handle_up(Request& req, ServerContext& ctx);
 Task<Response> handle_all_dbs(Request& req, ServerContext& ctx);
 Task<Response> handle_uuids(Request& req, ServerContext& ctx);
 
+// handlers_session.cpp: /_session (cookie login, who am I, logout)
+Task<Response> handle_session(Request& req, ServerContext& ctx);
+
 // handlers_db.cpp: /{db} and its settings
 Task<Response> handle_db_info(Request& req, ServerContext& ctx);
 Task<Response> handle_db_create(Request& req, ServerContext& ctx);
@@ -36,6 +39,10 @@ Task<Response> handle_bulk_docs(Request& req, ServerContext& ctx);
 // handlers_bulk.cpp: the replicator's read endpoints
 Task<Response> handle_bulk_get(Request& req, ServerContext& ctx);
 Task<Response> handle_revs_diff(Request& req, ServerContext& ctx);
+
+// handlers_changes.cpp: the feeds
+Task<Response> handle_changes(Request& req, ServerContext& ctx);
+Task<Response> handle_db_updates(Request& req, ServerContext& ctx);
 
 // handlers_all_docs.cpp: id-ordered listings
 Task<Response> handle_all_docs(Request& req, ServerContext& ctx);

@@ -1,5 +1,6 @@
 // POST /{db}/_bulk_docs (http-api.md §10): many interactive or replicated writes in one request,
 // handed to the writer as one batch so they share one commit.
+#include "http/server/auth_service.h"
 #include "http/server/doc_json.h"
 #include "http/server/errors.h"
 #include "http/server/handlers.h"
@@ -74,8 +75,10 @@ Task<Response> handle_bulk_docs(Request& req, ServerContext& ctx) {
   if (!bulk) co_return error_response(bulk.error());
   req.mutable_body().clear();  // the parsed copy is all we need from here on
 
+  auto denied = take_denied_writes(req, ctx, bulk->ops);  // design docs by non-admins (auth_service.h)
   auto result = co_await write(**db, std::move(bulk->ops));
   if (!result) co_return error_response(result.error());
+  restore_denied_writes(*result, std::move(denied));
 
   // new_edits=true: one item per doc, in order. new_edits=false: only the failures (§10).
   std::string body = "[";

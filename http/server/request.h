@@ -3,16 +3,20 @@
 // connection's strand only.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
 namespace divan::http {
+
+struct RequestAuth;  // auth_service.h: who sent the request
 
 namespace bhttp = boost::beast::http;
 using RawRequest = bhttp::request<bhttp::string_body>;
@@ -46,8 +50,29 @@ class Request {
   bool keep_alive() const { return raw_.keep_alive(); }
   unsigned version() const { return raw_.version(); }
 
+  // The connection, for handlers that stream their response (see stream.h); nullptr in tests.
+  boost::beast::tcp_stream* connection() const { return connection_; }
+  void set_connection(boost::beast::tcp_stream* connection) { connection_ = connection; }
+  // A streaming handler sent its response itself: the session must not send the returned one.
+  // `reusable`: the body ended cleanly, so the connection may serve another request.
+  void mark_streamed(bool reusable) {
+    streamed_ = true;
+    reusable_ = reusable;
+  }
+  bool streamed() const { return streamed_; }
+  bool reusable() const { return reusable_; }
+
+  // Who sent the request, set before routing by AuthService::before_route (auth_service.h);
+  // nullptr when the server runs without one (unit tests): then everyone is admin.
+  const RequestAuth* auth() const { return auth_.get(); }
+  void set_auth(std::shared_ptr<const RequestAuth> auth) { auth_ = std::move(auth); }
+
  private:
   RawRequest raw_;
+  boost::beast::tcp_stream* connection_ = nullptr;
+  bool streamed_ = false;
+  bool reusable_ = false;
+  std::shared_ptr<const RequestAuth> auth_;
   bool target_valid_ = true;
   bool trailing_slash_ = false;
   std::vector<std::string> path_;

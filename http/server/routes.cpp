@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "http/server/auth_service.h"
 #include "http/server/handlers.h"
 #include "http/server/response.h"
 
@@ -29,6 +30,10 @@ const Endpoint kWelcome{"GET,HEAD", {{verb::get, handle_welcome}}};
 const Endpoint kUp{"GET,HEAD", {{verb::get, handle_up}}};
 const Endpoint kAllDbs{"GET,HEAD", {{verb::get, handle_all_dbs}}};
 const Endpoint kUuids{"GET", {{verb::get, handle_uuids}}};
+const Endpoint kDbUpdates{"GET,HEAD,POST", {{verb::get, handle_db_updates}, {verb::post, handle_db_updates}}};
+const Endpoint kSession{"GET,HEAD,POST,DELETE",
+                        {{verb::get, handle_session}, {verb::post, handle_session},
+                         {verb::delete_, handle_session}}};
 
 // Database level.
 const Endpoint kDatabase{"DELETE,GET,HEAD,POST",
@@ -49,6 +54,7 @@ const Endpoint kRevsLimit{"GET,PUT",
                           {{verb::get, handle_revs_limit_get}, {verb::put, handle_revs_limit_put}}};
 const Endpoint kSecurity{"PUT,GET",
                          {{verb::get, handle_security_get}, {verb::put, handle_security_put}}};
+const Endpoint kChanges{"GET,POST,HEAD", {{verb::get, handle_changes}, {verb::post, handle_changes}}};
 const Endpoint kCompact{"POST", {{verb::post, handle_accepted_noop}}};
 
 // Document level.
@@ -68,7 +74,7 @@ const Endpoint* database_special(std::string_view name) {
       {"_bulk_get", &kBulkGet},       {"_revs_diff", &kRevsDiff},
       {"_ensure_full_commit", &kEnsureFullCommit},
       {"_revs_limit", &kRevsLimit},   {"_security", &kSecurity},
-      {"_compact", &kCompact},        {"_view_cleanup", &kCompact},
+      {"_changes", &kChanges},        {"_compact", &kCompact},        {"_view_cleanup", &kCompact},
   };
   for (const auto& [key, endpoint] : kTable) {
     if (key == name) return endpoint;
@@ -84,6 +90,8 @@ const Endpoint* match(const Request& req, std::optional<Error>& error) {
     if (path[0] == "_up") return &kUp;
     if (path[0] == "_all_dbs") return &kAllDbs;
     if (path[0] == "_uuids") return &kUuids;
+    if (path[0] == "_db_updates") return &kDbUpdates;
+    if (path[0] == "_session") return &kSession;
     return &kDatabase;  // other `_x` names fail the database-name rule in the handler
   }
   if (path[0] == "_all_dbs" || path[0] == "_up" || path[0] == "_uuids") {
@@ -122,6 +130,9 @@ Handler find_handler(const Endpoint& endpoint, verb method) {
 
 Task<Response> handle_request(Request& req, ServerContext& ctx) {
   if (!req.target_valid()) co_return error_response({Code::kBadRequest, "Malformed request URI"});
+  if (ctx.auth) {  // CORS preflight, authentication, access rules (auth_service.h)
+    if (auto refused = ctx.auth->before_route(req)) co_return std::move(*refused);
+  }
   std::optional<Error> error;
   const Endpoint* endpoint = match(req, error);
   if (!endpoint) co_return error_response(*error);

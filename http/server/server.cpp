@@ -20,6 +20,7 @@
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include "http/server/auth_service.h"
 #include "http/server/handler.h"
 #include "http/server/response.h"
 #include "http/server/routes.h"
@@ -33,6 +34,7 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 struct Server::Impl {
   ServerOptions options;
+  changes::Notifier notifier;
   ServerContext context;
   asio::io_context ioc;
   tcp::acceptor acceptor{ioc};
@@ -41,8 +43,10 @@ struct Server::Impl {
 
   Impl(ServerOptions opts, engine::Catalog& catalog)
       : options(std::move(opts)),
-        context{catalog},
-        ioc(static_cast<int>(thread_count())) {}
+        context{catalog, notifier},
+        ioc(static_cast<int>(thread_count())) {
+    context.auth = options.auth.get();
+  }
 
   size_t thread_count() const {
     if (options.threads) return options.threads;
@@ -152,9 +156,19 @@ Task<bool> Server::Impl::serve_one(beast::tcp_stream& stream, beast::flat_buffer
 
   ++active_requests;
   Request req(parser.release());
+  req.set_connection(&stream);
   res = co_await handle_request(req, context);
+  if (req.streamed()) {
+    --active_requests;
+    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - started).count();
+    spdlog::info("{} {} {} {}us (streamed)", req.method_string(), req.target(), res.result_int(),
+                 micros);
+    co_return req.reusable() && req.keep_alive() && !stopping;
+  }
   res.version(req.version());
   res.set(bhttp::field::server, "Divan/0.1.0 (CouchDB/3 compatible)");
+  if (context.auth) context.auth->finish_response(req, res);  // session cookie refresh, CORS
   res.keep_alive(req.keep_alive() && !stopping);
   res.prepare_payload();
   if (req.method() == bhttp::verb::head) {

@@ -14,6 +14,8 @@
 
 namespace divan::http {
 
+class AuthService;
+
 struct ServerOptions {
   std::string bind = "127.0.0.1";
   uint16_t port = 5984;                     // 0: the kernel picks a free port
@@ -23,6 +25,8 @@ struct ServerOptions {
   // abandoned and slow clients (slowloris) can hold.
   std::chrono::seconds idle_timeout{120};
   std::chrono::seconds request_timeout{120};
+  // Admins, sessions, _security and CORS (auth_service.h); null: no checks, everyone is admin.
+  std::shared_ptr<AuthService> auth;
 };
 
 class Server {

@@ -79,7 +79,8 @@ inline engine::CatalogOptions test_options(const TempDir& dir) {
 struct Node {
   TempDir dir;
   engine::Catalog catalog{test_options(dir)};
-  ServerContext ctx{catalog};
+  changes::Notifier notifier;
+  ServerContext ctx{catalog, notifier};
   std::shared_ptr<engine::Database> db = *catalog.create("db");
 
   // Runs the request to completion on a private io_context (the handler may co_await a write).

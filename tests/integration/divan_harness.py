@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -605,3 +606,235 @@ class NodeTestCase(unittest.TestCase):
 
     def assertETag(self, resp, rev):
         self.assertEqual(resp.header("ETag"), f'"{rev}"', f"ETag of {resp!r}")
+
+
+# ---- streamed responses (changes feeds) --------------------------------------------------------
+
+def seq_param(seq):
+    """A seq from a feed, echoed back verbatim as a query value (seqs are opaque, http-api.md
+    §13.4): integers as their decimal text, strings URL-encoded as they are."""
+    if isinstance(seq, bool) or seq is None:
+        raise AssertionError(f"not a seq: {seq!r}")
+    if isinstance(seq, int):
+        return str(seq)
+    if isinstance(seq, str):
+        return quote(seq)
+    return qjson(seq)
+
+
+class FeedStream:
+    """One HTTP/1.1 request on its own socket whose response is read as a stream (longpoll,
+    continuous and eventsource feeds). Every read takes a timeout; chunked bodies are decoded
+    incrementally, so a read that times out loses nothing and can be retried.
+
+    `end` says how the body ended: "complete" (terminating chunk, or Content-Length reached),
+    "eof" (the server closed without either), "reset" (connection reset), None (still open);
+    `ended_at` is the time.monotonic() at which the end was read."""
+
+    def __init__(self, node, method, path, body=None, headers=None, timeout=10.0):
+        hdrs = {"Host": f"127.0.0.1:{node.port}"}
+        data = b""
+        if body is not None:
+            data = body if isinstance(body, (bytes, bytearray)) else json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        if body is not None or method in ("POST", "PUT"):
+            hdrs["Content-Length"] = str(len(data))
+        hdrs.update(headers or {})
+        head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items())
+        self.sock = node.raw_socket(timeout)
+        self.sock.sendall(head.encode("latin-1") + b"\r\n" + bytes(data))
+        self.sent_at = time.monotonic()
+        self.status = None
+        self.headers = {}
+        self.head_at = None
+        self.end = None
+        self.ended_at = None
+        self._raw = b""
+        self._body = b""
+        self._chunked = False
+        self._left = None      # bytes left in the current chunk / Content-Length body
+        self._chunk_state = "size"  # size | data | crlf
+
+    # -- context manager: always closes the socket --
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def abort(self):
+        """Closes with a TCP reset (SO_LINGER 0), as a client that vanishes would."""
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.close()
+
+    # -- reading --
+    def _recv(self, deadline):
+        """Reads once from the socket; False when the deadline passed first (or the stream ended)."""
+        if self.end is not None:
+            return False
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        self.sock.settimeout(left)
+        try:
+            chunk = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        except (ConnectionResetError, BrokenPipeError):
+            self._finish("reset")
+            return True
+        if not chunk:
+            self._finish("eof")
+            return True
+        self._raw += chunk
+        self._decode()
+        return True
+
+    def _finish(self, how):
+        if self.end is None:
+            self.end = how
+            self.ended_at = time.monotonic()
+
+    def _decode(self):
+        if self.status is None:
+            head, sep, rest = self._raw.partition(b"\r\n\r\n")
+            if not sep:
+                return
+            lines = head.split(b"\r\n")
+            self.status = int(lines[0].split(b" ", 2)[1])
+            for line in lines[1:]:
+                k, _, v = line.partition(b":")
+                self.headers[k.strip().lower().decode("latin-1")] = v.strip().decode("latin-1")
+            self.head_at = time.monotonic()
+            self._raw = rest
+            self._chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+            if not self._chunked and "content-length" in self.headers:
+                self._left = int(self.headers["content-length"])
+                if self._left == 0:
+                    self._finish("complete")
+        if not self._chunked:
+            if self._left is not None:
+                take = self._raw[:self._left]
+                self._left -= len(take)
+                self._body += take
+                self._raw = self._raw[len(take):]
+                if self._left == 0:
+                    self._finish("complete")
+            else:
+                self._body += self._raw
+                self._raw = b""
+            return
+        while self.end is None:
+            if self._chunk_state == "size":
+                line, sep, rest = self._raw.partition(b"\r\n")
+                if not sep:
+                    return
+                self._raw = rest
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self._finish("complete")  # trailers, if any, are not needed
+                    return
+                self._left, self._chunk_state = size, "data"
+            elif self._chunk_state == "data":
+                take = self._raw[:self._left]
+                self._body += take
+                self._raw = self._raw[len(take):]
+                self._left -= len(take)
+                if self._left:
+                    return
+                self._chunk_state = "crlf"
+            else:
+                if len(self._raw) < 2:
+                    return
+                if self._raw[:2] != b"\r\n":
+                    raise AssertionError(f"bad chunk framing: {self._raw[:40]!r}")
+                self._raw = self._raw[2:]
+                self._chunk_state = "size"
+
+    def read_head(self, timeout=5.0):
+        """Waits for the status line and headers; returns the status."""
+        deadline = time.monotonic() + timeout
+        while self.status is None:
+            if not self._recv(deadline):
+                if self.end is None and time.monotonic() >= deadline:
+                    raise AssertionError(f"no response head within {timeout}s")
+                if self.status is None:
+                    raise AssertionError(f"connection ended ({self.end}) before a response head")
+        return self.status
+
+    def header(self, name, default=None):
+        return self.headers.get(name.lower(), default)
+
+    def readline(self, timeout=5.0):
+        """The next body line including its "\\n"; the unterminated rest (possibly b"") once the
+        body has ended; None if no full line arrived within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            i = self._body.find(b"\n")
+            if i >= 0:
+                line, self._body = self._body[:i + 1], self._body[i + 1:]
+                return line
+            if self.end is not None:
+                rest, self._body = self._body, b""
+                return rest
+            if not self._recv(deadline) and time.monotonic() >= deadline:
+                return None
+
+    def read_available(self, timeout):
+        """Everything that arrives within `timeout` seconds (or until the body ends)."""
+        deadline = time.monotonic() + timeout
+        while self.end is None and time.monotonic() < deadline:
+            self._recv(deadline)
+        data, self._body = self._body, b""
+        return data
+
+    def read_to_end(self, timeout=10.0):
+        """The rest of the body; raises AssertionError if it has not ended within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while self.end is None:
+            if not self._recv(deadline) and time.monotonic() >= deadline:
+                raise AssertionError(f"response did not end within {timeout}s; got "
+                                     f"{self._body[:300]!r}")
+        data, self._body = self._body, b""
+        return data
+
+    def wait_end(self, timeout):
+        """True if the body ends within `timeout` (what arrives meanwhile stays readable)."""
+        deadline = time.monotonic() + timeout
+        while self.end is None:
+            if not self._recv(deadline) and time.monotonic() >= deadline:
+                return False
+        return True
+
+    def poll(self):
+        """Reads whatever is already there without waiting; returns `end`."""
+        self.sock.setblocking(False)
+        try:
+            while self.end is None:
+                try:
+                    chunk = self.sock.recv(65536)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except (ConnectionResetError, BrokenPipeError):
+                    self._finish("reset")
+                    break
+                if not chunk:
+                    self._finish("eof")
+                    break
+                self._raw += chunk
+                self._decode()
+        finally:
+            self.sock.setblocking(True)
+        return self.end
+
+    def peek_body(self):
+        return self._body

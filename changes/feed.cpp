@@ -1,0 +1,325 @@
+// The changes feed's rows: one per document at its latest seq (spec: http-api.md §13.2,
+// revision-trees.md §4 leaf order, §9 seqs).
+//
+// The common case, style=main_only without include_docs or a selector, never decodes a revision
+// tree nor reads a body: the seq index row already holds the winner and its deleted flag.
+#include "changes/feed.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "engine/doc_render.h"
+#include "revtree/rev_id.h"
+#include "revtree/rev_tree.h"
+
+namespace divan::changes {
+
+using Json = nlohmann::ordered_json;
+
+// ---- Filter -------------------------------------------------------------------------------------
+
+Result<Filter> Filter::doc_ids(const nlohmann::ordered_json& ids) {
+  static constexpr const char* kNotAList = "`doc_ids` filter parameter is not a list of doc ids.";
+  if (!ids.is_array()) return fail(Code::kBadRequest, kNotAList);
+  Filter filter;
+  filter.kind_ = Kind::kDocIds;
+  filter.ids_.reserve(ids.size());
+  for (const auto& id : ids) {
+    if (!id.is_string()) return fail(Code::kBadRequest, kNotAList);
+    filter.ids_.push_back(id.get<std::string>());
+  }
+  std::sort(filter.ids_.begin(), filter.ids_.end());
+  filter.ids_.erase(std::unique(filter.ids_.begin(), filter.ids_.end()), filter.ids_.end());
+  return filter;
+}
+
+Result<Filter> Filter::selector(const nlohmann::ordered_json& selector) {
+  auto parsed = Selector::parse(selector);
+  if (!parsed) return tl::unexpected(parsed.error());
+  Filter filter;
+  filter.kind_ = Kind::kSelector;
+  filter.selector_ = std::make_shared<const Selector>(std::move(*parsed));
+  return filter;
+}
+
+Filter Filter::design() {
+  Filter filter;
+  filter.kind_ = Kind::kDesign;
+  return filter;
+}
+
+bool Filter::needs_body() const { return kind_ == Kind::kSelector; }
+
+bool Filter::accepts_id(std::string_view id) const {
+  switch (kind_) {
+    case Kind::kDocIds: return std::binary_search(ids_.begin(), ids_.end(), id);
+    case Kind::kDesign: return id.starts_with("_design/");
+    default: return true;
+  }
+}
+
+bool Filter::accepts_doc(const nlohmann::ordered_json& doc) const {
+  return kind_ != Kind::kSelector || selector_->matches(doc);
+}
+
+const std::vector<std::string>* Filter::ids() const {
+  return kind_ == Kind::kDocIds ? &ids_ : nullptr;
+}
+
+// ---- Pages --------------------------------------------------------------------------------------
+
+namespace {
+
+// Up to this many _doc_ids, a page reads each doc by id and sorts them by seq instead of scanning
+// the whole seq index (CouchDB's changes_doc_ids_optimization_threshold, default 100). Beyond it a
+// scan is cheaper than that many point reads.
+constexpr size_t kDocIdsLookupMax = 100;
+
+// Rows reserved up front: a typical page, without over-allocating for a small limit.
+constexpr uint64_t kReserveRows = 2048;
+
+// render_extras() only uses the revs limit for _revisions/_revs_info, which a feed never asks for.
+constexpr uint32_t kUnusedRevsLimit = 1000;
+
+// engine::append_json_string, with a fast path for the common text that needs no escaping
+// (ids and revs almost always): one scan, one append.
+void append_json_text(std::string& out, std::string_view text) {
+  bool plain = std::all_of(text.begin(), text.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u >= 0x20 && c != '"' && c != '\\';
+  });
+  if (!plain) {
+    engine::append_json_string(out, text);
+    return;
+  }
+  out.push_back('"');
+  out.append(text);
+  out.push_back('"');
+}
+
+void append_uint(std::string& out, uint64_t n) {
+  char buf[20];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  out.append(buf, end);
+}
+
+// One document's latest change, from the seq index or a point read.
+struct Change {
+  std::string_view id;
+  uint64_t seq = 0;
+  std::string_view winner;  // "<pos>-<id>"
+  bool deleted = false;     // the winner is deleted
+  std::string_view tree_bytes;                // encoded tree, when `record` is null
+  const engine::DocRecord* record = nullptr;  // already decoded (doc_ids lookups)
+};
+
+class PageBuilder {
+ public:
+  PageBuilder(engine::Snapshot& snapshot, const FeedOptions& options, uint64_t cap, Page& page)
+      : snapshot_(snapshot), options_(options), cap_(cap), page_(page) {}
+
+  // Adds the row of `change` unless the filter drops it; false once the page holds `cap` rows.
+  bool add(const Change& change) {
+    if (!options_.filter.accepts_id(change.id)) return true;
+    if (options_.style == Style::kMainOnly && !options_.include_docs &&
+        !options_.filter.needs_body()) {
+      add_winner_row(change);
+    } else {
+      add_full_row(change);
+    }
+    return page_.rows.size() < cap_;
+  }
+
+  uint64_t last_row_seq() const { return last_row_seq_; }
+
+ private:
+  // The fast path: everything comes from the seq index row.
+  void add_winner_row(const Change& c) {
+    std::string row;
+    row.reserve(48 + c.id.size() + c.winner.size());
+    begin_row(row, c);
+    row += "{\"rev\":";
+    append_json_text(row, c.winner);
+    row.push_back('}');
+    end_row(std::move(row), c);
+  }
+
+  void add_full_row(const Change& c) {
+    const bool all_docs = options_.style == Style::kAllDocs;
+    // The tree is needed for the leaves (all_docs) and for `_conflicts`.
+    const engine::DocRecord* record =
+        all_docs || (options_.include_docs && options_.conflicts) ? &decode(c) : nullptr;
+
+    leaves_.clear();
+    if (all_docs) {
+      leaves_ = record->tree.leaves();  // leaf order, winner first (revision-trees.md §4)
+    } else {
+      auto winner = revtree::parse_rev(c.winner);
+      if (!winner) throw std::runtime_error("corrupt winner rev for doc " + std::string(c.id));
+      leaves_.push_back(revtree::Leaf{std::move(*winner), c.deleted});
+    }
+
+    // include_docs shows the first listed leaf: the winner, or with a selector the first leaf that
+    // passes (for main_only that is the winner), as CouchDB's changes_enumerator does.
+    std::optional<std::string> shown_body;
+    if (options_.filter.needs_body()) {
+      // Each listed leaf is matched on its own (couch_changes:filter opens every leaf for
+      // all_docs); only those that pass are listed, and the row is dropped if none does.
+      size_t kept = 0;
+      for (size_t i = 0; i < leaves_.size(); ++i) {
+        auto body = snapshot_.body(c.id, leaves_[i].rev);
+        if (!body) continue;  // never for a leaf: leaves always hold their body
+        Json doc = Json::parse(
+            engine::render_doc(c.id, leaves_[i].rev.str(), leaves_[i].deleted, *body), nullptr,
+            false);
+        if (doc.is_discarded() || !options_.filter.accepts_doc(doc)) continue;
+        if (kept == 0) shown_body = std::move(body);
+        if (kept != i) leaves_[kept] = std::move(leaves_[i]);
+        ++kept;
+      }
+      if (kept == 0) return;
+      leaves_.resize(kept);
+    }
+
+    std::string row;
+    begin_row(row, c);
+    for (size_t i = 0; i < leaves_.size(); ++i) {
+      if (i) row.push_back(',');
+      row += "{\"rev\":";
+      append_json_text(row, leaves_[i].rev.str());
+      row.push_back('}');
+    }
+    if (options_.include_docs) {
+      const revtree::Leaf& leaf = leaves_.front();
+      if (!shown_body) shown_body = snapshot_.body(c.id, leaf.rev);
+      std::string extras;
+      if (options_.conflicts) {
+        engine::ReadOptions read;
+        read.conflicts = true;
+        extras = engine::render_extras(*record, leaf.rev, read, kUnusedRevsLimit);
+      }
+      doc_ = engine::render_doc(c.id, leaf.rev.str(), leaf.deleted,
+                                shown_body ? std::string_view(*shown_body) : "{}", extras);
+    }
+    end_row(std::move(row), c);
+  }
+
+  void begin_row(std::string& row, const Change& c) {
+    row += "{\"seq\":";
+    append_uint(row, c.seq);
+    row += ",\"id\":";
+    append_json_text(row, c.id);
+    row += ",\"changes\":[";
+  }
+
+  void end_row(std::string&& row, const Change& c) {
+    row.push_back(']');
+    if (c.deleted) row += ",\"deleted\":true";  // only for a deleted winner (§13.2)
+    if (options_.include_docs) {
+      row += ",\"doc\":";
+      row.append(doc_);
+    }
+    row.push_back('}');
+    page_.rows.push_back(std::move(row));
+    last_row_seq_ = c.seq;
+  }
+
+  const engine::DocRecord& decode(const Change& c) {
+    if (c.record) return *c.record;
+    auto tree = revtree::RevTree::decode(c.tree_bytes);
+    if (!tree) throw std::runtime_error("corrupt revision tree for doc " + std::string(c.id));
+    scratch_.id.assign(c.id);
+    scratch_.seq = c.seq;
+    scratch_.tree = std::move(*tree);
+    return scratch_;
+  }
+
+  engine::Snapshot& snapshot_;
+  const FeedOptions& options_;
+  const uint64_t cap_;
+  Page& page_;
+  uint64_t last_row_seq_ = 0;
+  std::vector<revtree::Leaf> leaves_;  // reused between rows
+  engine::DocRecord scratch_;          // reused between rows
+  std::string doc_;
+};
+
+// Few doc ids: read each by id and list those newer than `since` in seq order. Returns true when
+// the page filled up.
+bool add_doc_ids(engine::Snapshot& snapshot, const FeedOptions& options,
+                 const std::vector<std::string>& ids, PageBuilder& builder) {
+  std::vector<engine::DocRecord> records;
+  for (const auto& id : ids) {
+    auto record = snapshot.doc(id);
+    if (record && record->seq > options.since) records.push_back(std::move(*record));
+  }
+  std::sort(records.begin(), records.end(),
+            [](const auto& a, const auto& b) { return a.seq < b.seq; });
+  for (const auto& record : records) {
+    revtree::Leaf winner = record.tree.winner();
+    std::string winner_text = winner.rev.str();
+    Change c{record.id, record.seq, winner_text, winner.deleted, {}, &record};
+    if (!builder.add(c)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Page read_page(engine::Snapshot& snapshot, const FeedOptions& options, uint64_t max_rows) {
+  Page page;
+  const uint64_t cap = std::min(options.limit.value_or(UINT64_MAX), max_rows);
+  if (cap == 0) {
+    if (options.descending) {
+      page.last_seq = snapshot.update_seq();
+      page.pending = snapshot.count_after_seq(0);
+    } else {
+      page.last_seq = options.since;
+      page.pending = snapshot.count_after_seq(options.since);
+    }
+    return page;
+  }
+
+  page.rows.reserve(std::min<uint64_t>(cap, kReserveRows));
+  PageBuilder builder(snapshot, options, cap, page);
+  bool full = false;
+  uint64_t last_scanned = 0;
+  const auto* ids = options.filter.ids();
+  if (ids && ids->size() <= kDocIdsLookupMax && !options.descending) {
+    full = add_doc_ids(snapshot, options, *ids, builder);
+  } else {
+    // Seqs are stored as SQLite integers: a larger `since` means "after everything".
+    const uint64_t since = std::min<uint64_t>(options.since, INT64_MAX);
+    snapshot.scan_by_seq(since, options.descending, [&](const engine::DocRow& row) {
+      last_scanned = row.seq;
+      if (builder.add(Change{row.id, row.seq, row.winner, row.deleted, row.tree_bytes, nullptr})) {
+        return true;
+      }
+      full = true;
+      return false;
+    });
+  }
+
+  if (full) {
+    page.last_seq = builder.last_row_seq();
+    // Counting is linear in what is left, so a long ascending feed read page by page would be
+    // quadratic if every page counted: only a page that can end the feed does (see feed.h).
+    if (options.descending) {
+      page.pending = snapshot.count_after_seq(0) - snapshot.count_after_seq(page.last_seq) - 1;
+    } else if (options.limit && page.rows.size() >= *options.limit) {
+      page.pending = snapshot.count_after_seq(page.last_seq);
+    }
+  } else if (options.descending) {
+    page.last_seq = last_scanned ? last_scanned : snapshot.update_seq();
+  } else {
+    page.last_seq = std::max(options.since, snapshot.update_seq());
+  }
+  return page;
+}
+
+}  // namespace divan::changes

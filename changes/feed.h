@@ -1,0 +1,83 @@
+// Reading the changes feed: the rows of one database after a seq, shaped as CouchDB shapes them
+// (http-api.md §13): one row per document at its latest seq, its winner or every leaf, the
+// `deleted` flag of a deleted winner, the winning doc for include_docs, filtered by doc ids, a
+// Mango selector or design-doc-ness.
+//
+// Pure reads over an engine::Snapshot; no I/O of its own, no threads. Thread-safe as values.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "changes/selector.h"
+#include "engine/database.h"
+#include "engine/error.h"
+
+namespace divan::changes {
+
+enum class Style { kMainOnly, kAllDocs };
+
+// Which changes a feed lists (the `filter` parameter). Default: everything.
+class Filter {
+ public:
+  Filter() = default;
+  // filter=_doc_ids: `ids` must be a JSON array of strings, else 400 bad_request
+  // "`doc_ids` filter parameter is not a list of doc ids."
+  static Result<Filter> doc_ids(const nlohmann::ordered_json& ids);
+  // filter=_selector: a Mango selector object (see selector.h).
+  static Result<Filter> selector(const nlohmann::ordered_json& selector);
+  // filter=_design: only `_design/` docs.
+  static Filter design();
+
+  bool needs_body() const;  // true when rows must be matched against the winning body
+  bool accepts_id(std::string_view id) const;
+  // REQUIRES: accepts_id(id). `body` is the winning revision rendered as a doc (with _id/_rev).
+  bool accepts_doc(const nlohmann::ordered_json& doc) const;
+  // The sorted, de-duplicated ids of a _doc_ids filter; nullptr for every other kind.
+  const std::vector<std::string>* ids() const;
+
+ private:
+  enum class Kind { kAll, kDocIds, kSelector, kDesign };
+  Kind kind_ = Kind::kAll;
+  std::vector<std::string> ids_;  // sorted, for kDocIds
+  std::shared_ptr<const Selector> selector_;
+};
+
+struct FeedOptions {
+  uint64_t since = 0;          // exclusive; ignored when descending
+  bool descending = false;
+  std::optional<uint64_t> limit;
+  Style style = Style::kMainOnly;
+  bool include_docs = false;
+  bool conflicts = false;      // with include_docs: `_conflicts` in `doc`
+  Filter filter;
+};
+
+// One page of a feed.
+struct Page {
+  std::vector<std::string> rows;  // each row a compact JSON object: {"seq":…,"id":…,"changes":[…],…}
+  uint64_t last_seq = 0;          // seq the scan got through (http-api.md §13.3 `last_seq` rules)
+  uint64_t pending = 0;           // changes after last_seq not yet sent
+};
+
+// Reads rows with seq > options.since in seq order, or when descending every row newest first
+// (`since` ignored), at most min(options.limit, max_rows) of them. As CouchDB computes them
+// (http-api.md §13.3; fabric_rpc:changes):
+// - last_seq: the last row's seq when the row cap stopped the scan. Else, ascending, the snapshot's
+//   update_seq (even if trailing changes were filtered out), or `since` when nothing newer exists;
+//   descending, the oldest seq scanned (the snapshot's update_seq when there is none).
+// - pending: changes beyond last_seq in scan direction, filtered or not (ascending: seq > last_seq;
+//   descending: seq < last_seq); 0 when the scan reached the end. Counting is linear in what is
+//   left, so an ascending page stopped by max_rows before options.limit leaves it 0: the caller
+//   reads on from last_seq, and only the page that ends the feed (at the limit or the end) counts.
+//   Callers that stop early anyway must pass their stop as options.limit.
+// - a cap of 0 (limit=0): no rows, last_seq = since (descending: update_seq), pending as above.
+// Throws what the engine throws (SQLite I/O, corruption).
+Page read_page(engine::Snapshot& snapshot, const FeedOptions& options, uint64_t max_rows);
+
+}  // namespace divan::changes

@@ -1,0 +1,107 @@
+// The node's authentication and authorization service (http-api.md §2): configured server admins,
+// the AuthSession secret, credential caches and CORS, plus the per-request steps the server runs
+// around every handler:
+//
+//   before_route()     CORS preflight → authenticate (AuthSession cookie, then Basic) → the access
+//                      rules of auth.h against the database's `_security` → `_users` doc
+//                      preparation (password hashing, the `_auth` validation). A Response comes
+//                      back when the request must not reach its handler.
+//   finish_response()  a refreshed AuthSession cookie and the CORS headers.
+//
+// With no admin configured every request runs as admin ("admin party", as CouchDB), yet wrong
+// credentials still get 401 and `_users` users still log in as themselves.
+//
+// Thread-safety: every method may be called from any thread; the configuration is immutable and the
+// caches take an internal mutex (never held across a PBKDF2 derivation or a database read).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "engine/catalog.h"
+#include "engine/database.h"
+#include "http/server/auth.h"
+#include "http/server/cors.h"
+#include "http/server/handler.h"
+#include "http/server/request.h"
+
+namespace divan::http {
+
+struct AuthOptions {
+  std::vector<Credentials> admins;  // server admins, hashes only; empty: admin party
+  std::string secret;               // AuthSession HMAC secret (auth_config.h keeps it on disk)
+  uint64_t session_timeout = 600;   // seconds a cookie stays valid (CouchDB's default)
+  CorsOptions cors;
+};
+
+// Who sent a request, as before_route() established it; Request::auth() hands it to handlers.
+struct RequestAuth {
+  UserCtx user;
+  std::string_view authenticated;  // "cookie", "default" (Basic or admin party), "" anonymous
+  std::string set_cookie;          // a fresh AuthSession cookie for the response, when due
+  bool db_admin = true;            // may write design docs (and any `_users` doc) of the path's db
+  const AuthService* service = nullptr;  // the service that set this up
+};
+
+// finish_response() for a handler that sends its own response header (a streamed feed): call it
+// on the header before sending. No-op when the request went through no AuthService.
+void add_auth_headers(const Request& req, Response& res);
+
+class AuthService {
+ public:
+  AuthService(AuthOptions options, engine::Catalog& catalog);
+  ~AuthService();
+  AuthService(const AuthService&) = delete;
+  AuthService& operator=(const AuthService&) = delete;
+
+  bool admin_party() const;
+  uint64_t session_timeout() const;
+
+  // Runs before routing; sets req.auth(). Returns the answer to send instead of routing: a CORS
+  // preflight 204, 400 for a malformed Authorization/AuthSession, 401/403/404 per the access rules.
+  std::optional<Response> before_route(Request& req);
+  // Adds a refreshed AuthSession cookie (unless the handler set one) and the CORS headers.
+  void finish_response(const Request& req, Response& res) const;
+
+  // The login data for `name`: a configured admin, else the `_users` doc (cached until `_users`
+  // next commits); nullptr when there is none.
+  std::shared_ptr<const Credentials> find_credentials(std::string_view name);
+  // Whether `password` is `creds`'s. A verified (name, password) pair is remembered, keyed by a
+  // keyed digest of the password, so repeated logins skip PBKDF2.
+  bool check_password(const Credentials& creds, std::string_view password);
+  // `Set-Cookie` values: a new session for `creds` issued at `now`, and the emptied cookie.
+  std::string session_cookie(const Credentials& creds, uint64_t now) const;
+  static std::string clear_session_cookie();
+  static uint64_t now_seconds();
+
+ private:
+  std::optional<Response> before_route_checks(Request& req);
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---- Hooks for the write handlers ---------------------------------------------------------------
+
+// Per-document refusals inside a `_bulk_docs` batch: design docs written by a user who is no db
+// admin ("You are not a db or server admin.", http-api.md §10) and `_users` docs failing the user
+// doc rules. take_denied_writes() removes those ops from `ops` (keeping the others in order);
+// restore_denied_writes() puts an error outcome back at each removed index, so the reply lists
+// them in request order. Both are no-ops for admins on ordinary databases.
+struct DeniedWrites {
+  struct Item {
+    size_t index;
+    Error error;
+    std::string rev;  // the op's rev, for new_edits=false error items
+  };
+  std::vector<Item> items;
+};
+DeniedWrites take_denied_writes(const Request& req, ServerContext& ctx,
+                                std::vector<engine::WriteOp>& ops);
+void restore_denied_writes(std::vector<engine::WriteOutcome>& outcomes, DeniedWrites&& denied);
+
+}  // namespace divan::http

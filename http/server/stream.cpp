@@ -1,0 +1,97 @@
+#include "http/server/stream.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+
+namespace divan::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using namespace asio::experimental::awaitable_operators;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+// A client that cannot take a chunk for this long is treated as gone.
+constexpr auto kWriteTimeout = std::chrono::seconds(30);
+
+struct ResponseStream::Shared {
+  explicit Shared(const asio::any_io_executor& executor) : timer(executor) {}
+  asio::steady_timer timer;
+  std::atomic<bool> woken{false};
+};
+
+ResponseStream::ResponseStream(beast::tcp_stream& stream, unsigned http_version)
+    : stream_(stream),
+      version_(http_version),
+      shared_(std::make_shared<Shared>(stream.get_executor())) {}
+
+StreamTask<bool> ResponseStream::begin(Response& header) {
+  started_ = true;
+  bhttp::response<bhttp::empty_body> res{header.result(), version_};
+  for (const auto& field : header) res.set(field.name_string(), field.value());
+  res.chunked(true);
+  res.keep_alive(true);
+  stream_.expires_after(kWriteTimeout);
+  // Header only: serializing the whole (empty, chunked) message would also send the last chunk.
+  bhttp::response_serializer<bhttp::empty_body> serializer{res};
+  auto [ec, n] = co_await bhttp::async_write_header(stream_, serializer, kNoThrow);
+  if (ec) gone_ = true;
+  co_return !gone_;
+}
+
+StreamTask<bool> ResponseStream::write(std::string_view data) {
+  if (gone_) co_return false;
+  if (data.empty()) co_return true;
+  stream_.expires_after(kWriteTimeout);
+  auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk(asio::buffer(data)), kNoThrow);
+  if (ec) gone_ = true;
+  co_return !gone_;
+}
+
+StreamTask<bool> ResponseStream::finish() {
+  if (gone_) co_return false;
+  stream_.expires_after(kWriteTimeout);
+  auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), kNoThrow);
+  if (ec) gone_ = true;
+  finished_ = !gone_;
+  co_return finished_;
+}
+
+StreamTask<ResponseStream::WaitResult> ResponseStream::wait(
+    std::chrono::steady_clock::time_point deadline) {
+  if (gone_) co_return WaitResult::kClientGone;
+  if (shared_->woken.exchange(false)) co_return WaitResult::kWoken;
+  shared_->timer.expires_at(deadline);
+  stream_.expires_never();
+  auto& socket = stream_.socket();
+  // Readable while we only write means the client closed (or sent bytes a feed never reads).
+  auto outcome = co_await (shared_->timer.async_wait(kNoThrow) ||
+                           socket.async_wait(asio::ip::tcp::socket::wait_read, kNoThrow));
+  if (outcome.index() == 1) {
+    gone_ = true;
+    co_return WaitResult::kClientGone;
+  }
+  if (shared_->woken.exchange(false)) co_return WaitResult::kWoken;
+  co_return std::chrono::steady_clock::now() >= deadline ? WaitResult::kDeadline
+                                                         : WaitResult::kWoken;
+}
+
+std::function<void()> ResponseStream::waker() {
+  std::weak_ptr<Shared> weak = shared_;
+  auto executor = stream_.get_executor();
+  return [weak, executor] {
+    auto shared = weak.lock();
+    if (!shared) return;
+    shared->woken = true;
+    asio::post(executor, [weak] {
+      if (auto s = weak.lock()) s->timer.cancel();
+    });
+  };
+}
+
+}  // namespace divan::http

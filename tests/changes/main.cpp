@@ -1,0 +1,3 @@
+// The changes_test binary's main (doctest).
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
