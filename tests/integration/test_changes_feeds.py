@@ -782,15 +782,26 @@ class LifecycleTest(FeedTestCase):
             n = self.fd_count()
         return n
 
+    def cpu_seconds(self):
+        """utime + stime of the node process (/proc/<pid>/stat fields 14 and 15)."""
+        with open(f"/proc/{self.node.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def settle_baseline(self):
+        """The node's fd count with no client connection open (after a warm-up feed)."""
+        self.get(self.url("feed=longpoll&since=0&timeout=10"))
+        self.node.close_connections()
+        time.sleep(0.2)
+        return self.fd_count()
+
     def test_abandoned_feeds_free_their_resources(self):
         for i in range(5):
             self.put_doc(f"d{i}")
-        self.get(self.url("feed=longpoll&since=0"))
-        self.node.close_connections()
-        time.sleep(0.2)
-        baseline = self.fd_count()
-        # 100 feeds with heartbeats closed normally: the next heartbeat write finds them gone.
-        # 100 without heartbeats reset mid-feed, then a write wakes them all: the row write fails.
+        baseline = self.settle_baseline()
+        # Clients that vanish mid-feed, no write afterwards: 100 with heartbeats (the next
+        # heartbeat finds them gone), 100 idle without (the server must notice the close itself),
+        # half of each closed normally, half reset.
         with_hb = [FeedStream(self.node, "GET", self.url("feed=continuous&since=0&heartbeat=100"))
                    for _ in range(100)]
         without = [FeedStream(self.node, "GET", self.url("feed=continuous&since=0"))
@@ -804,21 +815,19 @@ class LifecycleTest(FeedTestCase):
             peak = self.fd_count()
             self.assertGreaterEqual(peak, baseline + 190, "200 open feeds hold 200 sockets")
         finally:
-            for s in with_hb:
-                s.close()
-            for s in without:
-                s.abort()
-        self.node.close_connections()
-        self.put_doc("wake")
-        self.node.close_connections()
-        n = self.wait_fds_at_most(baseline + 25, timeout=5)
+            for i, s in enumerate(streams):
+                if i % 2:
+                    s.abort()
+                else:
+                    s.close()
+        n = self.wait_fds_at_most(baseline + 25, timeout=3)
         self.assertLessEqual(n, baseline + 25,
-                             f"fds: baseline {baseline}, with 200 feeds {peak}, 5 s after the "
+                             f"fds: baseline {baseline}, with 200 feeds {peak}, 3 s after the "
                              f"clients vanished {n}")
-        # The node is unharmed.
+        # A write now wakes nothing that is gone; the node is unharmed.
+        self.put_doc("wake")
         self.node.assert_alive()
-        r = self.get("/_up")
-        self.assertStatus(r, 200)
+        self.assertStatus(self.get("/_up"), 200)
         rev, seq = self.put_doc("after")
         body = self.get(self.url(f"since={seq - 1}")).body
         self.assertEqual([(x["id"], x["changes"]) for x in body["results"]],
@@ -827,13 +836,29 @@ class LifecycleTest(FeedTestCase):
         rev2, _ = self.put_doc("after2")
         self.assertRow(self.next_object(stream, timeout=3), "after2", rev2)
 
-    def test_abandoned_longpolls_do_not_disturb_writes(self):
+    def test_abandoned_longpolls_free_their_resources(self):
         since = self.update_seq(self.db)
+        baseline = self.settle_baseline()
         streams = [FeedStream(self.node, "GET", self.url(f"feed=longpoll&since={since}"))
                    for _ in range(50)]
-        time.sleep(0.2)
-        for s in streams:
-            s.abort()
+        try:
+            deadline = time.monotonic() + 5
+            while self.fd_count() < baseline + 50 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            peak = self.fd_count()
+            self.assertGreaterEqual(peak, baseline + 50, "50 waiting longpolls hold 50 sockets")
+            for s in streams:
+                self.assertIsNone(s.poll(), "nothing changed: the longpolls wait")
+        finally:
+            for i, s in enumerate(streams):
+                if i % 2:
+                    s.abort()
+                else:
+                    s.close()
+        n = self.wait_fds_at_most(baseline + 10, timeout=3)
+        self.assertLessEqual(n, baseline + 10,
+                             f"fds: baseline {baseline}, with 50 longpolls {peak}, 3 s after the "
+                             f"clients vanished {n}")
         t0 = time.monotonic()
         for i in range(20):
             self.put_doc(f"x{i}")
@@ -841,6 +866,31 @@ class LifecycleTest(FeedTestCase):
         body = self.get(self.url(f"since={since}")).body
         self.assertEqual(len(body["results"]), 20)
         self.assertStatus(self.get("/_up"), 200)
+
+    def test_idle_feeds_cost_no_cpu(self):
+        """An idle feed is a session and a timer: no thread, no polling (STYLE.md, Wake-up)."""
+        self.put_doc("a")
+        since = self.update_seq(self.db)
+        streams = [self.open_feed(f"feed=continuous&since={since}&timeout=30000")
+                   for _ in range(100)]
+        streams += [self.open_feed(f"feed=longpoll&since={since}&timeout=30000")
+                    for _ in range(100)]
+        for s in streams[:100]:
+            self.assertEqual(s.read_head(), 200)
+        time.sleep(0.3)
+        cpu0, t0 = self.cpu_seconds(), time.monotonic()
+        time.sleep(2.0)
+        used, wall = self.cpu_seconds() - cpu0, time.monotonic() - t0
+        self.assertLess(used, 0.2, f"200 idle feeds used {used:.2f} s CPU in {wall:.1f} s")
+        for s in streams:
+            self.assertIsNone(s.poll(), "idle feeds stay open")
+        # And they all still wake.
+        rev, _ = self.put_doc("b")
+        for s in streams[:100]:
+            self.assertRow(self.next_object(s, timeout=5), "b", rev)
+        for s in streams[100:]:
+            body = json.loads(s.read_to_end(timeout=5))
+            self.assertEqual([x["id"] for x in body["results"]], ["b"])
 
 
 if __name__ == "__main__":
