@@ -5,6 +5,9 @@ add_executable(divan-bench
   ${CMAKE_CURRENT_LIST_DIR}/bench/main.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench/baseline.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench/scenarios.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/bench/scenario_support.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/bench/changes_scenarios.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/bench/changes_stream.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench/load.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench/http_call.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench/node.cpp

@@ -1,6 +1,5 @@
 #include "http/server/auth_service.h"
 
-#include <atomic>
 #include <chrono>
 #include <ctime>
 #include <map>
@@ -62,15 +61,17 @@ struct AuthService::Impl {
   std::shared_ptr<const RequestAuth> party_auth;  // the shared context of an admin-party request
 
   struct CachedUser {
-    uint64_t generation = 0;
+    uint64_t generation = 0;                   // `_users` update_seq when read
     std::shared_ptr<const Credentials> creds;  // null: no such user
   };
   std::mutex mu;
-  std::unordered_map<std::string, CachedUser> users;     // GUARDED_BY(mu)
-  std::unordered_map<std::string, std::string> verified;  // name '\0' digest → key,salt; GUARDED_BY(mu)
-  std::weak_ptr<engine::Database> watched;                // the `_users` we observe; GUARDED_BY(mu)
-  // Bumped by every commit to the watched `_users`: cached user docs older than it are stale.
-  std::shared_ptr<std::atomic<uint64_t>> generation = std::make_shared<std::atomic<uint64_t>>(1);
+  std::unordered_map<std::string, CachedUser> users;  // GUARDED_BY(mu)
+  // name '\0' keyed digest of the password → "derived_key,salt" it verified against.
+  std::unordered_map<std::string, std::string> verified;  // GUARDED_BY(mu)
+  // The `_users` the cached entries were read from. An entry is valid while that database's
+  // update_seq is still the one it was read at: the writer publishes update_seq before it answers
+  // the write, so a client that changed its password is never checked against the old hash.
+  std::weak_ptr<engine::Database> users_db;  // GUARDED_BY(mu)
 
   Impl(AuthOptions opts, engine::Catalog& cat) : options(std::move(opts)), catalog(cat) {
     for (auto& admin : options.admins) {
@@ -89,8 +90,8 @@ struct AuthService::Impl {
   Result<std::shared_ptr<const RequestAuth>> authenticate(const Request& req, AuthService& self);
   std::optional<Error> authorize(const Request& req, RequestAuth& auth);
   struct UsersVerdict {
-    bool allow = false;           // own doc: no membership needed
-    std::optional<Error> error;   // refused
+    bool allow = false;          // own doc: no membership needed
+    std::optional<Error> error;  // refused
   };
   UsersVerdict users_doc_rules(const Request& req, const RequestAuth& auth,
                                const SecurityObject& security);
@@ -148,22 +149,17 @@ std::shared_ptr<const Credentials> AuthService::find_credentials(std::string_vie
   auto db = s.catalog.open(kUsersDb);
   if (!db) return nullptr;
   std::string key(name);
-  uint64_t generation;
+  // Taken before the read: a commit racing with it leaves the entry stale, read again next time.
+  uint64_t generation = (*db)->update_seq();
   {
     std::lock_guard<std::mutex> lock(s.mu);
-    if (s.watched.lock() != *db) {
-      // A `_users` we have not seen (first use, or deleted and created again): watch its commits.
-      (*db)->add_commit_observer([gen = s.generation](uint64_t) { gen->fetch_add(1); });
-      s.watched = *db;
-      s.generation->fetch_add(1);
+    if (s.users_db.lock() != *db) {
+      s.users_db = *db;  // first use, or `_users` was deleted and created again
       s.users.clear();
     }
-    generation = s.generation->load();
     auto it = s.users.find(key);
     if (it != s.users.end() && it->second.generation == generation) return it->second.creds;
   }
-  // Read outside the lock. `generation` was taken before the read, so a commit racing with it
-  // leaves this entry stale and the next lookup reads again.
   std::shared_ptr<const Credentials> creds;
   if (auto body = read_winner_body(**db, std::string(kUserDocPrefix) + key)) {
     if (auto parsed = credentials_from_user_doc(name, *body)) {
@@ -171,6 +167,7 @@ std::shared_ptr<const Credentials> AuthService::find_credentials(std::string_vie
     }
   }
   std::lock_guard<std::mutex> lock(s.mu);
+  if (s.users_db.lock() != *db) return creds;  // `_users` was replaced meanwhile: don't cache
   if (s.users.size() >= kMaxCachedUsers) s.users.clear();
   s.users[key] = Impl::CachedUser{generation, creds};
   return creds;
@@ -201,7 +198,9 @@ std::string AuthService::session_cookie(const Credentials& creds, uint64_t now) 
          "; Max-Age=" + std::to_string(timeout) + "; Path=/; HttpOnly";
 }
 
-std::string AuthService::clear_session_cookie() { return "AuthSession=; Version=1; Path=/; HttpOnly"; }
+std::string AuthService::clear_session_cookie() {
+  return "AuthSession=; Version=1; Path=/; HttpOnly";
+}
 
 uint64_t AuthService::now_seconds() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
@@ -411,8 +410,6 @@ DeniedWrites take_denied_writes(const Request& req, ServerContext& ctx,
   if (users_db) {
     if (auto opened = ctx.catalog.open(kUsersDb)) db = *opened;
   }
-  std::vector<engine::WriteOp> kept;
-  kept.reserve(ops.size());
   for (size_t i = 0; i < ops.size(); ++i) {
     std::optional<Error> error;
     std::string rev;
@@ -430,13 +427,20 @@ DeniedWrites take_denied_writes(const Request& req, ServerContext& ctx,
                                         auth->user, auth->db_admin);
       }
     }
-    if (error) {
-      denied.items.push_back({i, std::move(*error), std::move(rev)});
+    if (error) denied.items.push_back({i, std::move(*error), std::move(rev)});
+  }
+  if (denied.items.empty()) return denied;
+  std::vector<engine::WriteOp> kept;
+  kept.reserve(ops.size() - denied.items.size());
+  auto next_denied = denied.items.begin();
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (next_denied != denied.items.end() && next_denied->index == i) {
+      ++next_denied;
     } else {
       kept.push_back(std::move(ops[i]));
     }
   }
-  if (!denied.items.empty()) ops = std::move(kept);
+  ops = std::move(kept);
   return denied;
 }
 

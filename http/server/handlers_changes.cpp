@@ -10,6 +10,7 @@
 
 #include "changes/feed.h"
 #include "changes/notifier.h"
+#include "http/server/auth_service.h"
 #include "http/server/handlers.h"
 #include "http/server/params.h"
 #include "http/server/response.h"
@@ -172,7 +173,8 @@ Result<changes::FeedOptions> parse_feed_options(const Request& req, const FeedPa
 class FeedSink {
  public:
   FeedSink(Request& req, std::string_view content_type)
-      : content_type_(content_type),
+      : req_(req),
+        content_type_(content_type),
         stream_(req.connection() && req.method() != bhttp::verb::head
                     ? std::make_unique<ResponseStream>(*req.connection(), req.version())
                     : nullptr) {}
@@ -185,6 +187,7 @@ class FeedSink {
     header.set(bhttp::field::content_type, content_type_);
     header.set(bhttp::field::cache_control,
                content_type_ == "text/event-stream" ? "no-cache" : "must-revalidate");
+    add_auth_headers(req_, header);  // CORS and a refreshed session cookie, as on any response
     co_return co_await stream_->begin(header);
   }
 
@@ -211,6 +214,7 @@ class FeedSink {
   }
 
  private:
+  Request& req_;
   std::string content_type_;
   std::unique_ptr<ResponseStream> stream_;
   std::string buffer_;
@@ -247,7 +251,7 @@ struct Framing {
   std::string_view content_type;
   std::string_view begin;
   std::string_view heartbeat;
-  std::string (*row)(std::string&& row, bool first);
+  void (*append_row)(std::string& out, std::string_view row, bool first);
   std::string (*end)(uint64_t last_seq, std::optional<uint64_t> pending);
 };
 
@@ -259,20 +263,30 @@ std::string_view row_seq(std::string_view row) {
 
 const Framing kEnvelope{
     "application/json", "{\"results\":[\n", "\n",
-    [](std::string&& row, bool first) { return first ? std::move(row) : ",\r\n" + row; },
+    [](std::string& out, std::string_view row, bool first) {
+      if (!first) out += ",\r\n";
+      out += row;
+    },
     [](uint64_t last_seq, std::optional<uint64_t> pending) {
       return "\n],\n\"last_seq\":" + std::to_string(last_seq) + pending_field(pending) + "}\n";
     }};
 const Framing kLines{
-    "application/json", "", "\n", [](std::string&& row, bool) { return row + "\n"; },
+    "application/json", "", "\n",
+    [](std::string& out, std::string_view row, bool) {
+      out += row;
+      out.push_back('\n');
+    },
     [](uint64_t last_seq, std::optional<uint64_t> pending) {
       return "{\"last_seq\":" + std::to_string(last_seq) + pending_field(pending) + "}\n";
     }};
 const Framing kEventSource{
     "text/event-stream", "", "event: heartbeat\ndata: \n\n",
-    [](std::string&& row, bool) {
-      std::string seq(row_seq(row));
-      return "data: " + row + "\nid: " + seq + "\n\n";
+    [](std::string& out, std::string_view row, bool) {
+      out += "data: ";
+      out += row;
+      out += "\nid: ";
+      out += row_seq(row);
+      out += "\n\n";
     },
     [](uint64_t, std::optional<uint64_t>) { return std::string(); }};
 
@@ -304,10 +318,10 @@ Task<Response> run_feed(Request& req, const FeedSource& source, const FeedParams
   for (;;) {
     auto page = source.next_page(since, sent);
     if (!page) break;  // the database was deleted: end the feed cleanly
-    for (auto& row : page->rows) {
-      bool first = sent++ == 0;
-      if (!co_await sink.emit(framing.row(std::move(row), first))) co_return co_await sink.end(req);
-    }
+    // One chunk per page, not per row: a 100k-row feed is then ~50 socket writes.
+    std::string chunk;
+    for (const auto& row : page->rows) framing.append_row(chunk, row, sent++ == 0);
+    if (!co_await sink.emit(std::move(chunk))) co_return co_await sink.end(req);
     since = page->last_seq;
     pending = page->pending;
     if ((source.limit && sent >= *source.limit) || source.descending) break;

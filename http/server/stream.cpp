@@ -1,5 +1,9 @@
 #include "http/server/stream.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
@@ -18,6 +22,17 @@ using namespace asio::experimental::awaitable_operators;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 // A client that cannot take a chunk for this long is treated as gone.
 constexpr auto kWriteTimeout = std::chrono::seconds(30);
+
+enum class Peek { kClosed, kData, kNothing };
+
+// What is waiting on a socket, without consuming it or blocking.
+Peek peek(int fd) {
+  char byte;
+  ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n > 0) return Peek::kData;
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return Peek::kNothing;
+  return Peek::kClosed;  // orderly shutdown (0) or an error such as a reset
+}
 
 struct ResponseStream::Shared {
   explicit Shared(const asio::any_io_executor& executor) : timer(executor) {}
@@ -69,12 +84,26 @@ StreamTask<ResponseStream::WaitResult> ResponseStream::wait(
   shared_->timer.expires_at(deadline);
   stream_.expires_never();
   auto& socket = stream_.socket();
-  // Readable while we only write means the client closed (or sent bytes a feed never reads).
-  auto outcome = co_await (shared_->timer.async_wait(kNoThrow) ||
-                           socket.async_wait(asio::ip::tcp::socket::wait_read, kNoThrow));
-  if (outcome.index() == 1) {
-    gone_ = true;
-    co_return WaitResult::kClientGone;
+  for (bool watch_socket = !input_seen_;;) {
+    if (!watch_socket) {
+      co_await shared_->timer.async_wait(kNoThrow);
+      break;
+    }
+    // Readable while we only write means the client closed, or sent bytes a feed never reads.
+    auto outcome = co_await (shared_->timer.async_wait(kNoThrow) ||
+                             socket.async_wait(asio::ip::tcp::socket::wait_read, kNoThrow));
+    if (outcome.index() == 0) break;
+    switch (peek(socket.native_handle())) {
+      case Peek::kClosed:
+        gone_ = true;
+        co_return WaitResult::kClientGone;
+      case Peek::kData:  // e.g. a pipelined request: stop watching, it is read after the feed
+        input_seen_ = true;
+        watch_socket = false;
+        break;
+      case Peek::kNothing:  // the reactor may report readiness that is not there: wait again
+        break;
+    }
   }
   if (shared_->woken.exchange(false)) co_return WaitResult::kWoken;
   co_return std::chrono::steady_clock::now() >= deadline ? WaitResult::kDeadline

@@ -54,6 +54,7 @@ class ResponseStream {
   bool started_ = false;
   bool finished_ = false;
   bool gone_ = false;
+  bool input_seen_ = false;  // the client sent bytes mid-feed: watch only the timer from then on
 };
 
 }  // namespace divan::http

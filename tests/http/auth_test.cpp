@@ -589,6 +589,20 @@ TEST_CASE_FIXTURE(AuthNode, "§10 _bulk_docs: a member's design docs fail per do
         status::created);
 }
 
+TEST_CASE_FIXTURE(AuthNode, "regress: a member's _bulk_docs without design docs writes every doc") {
+  // take_denied_writes() once moved every op out of the batch while looking for refusals.
+  Response res = send(verb::post, "/db/_bulk_docs", R"({"docs":[{"_id":"m1"},{"_id":"m2"}]})",
+                      {{"Authorization", bob_basic}});
+  REQUIRE(res.result() == status::created);
+  Json items = body_json(res);
+  REQUIRE(items.size() == 2);
+  CHECK(items[0]["id"] == "m1");
+  CHECK(items[0]["ok"] == true);
+  CHECK(items[1]["id"] == "m2");
+  CHECK(items[1]["ok"] == true);
+  CHECK(send(verb::get, "/db/m2", {}, {{"Authorization", bob_basic}}).result() == status::ok);
+}
+
 TEST_CASE_FIXTURE(AuthNode, "§2.1 _session: cookie login, userCtx, refresh headers") {
   Response login = send(verb::post, "/_session", "name=bob&password=pw",
                         {{"Content-Type", "application/x-www-form-urlencoded"}});

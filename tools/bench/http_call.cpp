@@ -134,4 +134,9 @@ Response call(const Target& target, http::verb method, std::string_view path, st
   return out;
 }
 
+asio::awaitable<Response> async_call(const Target& target, http::verb method, std::string_view path,
+                                     std::string_view body, std::chrono::seconds timeout) {
+  co_return co_await exchange(target, serialise_request(target, method, path, body), timeout);
+}
+
 }  // namespace divan::bench

@@ -1,9 +1,11 @@
 // The server under test and the blocking HTTP calls used to set up scenarios (create databases,
 // preload documents, read the version). The load itself goes through load.h.
 //
-// Thread-safety: every function is self-contained (its own io_context); call from any one thread.
+// Thread-safety: call() is self-contained (its own io_context); call it from any one thread.
+// async_call() runs on the awaiting coroutine's executor.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http/verb.hpp>
 
@@ -46,5 +48,10 @@ struct Response {
 // One request on a fresh connection, bounded by `timeout` end to end.
 Response call(const Target& target, http::verb method, std::string_view path, std::string_view body = {},
               std::chrono::seconds timeout = std::chrono::seconds(60));
+
+// The same from a coroutine, on its own executor, so the thread keeps serving other sockets.
+boost::asio::awaitable<Response> async_call(const Target& target, http::verb method, std::string_view path,
+                                            std::string_view body = {},
+                                            std::chrono::seconds timeout = std::chrono::seconds(60));
 
 }  // namespace divan::bench

@@ -3,6 +3,7 @@
 // when it cannot run at all (bad flags, the node does not start, the server does not answer /_up).
 #include <sched.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 
 #include <CLI/CLI.hpp>
@@ -25,6 +26,12 @@ constexpr const char* kLegend = R"(Figures (each from a window after a warm-up; 
   post            POST /bench_post of ~100-byte docs, --clients keep-alive clients, docs/s
   get             GET /bench_get/<random id> over --get-docs preloaded docs, req/s
   bulk            POST /bench_bulk/_bulk_docs, --bulk-size docs per request, --bulk-clients clients, docs/s
+  changes-read    GET /bench_changes/_changes, normal feed, over --changes-docs docs: rows/s, median of a few reads
+  changes-docs    the same with include_docs=true, rows/s
+  changes-latency a continuous feed while one client PUTs docs at random 0-4 ms intervals: row arrival
+                  after the PUT's answer, p50 (p99 in the detail); changes-lat-sent: after the PUT was sent
+  changes-idle    node VmRSS growth with --feeds idle continuous feeds open; changes-idle-cpu: node CPU
+                  while they idle; changes-fanout: from one PUT to its row on the last feed
   rss             node VmRSS when idle after start, and after the load (only when the bench starts it)
   cpu             CPU seconds per wall second during a run (node and this bench), warm-up included)";
 
@@ -40,6 +47,8 @@ struct Options {
   int bulk_clients = 4;
   int bulk_size = 1000;
   int get_docs = 10000;
+  int changes_docs = 100000;
+  int feeds = 1000;
 
   bool wants(std::string_view scenario) const { return only.empty() || only == scenario; }
 };
@@ -140,8 +149,20 @@ bool find_server(const Options& o, const std::filesystem::path& work, std::uniqu
   return true;
 }
 
+// changes-idle holds a thousand sockets on each side; a started node inherits the raised limit.
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  const rlim_t before = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    print_note("nofile", format("cannot raise the open-file limit above %llu", static_cast<unsigned long long>(before)));
+  }
+}
+
 int run(const Options& o) {
   print_machine();
+  raise_open_file_limit();
   const std::filesystem::path parent =
       o.work_dir.empty() ? std::filesystem::temp_directory_path() : std::filesystem::path(o.work_dir);
   TempDir work(parent);
@@ -160,6 +181,8 @@ int run(const Options& o) {
   ctx.bulk_clients = o.bulk_clients;
   ctx.bulk_size = o.bulk_size;
   ctx.get_docs = o.get_docs;
+  ctx.changes_docs = o.changes_docs;
+  ctx.idle_feeds = o.feeds;
 
   std::unique_ptr<NodeProcess> node;  // declared after `work`: stopped before its data dir goes
   if (!find_server(o, work.path(), node, ctx.target)) return 1;
@@ -172,6 +195,9 @@ int run(const Options& o) {
   if (o.wants("post") && !interrupted()) run_post(ctx);
   if (o.wants("get") && !interrupted()) run_get(ctx);
   if (o.wants("bulk") && !interrupted()) run_bulk(ctx);
+  if (o.wants("changes-read") && !interrupted()) run_changes_read(ctx);
+  if (o.wants("changes-latency") && !interrupted()) run_changes_latency(ctx);
+  if (o.wants("changes-idle") && !interrupted()) run_changes_idle(ctx);
 
   if (node) {
     print_memory("rss-after", *node);
@@ -206,7 +232,13 @@ int main(int argc, char** argv) {
       CLI::Range(1, 100000));
   app.add_option("--get-docs", o.get_docs, "docs preloaded for get")->capture_default_str()->check(
       CLI::Range(1, 10000000));
-  app.add_option("--only", o.only, "run one scenario")->check(CLI::IsMember({"baseline", "post", "get", "bulk", "rss"}));
+  app.add_option("--changes-docs", o.changes_docs, "docs preloaded for changes-read")->capture_default_str()->check(
+      CLI::Range(1, 10000000));
+  app.add_option("--feeds", o.feeds, "continuous feeds held open by changes-idle")->capture_default_str()->check(
+      CLI::Range(1, 100000));
+  app.add_option("--only", o.only, "run one scenario")
+      ->check(CLI::IsMember({"baseline", "post", "get", "bulk", "changes-read", "changes-latency", "changes-idle",
+                             "rss"}));
   app.add_option("--work-dir", o.work_dir, "where the temp dir (node data, SQLite baseline) goes (default: $TMPDIR or /tmp)");
   app.add_option("--node-arg", o.node_args, "extra argument for 'divan serve' (repeatable)")->allow_extra_args(false);
   CLI11_PARSE(app, argc, argv);

@@ -2,56 +2,20 @@
 // run, one figure line, database deleted.
 #include "scenarios.h"
 
-#include <sys/resource.h>
-
 #include "docs.h"
-#include "interrupt.h"
+#include "scenario_support.h"
 
 namespace divan::bench {
 namespace {
 
 using json = nlohmann::json;
 
-// CPU used during a load run, in cores (CPU seconds per wall second), warm-up included.
-struct CpuUse {
-  double node = -1;  // -1 when the bench did not start the node
-  double bench = 0;
-
-  std::string describe() const {
-    return node < 0 ? format("cpu bench %.2f", bench) : format("cpu node %.2f bench %.2f", node, bench);
-  }
-};
-
-Seconds own_cpu_time() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  const auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
-  return Seconds(seconds(usage.ru_utime) + seconds(usage.ru_stime));
-}
-
 LoadResult measured_load(const BenchContext& ctx, const Workload& workload, const LoadConfig& config,
                          CpuUse& cpu) {
-  const auto node_before = ctx.node ? ctx.node->cpu_time() : std::nullopt;
-  const Seconds bench_before = own_cpu_time();
-  const Clock::time_point start = Clock::now();
+  const CpuMeter meter(ctx.node);
   LoadResult result = run_load(ctx.target, workload, config);
-  const double wall = Seconds(Clock::now() - start).count();
-  const auto node_after = ctx.node ? ctx.node->cpu_time() : std::nullopt;
-  cpu.bench = (own_cpu_time() - bench_before).count() / wall;
-  if (node_before && node_after) cpu.node = (*node_after - *node_before).count() / wall;
+  cpu = meter.stop();
   return result;
-}
-
-// DELETE then PUT /<db>. Prints why and returns false when the database cannot be created.
-bool fresh_database(const BenchContext& ctx, const char* scenario, const std::string& db) {
-  (void)call(ctx.target, http::verb::delete_, "/" + db);  // 404 when absent: fine
-  const Response created = call(ctx.target, http::verb::put, "/" + db);
-  if (!created.ok()) print_note(scenario, "skipped: PUT /" + db + " -> " + created.describe());
-  return created.ok();
-}
-
-void drop_database(const BenchContext& ctx, const std::string& db) {
-  (void)call(ctx.target, http::verb::delete_, "/" + db);
 }
 
 // "doc_count 1234 = acked" when the database holds exactly the acknowledged docs; a mismatch is
@@ -79,33 +43,6 @@ void report(const char* name, const char* unit, LoadResult& result, double items
   if (!result.first_error.empty()) print_note("", "first error: " + result.first_error);
 }
 
-std::string bulk_body(std::uint64_t first, int count, bool with_ids) {
-  json docs = json::array();
-  for (int i = 0; i < count; ++i) {
-    json doc = make_doc(first + static_cast<std::uint64_t>(i));
-    if (with_ids) doc["_id"] = doc["name"];
-    docs.push_back(std::move(doc));
-  }
-  return json{{"docs", std::move(docs)}}.dump();
-}
-
-// Writes ctx.get_docs docs with ids bench-doc-000000… in bulk batches; returns false after printing why.
-bool preload(const BenchContext& ctx, const std::string& db, Seconds& took) {
-  const Clock::time_point start = Clock::now();
-  constexpr int kBatch = 1000;
-  for (int first = 0; first < ctx.get_docs && !interrupted(); first += kBatch) {
-    const int count = std::min(kBatch, ctx.get_docs - first);
-    const Response r = call(ctx.target, http::verb::post, "/" + db + "/_bulk_docs",
-                            bulk_body(static_cast<std::uint64_t>(first), count, true));
-    if (!r.ok() || r.body.find("\"error\"") != std::string::npos) {
-      print_note("get", "skipped: preload _bulk_docs -> " + r.describe());
-      return false;
-    }
-  }
-  took = Clock::now() - start;
-  return true;
-}
-
 }  // namespace
 
 void run_post(const BenchContext& ctx) {
@@ -126,7 +63,7 @@ void run_get(const BenchContext& ctx) {
   const std::string db = "bench_get";
   if (!fresh_database(ctx, "get", db)) return;
   Seconds preload_time{};
-  if (!preload(ctx, db, preload_time)) return drop_database(ctx, db);
+  if (!preload(ctx, "get", db, ctx.get_docs, preload_time)) return drop_database(ctx, db);
   Workload workload;
   workload.random = true;
   for (int n = 0; n < ctx.get_docs; ++n) {

@@ -15,6 +15,8 @@ struct BenchContext {
   int bulk_clients = 4;
   int bulk_size = 1000;         // docs per _bulk_docs request
   int get_docs = 10000;         // docs preloaded for the get scenario
+  int changes_docs = 100000;    // docs preloaded for changes-read
+  int idle_feeds = 1000;        // continuous feeds held open by changes-idle
 };
 
 // Raw SQLite on the bench's disk, what the node's writes should be compared with:
@@ -33,5 +35,18 @@ void run_get(const BenchContext& ctx);
 
 // POST /bench_bulk/_bulk_docs with `bulk_size` docs from `bulk_clients` clients -> docs/s.
 void run_bulk(const BenchContext& ctx);
+
+// The _changes feed (changes_scenarios.cpp):
+//   changes-read     `changes_docs` docs preloaded, then the whole normal feed read with one GET,
+//                    a few times -> median rows/s, without and with include_docs; rows counted.
+//   changes-latency  one continuous feed (since=now) while one client PUTs docs one by one at
+//                    random small intervals -> when each doc's row arrived, after the PUT's answer
+//                    and after the PUT was sent: p50/p99.
+//   changes-idle     `idle_feeds` continuous feeds held open -> node RSS growth and CPU while idle
+//                    (only when the bench started the node), then one write: how many feeds got
+//                    its row and how fast; then the feeds close and /_up must still answer.
+void run_changes_read(const BenchContext& ctx);
+void run_changes_latency(const BenchContext& ctx);
+void run_changes_idle(const BenchContext& ctx);
 
 }  // namespace divan::bench
