@@ -211,7 +211,7 @@ class PageBuilder {
 
   void begin_row(std::string& row, const Change& c) {
     row += "{\"seq\":";
-    append_uint(row, c.seq);
+    append_seq(row, c.seq);
     row += ",\"id\":";
     append_json_text(row, c.id);
     row += ",\"changes\":[";
@@ -320,6 +320,18 @@ Page read_page(engine::Snapshot& snapshot, const FeedOptions& options, uint64_t 
     page.last_seq = std::max(options.since, snapshot.update_seq());
   }
   return page;
+}
+
+void append_seq(std::string& out, uint64_t seq) {
+  out.push_back('"');
+  append_uint(out, seq);
+  out.push_back('"');
+}
+
+std::string seq_json(uint64_t seq) {
+  std::string out;
+  append_seq(out, seq);
+  return out;
 }
 
 }  // namespace divan::changes

@@ -20,6 +20,12 @@
 
 namespace divan::changes {
 
+// A seq on the wire (rows, last_seq, db info update_seq): a JSON string of the decimal seq, as
+// CouchDB 3's opaque seqs are strings. Clients hand it back verbatim as `since`, which accepts it
+// with or without quotes and, leniently, CouchDB's "<n>-…" form.
+void append_seq(std::string& out, uint64_t seq);
+std::string seq_json(uint64_t seq);
+
 enum class Style { kMainOnly, kAllDocs };
 
 // Which changes a feed lists (the `filter` parameter). Default: everything.

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "changes/feed.h"
 #include "http/server/doc_json.h"
 #include "http/server/handlers.h"
 #include "http/server/params.h"
@@ -239,7 +240,7 @@ void append_header(std::string& out, std::optional<uint64_t> total, std::optiona
   out += total ? std::to_string(*total) : "null";
   out += ",\"offset\":";
   out += offset ? std::to_string(*offset) : "null";
-  if (update_seq) out += ",\"update_seq\":" + std::to_string(*update_seq);
+  if (update_seq) out += ",\"update_seq\":" + changes::seq_json(*update_seq);
   out += ",\"rows\":[";
 }
 

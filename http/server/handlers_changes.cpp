@@ -268,7 +268,7 @@ const Framing kEnvelope{
       out += row;
     },
     [](uint64_t last_seq, std::optional<uint64_t> pending) {
-      return "\n],\n\"last_seq\":" + std::to_string(last_seq) + pending_field(pending) + "}\n";
+      return "\n],\n\"last_seq\":" + changes::seq_json(last_seq) + pending_field(pending) + "}\n";
     }};
 const Framing kLines{
     "application/json", "", "\n",
@@ -277,7 +277,7 @@ const Framing kLines{
       out.push_back('\n');
     },
     [](uint64_t last_seq, std::optional<uint64_t> pending) {
-      return "{\"last_seq\":" + std::to_string(last_seq) + pending_field(pending) + "}\n";
+      return "{\"last_seq\":" + changes::seq_json(last_seq) + pending_field(pending) + "}\n";
     }};
 const Framing kEventSource{
     "text/event-stream", "", "event: heartbeat\ndata: \n\n",
@@ -379,7 +379,7 @@ changes::Page db_events_page(const changes::Notifier& notifier, uint64_t since,
   changes::Page page;
   page.last_seq = since;
   for (const auto& event : notifier.db_events_since(since, std::min(kPageRows, limit.value_or(kPageRows)))) {
-    std::string row = "{\"seq\":" + std::to_string(event.seq) + ",\"db_name\":";
+    std::string row = "{\"seq\":" + changes::seq_json(event.seq) + ",\"db_name\":";
     append_json_string(row, event.db_name);
     row += ",\"type\":\"";
     row += event_type_name(event.type);

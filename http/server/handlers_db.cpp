@@ -4,6 +4,7 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/pchars.hpp>
 
+#include "changes/feed.h"
 #include "http/server/doc_json.h"
 #include "http/server/handlers.h"
 #include "http/server/params.h"
@@ -18,7 +19,7 @@ Task<Response> handle_db_info(Request& req, ServerContext& ctx) {
   engine::DbInfo info = (*db)->info();
   std::string body = "{\"db_name\":";
   append_json_string(body, (*db)->name());
-  body += ",\"update_seq\":" + std::to_string(info.update_seq);
+  body += ",\"update_seq\":" + changes::seq_json(info.update_seq);
   body += ",\"purge_seq\":0";
   body += ",\"doc_count\":" + std::to_string(info.doc_count);
   body += ",\"doc_del_count\":" + std::to_string(info.doc_del_count);

@@ -44,7 +44,8 @@ Strings ids(const Page& page) {
 
 Seqs seqs(const Page& page) {
   Seqs out;
-  for (const auto& row : parsed(page)) out.push_back(row["seq"].get<uint64_t>());
+  // Seqs are JSON strings on the wire (changes::append_seq).
+  for (const auto& row : parsed(page)) out.push_back(std::stoull(row["seq"].get<std::string>()));
   return out;
 }
 
@@ -91,8 +92,8 @@ TEST_CASE("rows: one per doc at its latest seq, winner rev, deleted flag only fo
   Page page = read(*db);
   CHECK(ids(page) == Strings{"c", "a", "b"});
   CHECK(seqs(page) == Seqs{3, 4, 5});
-  CHECK(page.rows[1] == R"({"seq":4,"id":"a","changes":[{"rev":")" + a2 + R"("}]})");
-  CHECK(page.rows[2] == R"({"seq":5,"id":"b","changes":[{"rev":")" + b2 + R"("}],"deleted":true})");
+  CHECK(page.rows[1] == R"({"seq":"4","id":"a","changes":[{"rev":")" + a2 + R"("}]})");
+  CHECK(page.rows[2] == R"({"seq":"5","id":"b","changes":[{"rev":")" + b2 + R"("}],"deleted":true})");
   CHECK(page.rows[0].find("deleted") == std::string::npos);
   CHECK(page.last_seq == 5);
   CHECK(page.pending == 0);
@@ -253,7 +254,7 @@ TEST_CASE("Deleted leaf loses to a shorter live leaf (revision-trees.md §13.3):
   REQUIRE(rows.size() == 1);
   CHECK(change_revs(rows[0]) == Strings{"2-y", "3-x"});
   CHECK_FALSE(rows[0].contains("deleted"));
-  CHECK(rows[0]["seq"] == 2);
+  CHECK(rows[0]["seq"] == "2");
 
   auto main_only = parsed(read(*db));
   CHECK(change_revs(main_only[0]) == Strings{"2-y"});
@@ -278,8 +279,8 @@ TEST_CASE("Tie at equal pos (revision-trees.md §13.4): all_docs order") {
   CHECK(rows[0]["id"] == "t");
   CHECK(change_revs(rows[0]) == Strings{"2-mmm", "2-aaa", "2-zzz"});
   CHECK(change_revs(rows[1]) == Strings{"2-z", "2-y", "3-x"});
-  CHECK(rows[0]["seq"] == 3);  // every new leaf moved the doc to a new seq
-  CHECK(rows[1]["seq"] == 6);
+  CHECK(rows[0]["seq"] == "3");  // every new leaf moved the doc to a new seq
+  CHECK(rows[1]["seq"] == "6");
 }
 
 TEST_CASE("deleted: true only when the winner is deleted; all_docs lists deleted leaves too") {

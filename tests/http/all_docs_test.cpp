@@ -127,7 +127,7 @@ TEST_CASE_FIXTURE(Docs, "§9 include_docs renders the winner; conflicts adds _co
 }
 
 TEST_CASE_FIXTURE(Docs, "§9 update_seq=true adds update_seq after offset") {
-  std::string seq = std::to_string(db->update_seq());
+  std::string seq = "\"" + std::to_string(db->update_seq()) + "\"";  // seqs are strings
   CHECK(all_docs("update_seq=true&limit=0") ==
         R"({"total_rows":5,"offset":0,"update_seq":)" + seq + R"(,"rows":[]})");
   CHECK(all_docs("update_seq=false&limit=0") == R"({"total_rows":5,"offset":0,"rows":[]})");
