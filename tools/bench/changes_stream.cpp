@@ -60,6 +60,7 @@ std::optional<std::uint64_t> last_seq_in(std::string_view tail) {
   const auto at = tail.rfind(kKey);
   if (at == std::string_view::npos) return std::nullopt;
   tail.remove_prefix(at + kKey.size());
+  if (!tail.empty() && tail.front() == '"') tail.remove_prefix(1);  // seqs may be JSON strings
   std::uint64_t seq = 0;
   const auto [end, ec] = std::from_chars(tail.data(), tail.data() + tail.size(), seq);
   if (ec != std::errc() || end == tail.data()) return std::nullopt;
