@@ -112,7 +112,7 @@ void DatabaseImpl::close() {
   writer.reset();
 }
 
-Result<Snapshot> DatabaseImpl::snapshot() {
+Result<std::unique_ptr<ReadLease>> DatabaseImpl::lease_reader() {
   std::unique_ptr<sqlite::Connection> conn;
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -123,30 +123,43 @@ Result<Snapshot> DatabaseImpl::snapshot() {
       idle_readers.pop_back();
     }
   }
-  try {
-    // Beyond the pool size a temporary connection is opened rather than making a reader wait;
-    // return_reader() closes it.
-    if (!conn) conn = open_reader(files);
-    sqlite::Use(conn->prepare("BEGIN"))->run();
-    // A deferred BEGIN takes its snapshot at the first read: read now, so the snapshot is the
-    // state at snapshot() time (everything committed before it, nothing committed after).
-    sqlite::Use q(conn->prepare("SELECT 1 FROM meta LIMIT 1"));
-    q->step();
-  } catch (...) {
-    if (conn && conn->in_transaction()) {
-      try {
-        conn->exec("ROLLBACK");
-      } catch (...) {
-        conn.reset();
-      }
+  // Beyond the pool size a temporary connection is opened rather than making a reader wait;
+  // return_reader() closes it.
+  if (!conn) {
+    try {
+      conn = open_reader(files);
+    } catch (...) {
+      return_reader(nullptr);
+      throw;
     }
-    return_reader(std::move(conn));
-    throw;
   }
   auto lease = std::make_unique<ReadLease>();
   lease->db = this;
   lease->conn = std::move(conn);
-  return Snapshot(std::move(lease));
+  return lease;
+}
+
+Result<Snapshot> DatabaseImpl::snapshot() {
+  auto lease = lease_reader();
+  if (!lease) return tl::unexpected(lease.error());
+  sqlite::Connection& conn = *(*lease)->conn;
+  try {
+    sqlite::Use(conn.prepare("BEGIN"))->run();
+    // A deferred BEGIN takes its snapshot at the first read: read now, so the snapshot is the
+    // state at snapshot() time (everything committed before it, nothing committed after).
+    sqlite::Use q(conn.prepare("SELECT 1 FROM meta LIMIT 1"));
+    q->step();
+  } catch (...) {
+    if (conn.in_transaction()) {
+      try {
+        conn.exec("ROLLBACK");
+      } catch (...) {
+        (*lease)->conn.reset();  // not reused: ~ReadLease closes it
+      }
+    }
+    throw;
+  }
+  return Snapshot(std::move(*lease));
 }
 
 void DatabaseImpl::return_reader(std::unique_ptr<sqlite::Connection> conn) {
@@ -206,6 +219,26 @@ Result<std::vector<WriteOutcome>> Database::write(std::vector<WriteOp> ops) {
 
 Result<Snapshot> Database::snapshot() { return impl_->snapshot(); }
 
+Result<DocWithBody> Database::doc_with_winner_body(std::string_view id) {
+  auto lease = impl_->lease_reader();
+  if (!lease) return tl::unexpected(lease.error());
+  // docs.winner is the text of tree.winner(), written with the tree (writer.cpp store_doc), so the
+  // join finds exactly the body read_revision() would read for the winner.
+  sqlite::Use q((*lease)->conn->prepare(
+      "SELECT d.seq, d.tree, r.body FROM docs d "
+      "LEFT JOIN revs r ON r.doc_id = d.doc_id AND r.rev = d.winner WHERE d.doc_id = ?1"));
+  q->bind_text(1, id);
+  if (!q->step()) return fail(Code::kNotFound, reason::kMissing);
+  DocWithBody out;
+  out.doc.id = std::string(id);
+  out.doc.seq = static_cast<uint64_t>(q->column_int(0));
+  auto tree = revtree::RevTree::decode(q->column_blob(1));
+  if (!tree) throw std::runtime_error("corrupt revision tree for doc " + out.doc.id);
+  out.doc.tree = std::move(*tree);
+  if (!q->column_is_null(2)) out.winner_body = std::string(q->column_text(2));
+  return out;
+}
+
 DbInfo Database::info() const {
   DbState s = impl_->state();
   DbInfo info;
@@ -221,7 +254,10 @@ uint64_t Database::update_seq() const {
   return impl_->update_seq.load(std::memory_order_acquire);
 }
 
-uint32_t Database::revs_limit() const { return impl_->state().revs_limit; }
+uint32_t Database::revs_limit() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);  // just the number: state() would copy `security`
+  return impl_->published.revs_limit;
+}
 
 std::string Database::security() const {
   std::lock_guard<std::mutex> lock(impl_->mu);

@@ -44,6 +44,11 @@ struct DocUpdate {
   std::string body;            // compact JSON object text of the stored body (no `_` fields)
   std::string canonical_body;  // revtree::canonical_json(body); interactive writes only
   std::optional<revtree::RevId> parent;     // interactive only
+  // Optional, interactive only: revtree::new_rev_id(deleted, parent, canonical_body) with `parent`
+  // as given, computed by the caller off the writer thread (the writer is the bottleneck of bulk
+  // writes). The writer uses it when the edit does extend `parent`, and otherwise (recreating a
+  // deleted doc extends the deleted winner) or when it is empty computes the id itself.
+  std::string new_rev_id;
   std::optional<revtree::RevPath> revisions;  // replicated only
 };
 
@@ -74,6 +79,12 @@ struct DocRecord {
   std::string id;
   uint64_t seq = 0;  // the doc's latest update seq
   revtree::RevTree tree;
+};
+
+// A document with the stored body of its winning revision (Database::doc_with_winner_body).
+struct DocWithBody {
+  DocRecord doc;
+  std::optional<std::string> winner_body;  // compact JSON text; nullopt if we do not hold it
 };
 
 // One row of an id-ordered or seq-ordered scan. `winner` is "<pos>-<id>".
@@ -161,6 +172,11 @@ class Database {
 
   // not_found "Database does not exist." once the database was deleted or closed.
   Result<Snapshot> snapshot();
+
+  // The plain document read (GET without rev=): the doc and its winner's body in one statement,
+  // which is its own read transaction, so no snapshot is needed for it to be consistent. Errors:
+  // not_found "missing" as Snapshot::doc(), or "Database does not exist." as snapshot().
+  Result<DocWithBody> doc_with_winner_body(std::string_view id);
 
   DbInfo info() const;
   uint64_t update_seq() const;

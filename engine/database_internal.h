@@ -81,6 +81,8 @@ struct DatabaseImpl {
   void close();
 
   void submit(std::vector<WriteOp> ops, WriteDone done);
+  // A read-only connection from the pool (or a new one beyond it), with no transaction open.
+  Result<std::unique_ptr<ReadLease>> lease_reader();
   Result<Snapshot> snapshot();
   DbState state() const;
 

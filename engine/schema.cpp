@@ -59,13 +59,6 @@ void put_meta_default(sqlite::Connection& conn, std::string_view key, int64_t va
   q->run();
 }
 
-void put_meta(sqlite::Connection& conn, std::string_view key, int64_t value) {
-  sqlite::Use q(conn.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)"));
-  q->bind_text(1, key);
-  q->bind_int(2, value);
-  q->run();
-}
-
 }  // namespace
 
 void init(sqlite::Connection& conn) {
@@ -116,9 +109,14 @@ DbState load_state(sqlite::Connection& conn) {
 }
 
 void store_counters(sqlite::Connection& conn, const DbState& state) {
-  put_meta(conn, "doc_count", static_cast<int64_t>(state.doc_count));
-  put_meta(conn, "doc_del_count", static_cast<int64_t>(state.doc_del_count));
-  put_meta(conn, "external_size", static_cast<int64_t>(state.external_size));
+  // One statement for the three rows: this runs in every commit that writes a document.
+  sqlite::Use q(conn.prepare(
+      "INSERT OR REPLACE INTO meta(key, value) "
+      "VALUES('doc_count', ?1), ('doc_del_count', ?2), ('external_size', ?3)"));
+  q->bind_int(1, static_cast<int64_t>(state.doc_count));
+  q->bind_int(2, static_cast<int64_t>(state.doc_del_count));
+  q->bind_int(3, static_cast<int64_t>(state.external_size));
+  q->run();
 }
 
 }  // namespace divan::engine::schema

@@ -83,7 +83,24 @@ bool Stmt::column_is_null(int index) const {
 
 // ---- Connection ---------------------------------------------------------------------------------
 
+namespace {
+
+// Process-wide settings, applied once before the first connection opens (sqlite3_config() only
+// works before SQLite initialises; afterwards it returns SQLITE_MISUSE and changes nothing, which
+// is harmless here). MEMSTATUS off: SQLite otherwise takes one global mutex around every malloc and
+// free to keep usage statistics we never read, serialising all connections on it.
+void configure_sqlite_once() {
+  static const bool configured = [] {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return true;
+  }();
+  (void)configured;
+}
+
+}  // namespace
+
 Connection::Connection(const std::filesystem::path& path, Mode mode) {
+  configure_sqlite_once();
   int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
   switch (mode) {
     case Mode::kReadWrite: flags |= SQLITE_OPEN_READWRITE; break;

@@ -22,6 +22,10 @@ struct AttachmentDigest {
 // Canonical JSON text of `value`: object keys sorted by UTF-8 bytes (recursively), no whitespace,
 // minimal string escapes, int64 integers in decimal, other numbers as shortest round-trip doubles.
 std::string canonical_json(const nlohmann::ordered_json& value);
+// The same text, given `compact` = value.dump() (compact, as bodies are stored): returns a copy of
+// `compact` when that is already canonical (keys in order at every level, no floats), which spares
+// a second serialisation of the common document; otherwise canonical_json(value).
+std::string canonical_json(const nlohmann::ordered_json& value, std::string_view compact);
 
 // 32 lowercase hex chars = MD5(canonical_json([deleted, parent_pos, parent_id, body, atts])).
 // `canonical_body` is canonical_json() of the stored body (no `_` special fields), computed by the

@@ -91,10 +91,11 @@ Result<IncomingDoc> parse_incoming_doc(Json&& doc) {
     out.id = id_it->get<std::string>();
   }
   const bool local = out.id && out.id->starts_with(kLocalPrefix);
+  std::vector<std::string> specials;  // members to take out of the body
   for (auto& [key, value] : doc.items()) {
-    if (key.empty() || key.front() != '_' || is_kept_special(key)) {
-      out.body[key] = std::move(value);
-    } else if (key == "_id" || is_ignored_special(key)) {
+    if (key.empty() || key.front() != '_' || is_kept_special(key)) continue;  // a body field
+    specials.push_back(key);
+    if (key == "_id" || is_ignored_special(key)) {
       continue;
     } else if (key == "_rev") {
       if (!value.is_string()) return fail(Code::kBadRequest, reason::kBadRev);
@@ -118,6 +119,10 @@ Result<IncomingDoc> parse_incoming_doc(Json&& doc) {
       return validation("Bad special document member: " + key);
     }
   }
+  // The body is the document minus its special members, in place: user fields keep their order
+  // and are not copied into a new object (usually nothing, or just `_id`, is erased).
+  for (const auto& key : specials) doc.erase(key);
+  out.body = std::move(doc);
   return out;
 }
 
@@ -127,7 +132,6 @@ Result<engine::DocUpdate> to_doc_update(IncomingDoc&& doc, std::string id, bool 
   update.deleted = doc.deleted;
   if (new_edits) {
     update.parent = std::move(doc.rev);
-    update.canonical_body = revtree::canonical_json(doc.body);
   } else if (doc.revisions) {
     update.revisions = std::move(doc.revisions);
   } else if (doc.rev) {
@@ -138,6 +142,15 @@ Result<engine::DocUpdate> to_doc_update(IncomingDoc&& doc, std::string id, bool 
   }
   update.body = doc.body.dump();
   if (update.body.size() > kMaxDocumentSize) return fail(Code::kDocumentTooLarge, update.id);
+  if (new_edits) {
+    // From the dump: most bodies are already canonical, and then it is reused as is.
+    update.canonical_body = revtree::canonical_json(doc.body, update.body);
+    // Here, on the request's thread, rather than on the database's single writer.
+    const auto& parent = update.parent;
+    update.new_rev_id = revtree::new_rev_id(update.deleted, parent ? parent->pos : 0,
+                                            parent ? std::string_view(parent->id) : "",
+                                            update.canonical_body);
+  }
   return update;
 }
 

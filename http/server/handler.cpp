@@ -23,18 +23,43 @@ Result<std::shared_ptr<engine::Database>> open_database(const Request& req, Serv
   return db;
 }
 
+namespace {
+
+// Appends `s` percent-encoded as a path segment, in place (no temporary string per segment).
+void append_segment(std::string& out, std::string_view s) {
+  size_t n = boost::urls::encoded_size(s, boost::urls::pchars);
+  size_t at = out.size();
+  out.resize(at + n);
+  boost::urls::encode(out.data() + at, n, s, boost::urls::pchars);
+}
+
+}  // namespace
+
 Response doc_written(const Request& req, std::string_view id, std::string_view rev,
                      bhttp::status status) {
-  std::string body = "{\"ok\":true,\"id\":";
+  std::string body;
+  body.reserve(32 + id.size() + rev.size());
+  body += "{\"ok\":true,\"id\":";
   append_json_string(body, id);
   body += ",\"rev\":";
   append_json_string(body, rev);
   body.push_back('}');
   Response res = json_response(status, std::move(body));
-  res.set(bhttp::field::etag, "\"" + std::string(rev) + "\"");
-  std::string location = "http://" + std::string(req.header(bhttp::field::host)) + "/" +
-                         boost::urls::encode(req.path().at(0), boost::urls::pchars) + "/" +
-                         boost::urls::encode(id, boost::urls::pchars);
+  std::string etag;
+  etag.reserve(rev.size() + 2);
+  etag.push_back('"');
+  etag += rev;
+  etag.push_back('"');
+  res.set(bhttp::field::etag, etag);
+  std::string_view host = req.header(bhttp::field::host);
+  std::string location;
+  location.reserve(16 + host.size() + req.path().at(0).size() + id.size());
+  location += "http://";
+  location += host;
+  location.push_back('/');
+  append_segment(location, req.path().at(0));
+  location.push_back('/');
+  append_segment(location, id);
   // Ids have no length limit, header fields do: a location nobody could send back is left out.
   if (location.size() <= kMaxLocationLength) res.set(bhttp::field::location, location);
   return res;

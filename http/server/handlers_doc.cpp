@@ -226,6 +226,49 @@ Task<Response> get_open_revs(Request& req, engine::Database& db, const std::stri
   co_return open_revs_response(req, std::move(result));
 }
 
+// Only a plain read (no extras) has an ETag: the rev alone does not identify the extras.
+bool plain_read(const ReadOptions& options) {
+  return !options.revs_info && !options.conflicts && !options.deleted_conflicts &&
+         !options.local_seq;
+}
+
+std::string etag_of(const RevId& rev) { return "\"" + rev.str() + "\""; }
+
+// 304 when a plain read's If-None-Match names `rev`.
+std::optional<Response> not_modified(const Request& req, const RevId& rev,
+                                     const ReadOptions& options) {
+  if (!plain_read(options)) return std::nullopt;
+  auto if_none_match = req.header(bhttp::field::if_none_match);
+  if (if_none_match.empty() || if_none_match.find(rev.str()) == std::string_view::npos) {
+    return std::nullopt;
+  }
+  Response res{bhttp::status::not_modified, 11};
+  res.set(bhttp::field::etag, etag_of(rev));
+  return res;
+}
+
+Response doc_response(std::string rendered, const RevId& rev, const ReadOptions& options) {
+  Response res = json_response(bhttp::status::ok, std::move(rendered));
+  if (plain_read(options)) res.set(bhttp::field::etag, etag_of(rev));
+  return res;
+}
+
+// The current revision: the common GET, read with its body in one statement and no snapshot.
+Response get_winner(const Request& req, engine::Database& db, const std::string& id,
+                    const ReadOptions& options) {
+  auto found = db.doc_with_winner_body(id);
+  if (!found) return error_response(found.error());
+  revtree::Leaf winner = found->doc.tree.winner();
+  if (winner.deleted) return error_response({Code::kNotFound, reason::kDeleted});
+  if (auto unchanged = not_modified(req, winner.rev, options)) return std::move(*unchanged);
+  if (!found->winner_body) return error_response({Code::kNotFound, reason::kMissing});
+  // revs_limit takes the database lock: only the extras that list ancestors need it.
+  uint32_t revs_limit = options.revs || options.revs_info ? db.revs_limit() : 0;
+  std::string extras = render_extras(found->doc, winner.rev, options, revs_limit);
+  return doc_response(render_doc(id, winner.rev.str(), false, *found->winner_body, extras),
+                      winner.rev, options);
+}
+
 }  // namespace
 
 Task<Response> handle_doc_get(Request& req, ServerContext& ctx) {
@@ -249,39 +292,21 @@ Task<Response> handle_doc_get(Request& req, ServerContext& ctx) {
   auto latest = bool_param(req, "latest");
   if (!latest) co_return error_response(latest.error());
   if (*latest) rev.reset();  // without open_revs, CouchDB answers the winner
+  if (!rev) co_return get_winner(req, **db, id, *options);
 
   auto snapshot = (*db)->snapshot();
   if (!snapshot) co_return error_response(snapshot.error());
   auto doc = snapshot->doc(id);
   if (!doc) co_return error_response(doc.error());
-  bool deleted = false;
-  if (rev) {
-    const auto* node = doc->tree.find(*rev);
-    if (!node || !node->has_body) co_return error_response({Code::kNotFound, reason::kMissing});
-    deleted = node->deleted;
-    options->revs_info = false;  // only for the winner
-    options->conflicts = options->deleted_conflicts = false;  // ignored together with rev=
-  } else {
-    revtree::Leaf winner = doc->tree.winner();
-    if (winner.deleted) co_return error_response({Code::kNotFound, reason::kDeleted});
-    rev = winner.rev;
-  }
-  std::string etag = "\"" + rev->str() + "\"";
-  bool plain = !options->revs_info && !options->conflicts && !options->deleted_conflicts &&
-               !options->local_seq;
-  if (plain) {
-    auto if_none_match = req.header(bhttp::field::if_none_match);
-    if (!if_none_match.empty() && if_none_match.find(rev->str()) != std::string_view::npos) {
-      Response res{bhttp::status::not_modified, 11};
-      res.set(bhttp::field::etag, etag);
-      co_return res;
-    }
-  }
-  auto rendered = read_revision(*snapshot, *doc, *rev, deleted, *options, (*db)->revs_limit());
+  const auto* node = doc->tree.find(*rev);
+  if (!node || !node->has_body) co_return error_response({Code::kNotFound, reason::kMissing});
+  options->revs_info = false;  // only for the winner
+  options->conflicts = options->deleted_conflicts = false;  // ignored together with rev=
+  if (auto unchanged = not_modified(req, *rev, *options)) co_return std::move(*unchanged);
+  auto rendered =
+      read_revision(*snapshot, *doc, *rev, node->deleted, *options, (*db)->revs_limit());
   if (!rendered) co_return error_response({Code::kNotFound, reason::kMissing});
-  Response res = json_response(bhttp::status::ok, std::move(*rendered));
-  if (plain) res.set(bhttp::field::etag, etag);
-  co_return res;
+  co_return doc_response(std::move(*rendered), *rev, *options);
 }
 
 Task<Response> handle_doc_put(Request& req, ServerContext& ctx) {

@@ -187,6 +187,11 @@ TEST_CASE("to_doc_update: interactive writes carry the parent and the canonical 
   CHECK_FALSE(update->revisions.has_value());
   CHECK((update->body == R"({"b":1,"a":2})"));
   CHECK((update->canonical_body == R"({"a":2,"b":1})"));
+  // The rev id is computed here, off the writer thread, exactly as spec §2.2 defines it.
+  CHECK(update->new_rev_id == divan::revtree::new_rev_id(false, 1, "a", R"({"a":2,"b":1})"));
+  auto first = to_doc_update(std::move(*parse(R"({"_deleted":true,"x":1})")), "e", true);
+  REQUIRE(first.has_value());
+  CHECK(first->new_rev_id == divan::revtree::new_rev_id(true, 0, "", R"({"x":1})"));
 }
 
 TEST_CASE("to_doc_update: new_edits=false takes _revisions, else _rev, else 400") {

@@ -1,6 +1,10 @@
 // spec: revision-trees.md §2.2 (deterministic rev ids, canonical JSON), §14 "Deterministic rev
 // generation". The frozen vectors below pin the exact hashed text: if one fails, Divan would start
 // generating different ids for identical edits (spurious conflicts between versions).
+#include <cstdlib>
+#include <functional>
+#include <random>
+
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
@@ -126,4 +130,62 @@ TEST_CASE("new_rev_id: deterministic, and every input matters") {
   CHECK(new_rev_id(false, 3, "0123456789abcdef0123456789abcdef", body) != base);
   // A first revision (no parent) differs from any child.
   CHECK(new_rev_id(false, 0, "", body) != new_rev_id(false, 1, "", body));
+}
+
+TEST_CASE("canonical_json(value, dump): the same text as canonical_json(value)") {
+  // The fast path returns the dump itself when it is already canonical; every other body must
+  // still go through the full canonicalisation.
+  const char* bodies[] = {
+      R"({"n":1,"name":"bench-doc-000001","tags":["alpha","beta"],"text":"lorem"})",  // sorted
+      R"({"b":1,"a":2})",                            // unsorted
+      R"({"a":{"d":1,"c":2}})",                      // unsorted inside
+      R"([{"b":1,"a":2}])",                          // unsorted inside an array
+      R"({"a":1.0})",                                // float: dump keeps "1.0"
+      R"({"a":1.5,"b":[0.1]})",                      // floats
+      R"({"a":18446744073709551615})",               // unsigned beyond int64
+      R"({"a":9223372036854775807,"b":-9223372036854775808})",
+      R"({"a":"q\"b\\s/\b\f\n\r\t\u0001\u007f é😀","b":null,"c":true})",
+      R"({"":1,"B":2,"a":3,"aa":4,"é":5})",         // byte order, sorted
+      R"({"a":1,"a\u0000":2})",
+      R"({})", R"([])", R"("s")", R"(-0)", R"(0)", R"(null)", R"([[[]],{}])",
+  };
+  for (const char* text : bodies) {
+    CAPTURE(text);
+    const Json v = Json::parse(text);
+    CHECK(canonical_json(v, v.dump()) == canonical_json(v));
+  }
+}
+
+TEST_CASE("canonical_json(value, dump): random documents") {
+  // Random small documents (keys in random order, so about half the objects are sorted).
+  uint64_t seed = std::random_device{}();
+  if (const char* env = std::getenv("DIVAN_SEED")) seed = std::strtoull(env, nullptr, 10);
+  CAPTURE(seed);
+  std::mt19937_64 rng(seed);
+  const char* keys[] = {"a", "b", "B", "_x", "ab", "é", "n", "z"};
+  std::function<Json(int)> random_value = [&](int depth) -> Json {
+    switch (rng() % (depth > 3 ? 6 : 8)) {
+      case 0: return nullptr;
+      case 1: return rng() % 2 == 0;
+      case 2: return static_cast<int64_t>(rng()) >> (rng() % 64);
+      case 3: return rng();  // unsigned, sometimes beyond int64
+      case 4: return static_cast<double>(static_cast<int64_t>(rng() % 2000) - 1000) / 8;
+      case 5: return std::string(keys[rng() % 8]) + "\n\"\\";
+      case 6: {
+        Json a = Json::array();
+        for (int i = rng() % 4; i > 0; --i) a.push_back(random_value(depth + 1));
+        return a;
+      }
+      default: {
+        Json o = Json::object();
+        for (int i = rng() % 5; i > 0; --i) o[keys[rng() % 8]] = random_value(depth + 1);
+        return o;
+      }
+    }
+  };
+  for (int i = 0; i < 2000; ++i) {
+    const Json v = random_value(0);
+    CAPTURE(v.dump());
+    REQUIRE(canonical_json(v, v.dump()) == canonical_json(v));
+  }
 }
