@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fails when a folder includes a header from a layer above it (README: "Where the code lives").
-# revtree <- engine <- changes <- replicator <- http/server <- tools; http/client sits below replicator.
+# revtree <- engine <- changes <- replicator <- http/server <- tools; http/client sits below replicator,
+# and http/multipart (pure: standard library only) below both http/client and http/server.
 set -euo pipefail
 root=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$root"
@@ -10,11 +11,12 @@ declare -A allowed=(
   [revtree]=""
   [engine]="revtree"
   [changes]="engine revtree"
-  [http/client]=""
-  [replicator]="changes engine revtree http/client"
-  [http/server]="replicator changes engine revtree http/client"
+  [http/multipart]=""
+  [http/client]="http/multipart"
+  [replicator]="changes engine revtree http/client http/multipart"
+  [http/server]="replicator changes engine revtree http/client http/multipart"
 )
-layers="revtree engine changes http/client replicator http/server tools"
+layers="revtree engine changes http/multipart http/client replicator http/server tools"
 
 status=0
 for folder in "${!allowed[@]}"; do
@@ -42,6 +44,10 @@ for header in engine/database.h engine/catalog.h engine/error.h; do
 done
 if grep -rnE '#include\s*[<"](sqlite3\.h|boost/|fstream|cstdio)' revtree; then
   echo "layering: revtree must stay pure (no SQLite, Boost or file I/O)"; status=1
+fi
+# http/multipart is fuzzed and shared by server and client: the standard library only.
+if [[ -d http/multipart ]] && grep -rnE '#include\s*[<"](sqlite3\.h|boost/|nlohmann/|spdlog/|tl/|fstream|cstdio|iostream)' http/multipart; then
+  echo "layering: http/multipart must stay pure (standard library only, no I/O)"; status=1
 fi
 
 [[ $status == 0 ]] && echo "layering: ok"

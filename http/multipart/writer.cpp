@@ -1,0 +1,40 @@
+// The strings a multipart writer needs; the server assembles the bodies.
+#include <random>
+
+#include "http/multipart/multipart.h"
+
+namespace divan::multipart {
+
+std::string make_boundary() {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::random_device random;
+  std::string out;
+  out.reserve(32);
+  for (int word = 0; word < 4; ++word) {
+    uint32_t bits = random();
+    for (int nibble = 0; nibble < 8; ++nibble, bits >>= 4) out += kHex[bits & 0xf];
+  }
+  return out;
+}
+
+std::string content_type(std::string_view media_type, std::string_view boundary) {
+  std::string out(media_type);
+  out.append("; boundary=\"").append(boundary).append("\"");
+  return out;
+}
+
+std::string part_header(std::string_view boundary, const Headers& headers) {
+  std::string out("--");
+  out.append(boundary).append("\r\n");
+  for (const Header& h : headers) out.append(h.name).append(": ").append(h.value).append("\r\n");
+  out.append("\r\n");
+  return out;
+}
+
+std::string close_delimiter(std::string_view boundary) {
+  std::string out("--");
+  out.append(boundary).append("--");
+  return out;
+}
+
+}  // namespace divan::multipart
