@@ -31,6 +31,9 @@ namespace {
 // Identity file of the node. Not a "*.sqlite3" name, so all_dbs() never lists it.
 constexpr const char* kNodeFile = "_node.json";
 
+// Where attachment uploads are spooled (Catalog::spool_dir()). Not a "*.sqlite3" name either.
+constexpr const char* kSpoolDir = ".spool";
+
 // Most file systems cap a file name at 255 bytes; escaping can triple a name's length.
 constexpr size_t kMaxFileName = 255;
 
@@ -128,6 +131,7 @@ struct CatalogImpl {
   CatalogOptions options;
   DatabaseOptions db_options;
   std::string uuid;
+  fs::path spool_dir;
   std::unique_ptr<AsioWriterPool> pool;
 
   mutable std::mutex mu;
@@ -170,6 +174,11 @@ Catalog::Catalog(CatalogOptions options) : impl_(std::make_unique<CatalogImpl>()
                                       o.max_readers_per_db, o.fsync};
   fs::create_directories(o.data_dir);
   impl_->uuid = load_or_create_uuid(o.data_dir);
+  impl_->spool_dir = o.data_dir / kSpoolDir;
+  // Spool files are unlinked when created; only the mkstemp fallback can leave one behind (a crash
+  // between its create and unlink), and no upload is in flight yet, so empty the directory.
+  fs::remove_all(impl_->spool_dir);
+  fs::create_directories(impl_->spool_dir);
   impl_->pool = std::make_unique<AsioWriterPool>(o.writer_threads);
 }
 
@@ -298,6 +307,8 @@ std::vector<std::string> Catalog::all_dbs() const {
 }
 
 const std::string& Catalog::server_uuid() const { return impl_->uuid; }
+
+const std::filesystem::path& Catalog::spool_dir() const { return impl_->spool_dir; }
 
 void Catalog::close_all() {
   CatalogImpl& c = *impl_;

@@ -48,6 +48,10 @@ class Catalog {
   // 32 lowercase hex chars, created on first start and kept in the data directory.
   const std::string& server_uuid() const;
 
+  // Where AttachmentSpool puts the temporary files of uploads being streamed in: `<data>/.spool`,
+  // created at open. Spool files are unlinked at creation, so a crash leaves nothing behind.
+  const std::filesystem::path& spool_dir() const;
+
   // Drains every writer and closes every file. Later calls fail with not_found.
   void close_all();
 

@@ -8,6 +8,7 @@
 #include <system_error>
 #include <utility>
 
+#include "engine/attachment_store.h"
 #include "engine/database_internal.h"
 #include "engine/schema.h"
 
@@ -19,8 +20,11 @@ namespace {
 // and an outside process (e.g. the sqlite3 CLI) holding the file.
 constexpr const char* kBusyTimeout = "PRAGMA busy_timeout = 5000";
 
-// Bound the WAL file left after a checkpoint (it otherwise stays at its high-water mark).
-constexpr const char* kJournalSizeLimit = "PRAGMA journal_size_limit = 67108864";
+// Bound the WAL file left after a checkpoint (it otherwise stays at its high-water mark). 8 MiB is
+// above what ordinary groups reach (auto-checkpoint at 1000 pages ≈ 4 MiB, plus a ~1 MiB group),
+// so it costs them nothing, while one commit carrying a 20 MiB attachment does not leave a 20 MiB
+// WAL behind for the life of the file.
+constexpr const char* kJournalSizeLimit = "PRAGMA journal_size_limit = 8388608";
 
 std::string pragma_text(sqlite::Connection& conn, const char* sql) {
   sqlite::Use q(conn.prepare(sql));
@@ -225,7 +229,7 @@ Result<DocWithBody> Database::doc_with_winner_body(std::string_view id) {
   // docs.winner is the text of tree.winner(), written with the tree (writer.cpp store_doc), so the
   // join finds exactly the body read_revision() would read for the winner.
   sqlite::Use q((*lease)->conn->prepare(
-      "SELECT d.seq, d.tree, r.body FROM docs d "
+      "SELECT d.seq, d.tree, r.body, r.atts FROM docs d "
       "LEFT JOIN revs r ON r.doc_id = d.doc_id AND r.rev = d.winner WHERE d.doc_id = ?1"));
   q->bind_text(1, id);
   if (!q->step()) return fail(Code::kNotFound, reason::kMissing);
@@ -235,8 +239,19 @@ Result<DocWithBody> Database::doc_with_winner_body(std::string_view id) {
   auto tree = revtree::RevTree::decode(q->column_blob(1));
   if (!tree) throw std::runtime_error("corrupt revision tree for doc " + out.doc.id);
   out.doc.tree = std::move(*tree);
-  if (!q->column_is_null(2)) out.winner_body = std::string(q->column_text(2));
+  if (!q->column_is_null(2)) {
+    out.winner_body = attachment_store::with_attachments(q->column_text(2), q->column_text(3));
+  }
   return out;
+}
+
+Result<std::optional<std::string>> Database::read_attachment(std::string_view digest,
+                                                             uint64_t offset, size_t max) {
+  // A snapshot (its own read transaction), so the rowid lookup and the blob read see one state;
+  // released on return, before the caller writes the slice to a socket.
+  auto snapshot = impl_->snapshot();
+  if (!snapshot) return tl::unexpected(snapshot.error());
+  return snapshot->read_attachment(digest, offset, max);
 }
 
 DbInfo Database::info() const {
@@ -293,11 +308,27 @@ Result<DocRecord> Snapshot::doc(std::string_view id) {
 
 std::optional<std::string> Snapshot::body(std::string_view id, const revtree::RevId& rev) {
   std::string rev_text = rev.str();
-  sqlite::Use q(lease_->conn->prepare("SELECT body FROM revs WHERE doc_id = ?1 AND rev = ?2"));
+  sqlite::Use q(
+      lease_->conn->prepare("SELECT body, atts FROM revs WHERE doc_id = ?1 AND rev = ?2"));
   q->bind_text(1, id);
   q->bind_text(2, rev_text);
   if (!q->step()) return std::nullopt;
-  return std::string(q->column_text(0));
+  return attachment_store::with_attachments(q->column_text(0), q->column_text(1));
+}
+
+std::optional<StoredRevision> Snapshot::revision(std::string_view id, const revtree::RevId& rev) {
+  std::string rev_text = rev.str();
+  sqlite::Use q(
+      lease_->conn->prepare("SELECT body, atts FROM revs WHERE doc_id = ?1 AND rev = ?2"));
+  q->bind_text(1, id);
+  q->bind_text(2, rev_text);
+  if (!q->step()) return std::nullopt;
+  return StoredRevision{std::string(q->column_text(0)), std::string(q->column_text(1))};
+}
+
+std::optional<std::string> Snapshot::read_attachment(std::string_view digest, uint64_t offset,
+                                                     size_t max) {
+  return attachment_store::read(*lease_->conn, digest, offset, max);
 }
 
 void Snapshot::scan_by_id(const IdRange& range, const std::function<bool(const DocRow&)>& visit) {

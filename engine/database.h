@@ -24,6 +24,7 @@
 #include <variant>
 #include <vector>
 
+#include "engine/attachments.h"
 #include "engine/error.h"
 #include "revtree/rev_tree.h"
 
@@ -50,6 +51,12 @@ struct DocUpdate {
   // deleted doc extends the deleted winner) or when it is empty computes the id itself.
   std::string new_rev_id;
   std::optional<revtree::RevPath> revisions;  // replicated only
+  // The new revision's complete attachment set (engine/attachments.h), in `_attachments` order.
+  // Stubs are resolved by the writer against the base revision (revision-trees.md §6.3: the
+  // parent, or for a replicated write the nearest ancestor on `revisions` whose body we hold);
+  // failure is a per-op missing_stub error. When any entry is a stub, `new_rev_id` must be empty:
+  // the writer hashes the resolved set (the rev hash covers every attachment's name, type, digest).
+  std::vector<NewAttachment> attachments;
 };
 
 // A `_local/…` document write (spec http-api.md §8): no tree, no MVCC, rev "0-N".
@@ -84,7 +91,14 @@ struct DocRecord {
 // A document with the stored body of its winning revision (Database::doc_with_winner_body).
 struct DocWithBody {
   DocRecord doc;
-  std::optional<std::string> winner_body;  // compact JSON text; nullopt if we do not hold it
+  // Compact JSON text as Snapshot::body() gives it (stubs included); nullopt if we do not hold it.
+  std::optional<std::string> winner_body;
+};
+
+// A stored revision's content, parts apart (Snapshot::revision()).
+struct StoredRevision {
+  std::string body;  // compact JSON object text of the user fields (no `_` members)
+  std::string atts;  // compact JSON object of attachment stubs (§7.1 stub form); "" when none
 };
 
 // One row of an id-ordered or seq-ordered scan. `winner` is "<pos>-<id>".
@@ -115,7 +129,8 @@ struct DbInfo {
   uint64_t doc_count = 0;
   uint64_t doc_del_count = 0;
   uint64_t file_size = 0;      // bytes of the db file and its WAL
-  uint64_t external_size = 0;  // bytes of stored bodies
+  uint64_t external_size = 0;  // bytes of stored bodies and their attachments (an attachment
+                               // counts once per revision listing it, as CouchDB's sizes.external)
 };
 
 // A consistent read view. Holds a read-only connection and an open read transaction.
@@ -129,8 +144,15 @@ class Snapshot {
 
   // not_found "missing" if the id was never written (a deleted doc is found).
   Result<DocRecord> doc(std::string_view id);
-  // The stored body of `rev` of doc `id`: compact JSON text; nullopt if we do not hold it.
+  // The stored body of `rev` of doc `id`: compact JSON text; nullopt if we do not hold it. When the
+  // revision has attachments, their stubs are its last member, `"_attachments":{…}` (§7.1), so
+  // every plain reader shows them without knowing about attachments.
   std::optional<std::string> body(std::string_view id, const revtree::RevId& rev);
+  // The same revision with body and attachment stubs apart: for reads that inline attachment data.
+  std::optional<StoredRevision> revision(std::string_view id, const revtree::RevId& rev);
+  // Up to `max` bytes of the attachment body with `digest`, from `offset` (empty past the end);
+  // nullopt when this database holds no such body.
+  std::optional<std::string> read_attachment(std::string_view digest, uint64_t offset, size_t max);
   // Visits docs in id (memcmp) order; stop by returning false. Row views die after the call.
   void scan_by_id(const IdRange& range, const std::function<bool(const DocRow&)>& visit);
   // Number of rows (live winners only) that sort before `id` in the given direction.
@@ -177,6 +199,11 @@ class Database {
   // which is its own read transaction, so no snapshot is needed for it to be consistent. Errors:
   // not_found "missing" as Snapshot::doc(), or "Database does not exist." as snapshot().
   Result<DocWithBody> doc_with_winner_body(std::string_view id);
+  // Snapshot::read_attachment() in its own short read transaction: a large body is sent to a
+  // socket in slices, and no read transaction may stay open while the socket drains.
+  // not_found "Database does not exist." as snapshot(); nullopt inside when no such body.
+  Result<std::optional<std::string>> read_attachment(std::string_view digest, uint64_t offset,
+                                                     size_t max);
 
   DbInfo info() const;
   uint64_t update_seq() const;

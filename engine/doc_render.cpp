@@ -1,5 +1,11 @@
 #include "engine/doc_render.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <stdexcept>
+
+#include "engine/attachment_store.h"
+
 namespace divan::engine {
 
 void append_json_string(std::string& out, std::string_view text) {
@@ -109,13 +115,93 @@ std::string render_extras(const DocRecord& doc, const revtree::RevId& rev,
   return out;
 }
 
+namespace {
+
+// atts_since (revision-trees.md §8): the pos of the first rev of `rev`'s own ancestry (itself
+// first, towards the root) listed in `since`; attachments up to that pos are stubs. nullopt when
+// none is listed: every attachment carries data.
+std::optional<uint64_t> atts_since_pos(const DocRecord& doc, const revtree::RevId& rev,
+                                       const std::vector<revtree::RevId>& since) {
+  if (since.empty()) return std::nullopt;
+  revtree::RevPath path = doc.tree.ancestry(rev, SIZE_MAX);
+  for (size_t i = 0; i < path.ids.size(); ++i) {
+    revtree::RevId r{path.start - i, path.ids[i]};
+    if (std::find(since.begin(), since.end(), r) != since.end()) return r.pos;
+  }
+  return std::nullopt;
+}
+
+// `"name":{"content_type","revpos","digest",` — the members every form starts with.
+void append_common(std::string& out, const AttachmentInfo& a) {
+  append_json_string(out, a.name);
+  out += ":{\"content_type\":";
+  append_json_string(out, a.content_type);
+  out += ",\"revpos\":";
+  out += std::to_string(a.revpos);
+  out += ",\"digest\":";
+  append_json_string(out, a.digest);
+}
+
+// §7.1 inline form: the bytes as base64 `data`, no `length`, no `stub`.
+void append_inline(std::string& out, Snapshot& snapshot, const AttachmentInfo& a) {
+  auto bytes = snapshot.read_attachment(a.digest, 0, static_cast<size_t>(a.length));
+  // Every digest a stored revision lists has its row in the same snapshot.
+  if (!bytes) throw std::runtime_error("attachment body " + a.digest + " is missing");
+  append_common(out, a);
+  out += ",\"data\":\"";
+  out += base64_encode(*bytes);
+  out += "\"}";
+}
+
+// §7.1 follows form (multipart): the bytes go in a part after the JSON.
+void append_follows(std::string& out, const AttachmentInfo& a) {
+  append_common(out, a);
+  out += ",\"length\":";
+  out += std::to_string(a.length);
+  out += ",\"follows\":true}";
+}
+
+// The `_attachments` object of a kInline / kFollows read.
+std::string attachments_json(Snapshot& snapshot, const DocRecord& doc, const revtree::RevId& rev,
+                             const std::vector<AttachmentInfo>& atts, const ReadOptions& options,
+                             std::vector<AttachmentInfo>* follows) {
+  std::optional<uint64_t> since_pos = atts_since_pos(doc, rev, options.atts_since);
+  std::string out = "{";
+  for (size_t i = 0; i < atts.size(); ++i) {
+    const AttachmentInfo& a = atts[i];
+    if (i > 0) out.push_back(',');
+    if (since_pos && a.revpos <= *since_pos) {
+      attachment_store::append_stub_member(out, a);
+    } else if (options.attachments == AttachmentMode::kInline) {
+      append_inline(out, snapshot, a);
+    } else {
+      append_follows(out, a);
+      if (follows != nullptr) follows->push_back(a);
+    }
+  }
+  out.push_back('}');
+  return out;
+}
+
+}  // namespace
+
 std::optional<std::string> read_revision(Snapshot& snapshot, const DocRecord& doc,
                                          const revtree::RevId& rev, bool deleted,
-                                         const ReadOptions& options, uint32_t revs_limit) {
-  auto body = snapshot.body(doc.id, rev);
-  if (!body) return std::nullopt;
-  return render_doc(doc.id, rev.str(), deleted, *body,
-                    render_extras(doc, rev, options, revs_limit));
+                                         const ReadOptions& options, uint32_t revs_limit,
+                                         std::vector<AttachmentInfo>* follows) {
+  std::string extras = render_extras(doc, rev, options, revs_limit);
+  if (options.attachments == AttachmentMode::kStubs) {
+    auto body = snapshot.body(doc.id, rev);  // stubs already spliced in
+    if (!body) return std::nullopt;
+    return render_doc(doc.id, rev.str(), deleted, *body, extras);
+  }
+  auto stored = snapshot.revision(doc.id, rev);
+  if (!stored) return std::nullopt;
+  std::vector<AttachmentInfo> atts = parse_stored_attachments(stored->atts);
+  if (atts.empty()) return render_doc(doc.id, rev.str(), deleted, stored->body, extras);
+  std::string json = attachments_json(snapshot, doc, rev, atts, options, follows);
+  return render_doc(doc.id, rev.str(), deleted,
+                    attachment_store::with_attachments(stored->body, json), extras);
 }
 
 }  // namespace divan::engine

@@ -8,7 +8,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "engine/attachments.h"
 #include "engine/database.h"
 #include "revtree/rev_tree.h"
 
@@ -18,6 +20,14 @@ namespace divan::engine {
 void append_json_string(std::string& out, std::string_view text);
 std::string json_string(std::string_view text);
 
+// How a read shows attachments (§6.1, §7.1).
+enum class AttachmentMode {
+  kStubs,    // {"content_type","revpos","digest","length","stub":true}: the default
+  kInline,   // attachments=true: {"content_type","revpos","digest","data":"<base64>"}
+  kFollows,  // multipart: {"content_type","revpos","digest","length","follows":true}, the bytes
+             // going in the parts after the JSON (read_revision lists them in `follows`)
+};
+
 // Which extras a document read adds (GET /{db}/{docid} query options, §6.1).
 struct ReadOptions {
   bool revs = false;
@@ -25,6 +35,11 @@ struct ReadOptions {
   bool conflicts = false;
   bool deleted_conflicts = false;
   bool local_seq = false;
+  AttachmentMode attachments = AttachmentMode::kStubs;
+  // atts_since (revision-trees.md §8): with kInline/kFollows, only attachments whose revpos is
+  // greater than the pos of the first of these revs found on the read revision's own ancestry
+  // carry data; the others stay stubs. None found (or empty): all carry data.
+  std::vector<revtree::RevId> atts_since;
 };
 
 // `{"_id":…,"_rev":…,<body fields>,"_deleted":true?,<extras>}`; `body` is stored compact JSON.
@@ -33,9 +48,12 @@ std::string render_doc(std::string_view id, std::string_view rev, bool deleted,
 // The extras of `rev` within `doc`, each prefixed by ',' (empty when none were asked for).
 std::string render_extras(const DocRecord& doc, const revtree::RevId& rev,
                           const ReadOptions& options, uint32_t revs_limit);
-// A stored revision rendered with extras; nullopt when its body is not held (404 missing).
+// A stored revision rendered with extras and its attachments as `options.attachments` asks;
+// nullopt when its body is not held (404 missing). With kFollows, the attachments sent as parts
+// are appended to `*follows` (required then) in `_attachments` order.
 std::optional<std::string> read_revision(Snapshot& snapshot, const DocRecord& doc,
                                          const revtree::RevId& rev, bool deleted,
-                                         const ReadOptions& options, uint32_t revs_limit);
+                                         const ReadOptions& options, uint32_t revs_limit,
+                                         std::vector<AttachmentInfo>* follows = nullptr);
 
 }  // namespace divan::engine

@@ -31,6 +31,7 @@ enum class Code {
   kDocumentTooLarge,       // 413 document_too_large
   kBadContentType,         // 415 bad_content_type
   kRangeNotSatisfiable,    // 416 requested_range_not_satisfiable
+  kContentMd5Mismatch,     // 400 content_md5_mismatch (an attachment's bytes and digest differ)
   kInternal,               // 500 unknown_error
 };
 

@@ -11,6 +11,8 @@ namespace {
 // docs is WITHOUT ROWID: every access is by doc_id (point reads, id ranges), and rows are small
 // (the encoded tree). revs is a rowid table: bodies are often larger than the ~1 KB a WITHOUT ROWID
 // row keeps inline on a 4 KB page, and a rowid table keeps up to ~4 KB inline.
+// attachments is a rowid table so sqlite3_blob_open can stream a body by rowid; `data` is the last
+// column, so reading digest/length/refs never touches its overflow pages.
 // docs_live indexes live winners only, so _all_docs scans and offsets (count_before) skip
 // tombstones and never read tree blobs.
 constexpr const char* kCreate = R"sql(
@@ -27,7 +29,15 @@ CREATE TABLE IF NOT EXISTS revs(
   rev     TEXT    NOT NULL,
   deleted INTEGER NOT NULL,
   body    TEXT    NOT NULL,
+  atts    TEXT,
   UNIQUE(doc_id, rev)
+);
+CREATE TABLE IF NOT EXISTS attachments(
+  id     INTEGER PRIMARY KEY,
+  digest TEXT    NOT NULL UNIQUE,
+  length INTEGER NOT NULL,
+  refs   INTEGER NOT NULL,
+  data   BLOB    NOT NULL
 );
 CREATE TABLE IF NOT EXISTS local_docs(
   id   TEXT    NOT NULL PRIMARY KEY,
@@ -70,6 +80,8 @@ void init(sqlite::Connection& conn) {
                                ", newer than this build supports (" + std::to_string(kVersion) +
                                ")");
     }
+    // Version 1 → 2: attachments. CREATE TABLE IF NOT EXISTS leaves an existing revs as it is.
+    if (version == 1) conn.exec("ALTER TABLE revs ADD COLUMN atts TEXT");
     conn.exec(kCreate);
     put_meta_default(conn, "revs_limit", kDefaultRevsLimit);
     put_meta_default(conn, "security", kDefaultSecurity);

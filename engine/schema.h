@@ -1,13 +1,17 @@
 // The on-disk layout of one database file (engine-private).
 //
 //   docs(doc_id PK, seq UNIQUE, winner, deleted, tree)   one row per document, at its latest seq
-//   revs(doc_id, rev, deleted, body)                     bodies of leaf revisions only
+//   revs(doc_id, rev, deleted, body, atts)               bodies of leaf revisions only
+//   attachments(id PK, digest UNIQUE, length, refs, data) attachment bodies, once per digest
 //   local_docs(id PK, rev, body)                         `_local/…` docs: no tree, no seq
 //   meta(key PK, value)                                  revs_limit, security, counters
 //
-// Attachments (a later issue): an `attachments(digest PK, length, data)` table holding each body
-// once per digest, plus `rev_atts(doc_id, rev, name, digest, content_type, revpos, …)` rows beside
-// `revs`, deleted together with the rev's body row.
+// revs.atts is the revision's attachment stubs as compact JSON, in `_attachments` order
+// (`{"name":{"content_type":…,"revpos":N,"digest":"md5-…","length":L,"stub":true},…}`), NULL when
+// it has none: reads splice it into the body as is. attachments.refs counts the entries of revs
+// rows naming that digest; the writer deletes a row when its count reaches 0 (attachment_store.h).
+//
+// Versions: 1 had no attachments; init() migrates it (revs.atts added, attachments created).
 #pragma once
 
 #include "engine/database_internal.h"
@@ -16,7 +20,7 @@
 namespace divan::engine::schema {
 
 // Bumped when the layout changes; a file with a newer version is refused.
-inline constexpr int kVersion = 1;
+inline constexpr int kVersion = 2;
 
 inline constexpr const char* kDefaultSecurity =
     R"({"members":{"roles":["_admin"]},"admins":{"roles":["_admin"]}})";

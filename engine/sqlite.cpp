@@ -47,6 +47,10 @@ void Stmt::bind_int(int index, int64_t value) {
 
 void Stmt::bind_null(int index) { check(db_, sqlite3_bind_null(stmt_, index), sql_); }
 
+void Stmt::bind_zeroblob(int index, uint64_t length) {
+  check(db_, sqlite3_bind_zeroblob64(stmt_, index, length), sql_);
+}
+
 bool Stmt::step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
@@ -149,5 +153,31 @@ Stmt& Connection::prepare(std::string_view sql) {
 int64_t Connection::changes() const { return sqlite3_changes64(db_); }
 
 bool Connection::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
+
+// ---- Blob ---------------------------------------------------------------------------------------
+
+Blob::Blob(Connection& conn, const char* table, const char* column, int64_t rowid, bool writable)
+    : db_(conn.handle()) {
+  int rc = sqlite3_blob_open(db_, "main", table, column, rowid, writable ? 1 : 0, &blob_);
+  if (rc != SQLITE_OK) {
+    sqlite3_blob_close(blob_);  // SQLite may hand back a handle even on failure; closing null is ok
+    blob_ = nullptr;
+    check(db_, rc, "sqlite3_blob_open");
+  }
+}
+
+Blob::~Blob() { sqlite3_blob_close(blob_); }
+
+uint64_t Blob::size() const { return static_cast<uint64_t>(sqlite3_blob_bytes(blob_)); }
+
+void Blob::read(uint64_t offset, char* out, size_t n) {
+  check(db_, sqlite3_blob_read(blob_, out, static_cast<int>(n), static_cast<int>(offset)),
+        "sqlite3_blob_read");
+}
+
+void Blob::write(uint64_t offset, const char* data, size_t n) {
+  check(db_, sqlite3_blob_write(blob_, data, static_cast<int>(n), static_cast<int>(offset)),
+        "sqlite3_blob_write");
+}
 
 }  // namespace divan::engine::sqlite

@@ -18,6 +18,7 @@
 
 struct sqlite3;
 struct sqlite3_stmt;
+struct sqlite3_blob;
 
 namespace divan::engine::sqlite {
 
@@ -43,6 +44,8 @@ class Stmt {
   void bind_blob(int index, std::string_view bytes);
   void bind_int(int index, int64_t value);
   void bind_null(int index);
+  // A blob of `length` zero bytes, to be filled in place through a Blob (no copy in memory).
+  void bind_zeroblob(int index, uint64_t length);
 
   // true: a row is ready; false: done. Throws sqlite::Error on failure.
   bool step();
@@ -105,6 +108,26 @@ class Connection {
   };
   sqlite3* db_ = nullptr;
   std::unordered_map<std::string, std::unique_ptr<Stmt>, Hash, std::equal_to<>> cache_;
+};
+
+// Incremental I/O on one BLOB value (sqlite3_blob_open): reads or writes a slice of a large value
+// without loading the rest. Lives inside the caller's transaction; closed at scope exit.
+class Blob {
+ public:
+  // Opens column `column` of the row `rowid` of `table`. Throws sqlite::Error (e.g. no such row).
+  Blob(Connection& conn, const char* table, const char* column, int64_t rowid, bool writable);
+  ~Blob();
+  Blob(const Blob&) = delete;
+  Blob& operator=(const Blob&) = delete;
+
+  uint64_t size() const;
+  // REQUIRES: offset + n <= size(); both below 2 GiB (SQLite's own limit on a value).
+  void read(uint64_t offset, char* out, size_t n);
+  void write(uint64_t offset, const char* data, size_t n);
+
+ private:
+  sqlite3* db_;
+  sqlite3_blob* blob_ = nullptr;
 };
 
 // Throws sqlite::Error for `rc` unless it is SQLITE_OK/ROW/DONE.

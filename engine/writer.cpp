@@ -1,6 +1,7 @@
 // The single writer of a database: group commit and the document edit rules.
 //
-// spec: revision-trees.md §6 (edit rules), §7 (stemming), §9 (update seq), §11 (_local docs).
+// spec: revision-trees.md §6 (edit rules), §7 (stemming), §9 (update seq), §11 (_local docs);
+// http-api.md §7.3 (attachment stubs).
 #include <algorithm>
 #include <exception>
 #include <optional>
@@ -12,6 +13,7 @@
 #include <utility>
 #include <variant>
 
+#include "engine/attachment_store.h"
 #include "engine/database_internal.h"
 #include "engine/schema.h"
 #include "revtree/rev_hash.h"
@@ -31,6 +33,7 @@ struct NewDocRows {
   std::optional<std::string> rev;  // the new revision's text, when its body is stored
   bool rev_deleted;
   const std::string* body;
+  std::string atts;  // revs.atts ("" for NULL)
 };
 
 // The writer's open transaction: only drain() makes one, and every mutating step takes it, so no
@@ -44,7 +47,15 @@ struct WriteTxn {
   // multi-row INSERTs before anything could read them and before COMMIT.
   std::vector<NewDocRows> new_docs;
   std::unordered_set<std::string_view> new_doc_ids;
+  // Digests whose reference count went down: drop_unreferenced() checks them before COMMIT.
+  std::vector<std::string> released;
 };
+
+// revs.atts: NULL when the revision has no attachments.
+void bind_atts(sqlite::Stmt& q, int index, const std::string& atts) {
+  if (atts.empty()) q.bind_null(index);
+  else q.bind_text(index, atts);
+}
 
 // Largest number of rows per multi-row INSERT. Each statement execution has a fixed cost (VDBE
 // start, cursor setup, halt: ~5k instructions, about as much as a row's b-tree work), which one
@@ -95,12 +106,13 @@ void flush_new_docs(WriteTxn& txn) {
     all.push_back(&doc);
     if (doc.rev) with_body.push_back(&doc);
   }
-  insert_rows(txn, "INSERT INTO revs(doc_id, rev, deleted, body)", 4, with_body,
+  insert_rows(txn, "INSERT INTO revs(doc_id, rev, deleted, body, atts)", 5, with_body,
               [](sqlite::Stmt& q, int i, const NewDocRows& d) {
                 q.bind_text(i, *d.id);
                 q.bind_text(i + 1, *d.rev);
                 q.bind_int(i + 2, d.rev_deleted ? 1 : 0);
                 q.bind_text(i + 3, *d.body);
+                bind_atts(q, i + 4, d.atts);
               });
   insert_rows(txn, "INSERT INTO docs(doc_id, seq, winner, deleted, tree)", 5, all,
               [](sqlite::Stmt& q, int i, const NewDocRows& d) {
@@ -136,30 +148,151 @@ std::optional<StoredDoc> load_doc(WriteTxn& txn, const std::string& id) {
   return doc;
 }
 
+// Deletes a revision's row and gives back its attachments' references and external size.
 void delete_body(WriteTxn& txn, const std::string& id, const revtree::RevId& rev) {
-  sqlite::Use q(txn.conn.prepare(
-      "DELETE FROM revs WHERE doc_id = ?1 AND rev = ?2 RETURNING length(body)"));
-  std::string rev_text = rev.str();
-  q->bind_text(1, id);
-  q->bind_text(2, rev_text);
-  while (q->step()) {
-    uint64_t n = static_cast<uint64_t>(q->column_int(0));
+  std::vector<AttachmentInfo> atts;
+  {
+    sqlite::Use q(txn.conn.prepare(
+        "DELETE FROM revs WHERE doc_id = ?1 AND rev = ?2 RETURNING length(body), atts"));
+    std::string rev_text = rev.str();
+    q->bind_text(1, id);
+    q->bind_text(2, rev_text);
+    if (!q->step()) return;
+    atts = parse_stored_attachments(q->column_text(1));
+    uint64_t n = static_cast<uint64_t>(q->column_int(0)) + attachment_store::total_length(atts);
     txn.state.external_size -= std::min(n, txn.state.external_size);
     txn.counters_dirty = true;
+    q->run();
+  }
+  for (auto& a : atts) {
+    attachment_store::release(txn.conn, a.digest);
+    txn.released.push_back(std::move(a.digest));
   }
 }
 
 void insert_body(WriteTxn& txn, const std::string& id, const std::string& rev, bool deleted,
-                 const std::string& body) {
+                 const std::string& body, const std::string& atts) {
   sqlite::Use q(txn.conn.prepare(
-      "INSERT OR REPLACE INTO revs(doc_id, rev, deleted, body) VALUES(?1, ?2, ?3, ?4)"));
+      "INSERT OR REPLACE INTO revs(doc_id, rev, deleted, body, atts) VALUES(?1, ?2, ?3, ?4, ?5)"));
   q->bind_text(1, id);
   q->bind_text(2, rev);
   q->bind_int(3, deleted ? 1 : 0);
   q->bind_text(4, body);
+  bind_atts(*q, 5, atts);
   q->run();
-  txn.state.external_size += body.size();
-  txn.counters_dirty = true;
+}
+
+// ---- Attachments of the revision being written (http-api.md §7.3) -------------------------------
+
+// The new revision's attachments once stubs are resolved: what each stub will say, and for an
+// entry with new data its bytes (null for a stub carried over from the base revision).
+struct ResolvedAttachments {
+  std::vector<AttachmentInfo> infos;
+  std::vector<const AttachmentBody*> bodies;
+};
+
+// The stub JSON stored with `rev` of `id`: nullopt when no row holds its body, "" when it holds no
+// attachments.
+std::optional<std::string> stored_atts(WriteTxn& txn, const std::string& id,
+                                       const revtree::RevId& rev) {
+  sqlite::Use q(txn.conn.prepare("SELECT atts FROM revs WHERE doc_id = ?1 AND rev = ?2"));
+  std::string rev_text = rev.str();
+  q->bind_text(1, id);
+  q->bind_text(2, rev_text);
+  if (!q->step()) return std::nullopt;
+  return std::string(q->column_text(0));
+}
+
+// spec §6.2 step 4: the base of a replicated write is the nearest ancestor on its path whose body
+// we hold, looked up in the forest as it was before this write merged the path.
+std::optional<revtree::RevId> replicated_base(const std::optional<StoredDoc>& old,
+                                              const revtree::RevPath& path) {
+  if (!old) return std::nullopt;
+  for (size_t k = 1; k < path.ids.size(); ++k) {
+    revtree::RevId r{path.start - k, path.ids[k]};
+    const revtree::RevTree::Node* node = old->tree.find(r);
+    if (node != nullptr && node->has_body) return r;
+  }
+  return std::nullopt;
+}
+
+bool has_stub(const DocUpdate& update) {
+  return std::any_of(update.attachments.begin(), update.attachments.end(),
+                     [](const NewAttachment& a) { return a.stub; });
+}
+
+Error missing_stub(const DocUpdate& update, std::string_view name) {
+  return Error{Code::kMissingStub,
+               "Invalid attachment stub in " + update.id + " for " + std::string(name)};
+}
+
+bool has_duplicate_name(const DocUpdate& update) {
+  std::unordered_set<std::string_view> names;
+  for (const auto& a : update.attachments) {
+    if (!names.insert(a.name).second) return true;
+  }
+  return false;
+}
+
+// Resolves `update.attachments` against `base` (§6.3). `new_pos` is the new revision's pos for an
+// interactive write, whose new data gets it as revpos; nullopt for a replicated write, whose
+// revpos is taken as given. Errors: missing_stub (unresolvable stub); bad_request for what callers
+// already reject (a data entry without bytes, a name twice: revs.atts is a JSON object, so a
+// duplicate would be counted twice but released once).
+Result<ResolvedAttachments> resolve_attachments(WriteTxn& txn, const DocUpdate& update,
+                                                const std::optional<revtree::RevId>& base,
+                                                std::optional<uint64_t> new_pos) {
+  if (has_duplicate_name(update)) return fail(Code::kBadRequest, "Duplicate attachments");
+  std::vector<AttachmentInfo> base_atts;
+  if (has_stub(update)) {
+    std::optional<std::string> json = base ? stored_atts(txn, update.id, *base) : std::nullopt;
+    if (!json) {
+      return fail(Code::kMissingStub, "Previous revision missing for document " + update.id);
+    }
+    base_atts = parse_stored_attachments(*json);
+  }
+  ResolvedAttachments out;
+  out.infos.reserve(update.attachments.size());
+  out.bodies.reserve(update.attachments.size());
+  for (const NewAttachment& a : update.attachments) {
+    if (a.stub) {
+      auto found = std::find_if(base_atts.begin(), base_atts.end(),
+                                [&](const AttachmentInfo& b) { return b.name == a.name; });
+      if (found == base_atts.end() || (a.revpos && *a.revpos != found->revpos)) {
+        return tl::unexpected(missing_stub(update, a.name));
+      }
+      out.infos.push_back(*found);
+      out.bodies.push_back(nullptr);
+      continue;
+    }
+    if (!a.body) return fail(Code::kBadRequest, "Invalid attachment data for " + a.name);
+    AttachmentInfo info;
+    info.name = a.name;
+    info.content_type = a.content_type.empty() ? "application/octet-stream" : a.content_type;
+    info.digest = a.body->digest();
+    info.length = a.body->length();
+    info.revpos = new_pos ? *new_pos : a.revpos.value_or(0);
+    out.infos.push_back(std::move(info));
+    out.bodies.push_back(a.body.get());
+  }
+  return out;
+}
+
+// What the rev hash covers of each attachment (revision-trees.md §2.2).
+std::vector<revtree::AttachmentDigest> hash_input(const ResolvedAttachments& atts) {
+  std::vector<revtree::AttachmentDigest> out;
+  out.reserve(atts.infos.size());
+  for (const auto& a : atts.infos) out.push_back({a.name, a.content_type, a.digest});
+  return out;
+}
+
+// One reference per entry of the revs row about to be written (its new bytes stored if unknown),
+// and the row's stub JSON.
+std::string reference_attachments(WriteTxn& txn, const ResolvedAttachments& atts) {
+  for (size_t i = 0; i < atts.infos.size(); ++i) {
+    attachment_store::add_ref(txn.conn, atts.infos[i], atts.bodies[i]);
+  }
+  return attachment_store::stubs_json(atts.infos);
 }
 
 // The revs of `tree` that hold a body, sorted and unique.
@@ -197,9 +330,11 @@ void count_winner(WriteTxn& txn, const std::optional<StoredDoc>& old, const revt
 // doc's rows are queued for flush_new_docs()). `tree` is the merged forest; `new_rev` the revision
 // this write added.
 void store_doc(WriteTxn& txn, const DocUpdate& update, const std::optional<StoredDoc>& old,
-               revtree::RevTree& tree, const revtree::RevId& new_rev) {
+               revtree::RevTree& tree, const revtree::RevId& new_rev,
+               const ResolvedAttachments& atts) {
   // spec §7: stem after every write. Bodies are kept for leaves only (spec §3 allows dropping
-  // every internal body; attachment stub resolution will want some back, see schema.h).
+  // every internal body). So stubs resolve against leaves only: a replicated write whose nearest
+  // held ancestor was an internal node gets missing_stub, and the replicator re-sends the data.
   tree.stem(txn.state.revs_limit);
   tree.drop_internal_bodies();
 
@@ -219,16 +354,20 @@ void store_doc(WriteTxn& txn, const DocUpdate& update, const std::optional<Store
   revtree::Leaf winner = tree.winner();
   std::string winner_text = winner.rev.str();
   std::string tree_bytes = tree.encode();
+  // external_size counts attachment bytes too, once per revision listing them (CouchDB's
+  // sizes.external does), although each body is stored once.
+  std::string atts_json;
+  if (new_has_body) {
+    atts_json = reference_attachments(txn, atts);
+    txn.state.external_size += update.body.size() + attachment_store::total_length(atts.infos);
+    txn.counters_dirty = true;
+  }
   if (!old) {
     // No rows yet for this id, in either table: queue them for the group's multi-row INSERTs.
-    if (new_has_body) {
-      txn.state.external_size += update.body.size();
-      txn.counters_dirty = true;
-    }
     txn.new_docs.push_back(NewDocRows{&update.id, static_cast<int64_t>(seq), std::move(winner_text),
                                       winner.deleted, std::move(tree_bytes),
                                       new_has_body ? std::optional(new_rev.str()) : std::nullopt,
-                                      update.deleted, &update.body});
+                                      update.deleted, &update.body, std::move(atts_json)});
     txn.new_doc_ids.insert(update.id);
     count_winner(txn, old, winner);
     return;
@@ -237,7 +376,9 @@ void store_doc(WriteTxn& txn, const DocUpdate& update, const std::optional<Store
     bool kept = std::binary_search(after.begin(), after.end(), rev) && rev != new_rev;
     if (!kept) delete_body(txn, update.id, rev);  // the new rev's row is replaced below
   }
-  if (new_has_body) insert_body(txn, update.id, new_rev.str(), update.deleted, update.body);
+  if (new_has_body) {
+    insert_body(txn, update.id, new_rev.str(), update.deleted, update.body, atts_json);
+  }
   {
     sqlite::Use q(txn.conn.prepare(
         "INSERT INTO docs(doc_id, seq, winner, deleted, tree) VALUES(?1, ?2, ?3, ?4, ?5) "
@@ -270,8 +411,14 @@ WriteOutcome apply(WriteTxn& txn, const DocUpdate& update) {
     out.rev = newest.str();
     bool was_leaf = tree.is_leaf(newest);
     tree.merge(path, update.deleted);
-    if (was_leaf || !tree.is_leaf(newest)) return out;  // already known: success, nothing written
-    store_doc(txn, update, old, tree, newest);
+    // Already known: success, nothing written, and its stubs need not resolve.
+    if (was_leaf || !tree.is_leaf(newest)) return out;
+    auto atts = resolve_attachments(txn, update, replicated_base(old, path), std::nullopt);
+    if (!atts) {
+      out.error = std::move(atts.error());
+      return out;
+    }
+    store_doc(txn, update, old, tree, newest, *atts);
     out.written = true;
     return out;
   }
@@ -283,11 +430,19 @@ WriteOutcome apply(WriteTxn& txn, const DocUpdate& update) {
     return out;
   }
   const std::optional<revtree::RevId>& parent = plan.parent;
+  uint64_t new_pos = parent ? parent->pos + 1 : 1;
+  // The base of stubs is the parent actually extended: for a recreate, the deleted winner.
+  auto atts = resolve_attachments(txn, update, parent, new_pos);
+  if (!atts) {
+    out.error = std::move(atts.error());
+    return out;
+  }
+  // A caller-computed id hashed the same attachment set (callers compute it only without stubs).
   std::string new_id = !update.new_rev_id.empty() && parent == update.parent
                            ? update.new_rev_id
                            : revtree::new_rev_id(update.deleted, parent ? parent->pos : 0,
                                                  parent ? std::string_view(parent->id) : "",
-                                                 update.canonical_body);
+                                                 update.canonical_body, hash_input(*atts));
   revtree::RevPath path = parent ? revtree::RevPath{parent->pos + 1, {new_id, parent->id}}
                                  : revtree::RevPath{1, {new_id}};
   if (tree.merge(path, update.deleted) != revtree::MergeResult::kNewLeaf) {
@@ -297,7 +452,7 @@ WriteOutcome apply(WriteTxn& txn, const DocUpdate& update) {
     return out;
   }
   revtree::RevId new_rev{path.start, new_id};
-  store_doc(txn, update, old, tree, new_rev);
+  store_doc(txn, update, old, tree, new_rev, *atts);
   out.rev = new_rev.str();
   out.written = true;
   return out;
@@ -363,6 +518,12 @@ size_t op_bytes(const WriteOp& op) {
           size_t n = o.id.size() + o.body.size() + o.canonical_body.size();
           if (o.revisions) {
             for (const auto& id : o.revisions->ids) n += id.size();
+          }
+          // In-memory attachment bytes count, so the group cap bounds memory; a spooled body
+          // costs the writer a file read, not memory, so only its entry counts.
+          for (const auto& a : o.attachments) {
+            n += a.name.size() + a.content_type.size() + 64;
+            if (a.body && a.body->memory()) n += a.body->length();
           }
           return n;
         } else if constexpr (std::is_same_v<T, LocalUpdate>) {
@@ -455,6 +616,7 @@ void DatabaseImpl::drain() {
       results.emplace_back(std::move(outcomes));
     }
     flush_new_docs(txn);
+    attachment_store::drop_unreferenced(*writer, txn.released);
     if (txn.counters_dirty) schema::store_counters(*writer, txn.state);
     committing = true;
     sqlite::Use(writer->prepare("COMMIT"))->run();

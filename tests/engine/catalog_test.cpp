@@ -67,8 +67,11 @@ TEST_CASE("create, open, remove, all_dbs") {
   REQUIRE(catalog.create("_users").has_value());
   REQUIRE(catalog.create("b/_replicator").has_value());
 
-  // Everything is a plain file directly in the data dir.
+  // Everything is a plain file directly in the data dir, beside the (empty) upload spool dir.
+  CHECK(fs::is_directory(catalog.spool_dir()));
+  CHECK(catalog.spool_dir() == dir.path() / ".spool");
   for (const auto& entry : fs::recursive_directory_iterator(dir.path())) {
+    if (entry.path() == catalog.spool_dir()) continue;
     CHECK(entry.is_regular_file());
     CHECK(entry.path().parent_path() == dir.path());
   }

@@ -1,0 +1,270 @@
+// Attachment bytes before they reach SQLite: digests, base64, the stored-stub parser, and the
+// spool that turns a streamed upload into an AttachmentBody. See engine/attachments.h.
+#include "engine/attachments.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+namespace divan::engine {
+namespace {
+
+constexpr size_t kMd5Size = 16;
+
+std::string digest_text(const unsigned char* md5) {
+  return "md5-" + base64_encode(std::string_view(reinterpret_cast<const char*>(md5), kMd5Size));
+}
+
+bool is_base64_char(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+         c == '/';
+}
+
+struct Md5CtxDeleter {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+using Md5Ctx = std::unique_ptr<EVP_MD_CTX, Md5CtxDeleter>;
+
+Md5Ctx new_md5() {
+  Md5Ctx ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_md5(), nullptr) != 1) throw std::bad_alloc();
+  return ctx;
+}
+
+std::string finish_md5(EVP_MD_CTX* ctx) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+  unsigned int n = 0;
+  if (EVP_DigestFinal_ex(ctx, md.data(), &n) != 1 || n != kMd5Size) {
+    throw std::runtime_error("md5 failed");
+  }
+  return digest_text(md.data());
+}
+
+// An unlinked temporary file in `dir`: O_TMPFILE where the filesystem supports it (never visible
+// by name), else mkstemp + unlink (visible for an instant). -1 with errno set on failure.
+int open_unlinked_temp(const std::filesystem::path& dir) {
+#ifdef O_TMPFILE
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0) return fd;
+#endif
+  std::string templ = (dir / "att-XXXXXX").string();
+  int fd2 = ::mkostemp(templ.data(), O_CLOEXEC);
+  if (fd2 < 0) return -1;
+  ::unlink(templ.c_str());
+  return fd2;
+}
+
+bool write_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+Error io_error(const char* what) {
+  return Error{Code::kInternal, std::string("attachment spool: ") + what + ": " +
+                                    std::strerror(errno)};
+}
+
+}  // namespace
+
+std::string md5_digest(std::string_view bytes) {
+  Md5Ctx ctx = new_md5();
+  if (EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size()) != 1) {
+    throw std::runtime_error("md5 failed");
+  }
+  return finish_md5(ctx.get());
+}
+
+std::string base64_encode(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  if (bytes.empty()) return out;
+  // EVP_EncodeBlock takes an int length: encode in pieces of a multiple of 3 bytes (no padding
+  // inside), so any size works.
+  constexpr size_t kPiece = size_t{3} << 20;
+  size_t written = 0;
+  for (size_t done = 0; done < bytes.size(); done += kPiece) {
+    size_t n = std::min(kPiece, bytes.size() - done);
+    written += static_cast<size_t>(
+        EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + written),
+                        reinterpret_cast<const unsigned char*>(bytes.data() + done),
+                        static_cast<int>(n)));
+  }
+  out.resize(written);
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  // Validate first: EVP_DecodeBlock skips surrounding whitespace and does not check padding.
+  size_t data_chars = text.size();
+  while (data_chars > 0 && text[data_chars - 1] == '=') --data_chars;
+  size_t padding = text.size() - data_chars;
+  if (padding > 2 || (padding > 0 && text.size() % 4 != 0) || data_chars % 4 == 1) {
+    return std::nullopt;
+  }
+  for (size_t i = 0; i < data_chars; ++i) {
+    if (!is_base64_char(static_cast<unsigned char>(text[i]))) return std::nullopt;
+  }
+  size_t tail = data_chars % 4;  // 0, 2 or 3 chars of a last, padded quantum
+  size_t full = data_chars - tail;
+  std::string out(full / 4 * 3 + (tail == 0 ? 0 : tail - 1), '\0');
+  // Whole quanta in pieces (EVP_DecodeBlock takes an int), then the last quantum re-padded.
+  constexpr size_t kPiece = size_t{4} << 20;
+  size_t written = 0;
+  for (size_t done = 0; done < full; done += kPiece) {
+    size_t n = std::min(kPiece, full - done);
+    int got = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data() + written),
+                              reinterpret_cast<const unsigned char*>(text.data() + done),
+                              static_cast<int>(n));
+    if (got < 0) return std::nullopt;
+    written += static_cast<size_t>(got);
+  }
+  if (tail != 0) {
+    char quantum[4] = {'=', '=', '=', '='};
+    std::memcpy(quantum, text.data() + full, tail);
+    unsigned char decoded[3];
+    // EVP_DecodeBlock counts the padding's zero bytes in its result: keep only tail - 1 bytes.
+    if (EVP_DecodeBlock(decoded, reinterpret_cast<const unsigned char*>(quantum), 4) != 3) {
+      return std::nullopt;
+    }
+    std::memcpy(out.data() + written, decoded, tail - 1);
+  }
+  return out;
+}
+
+std::vector<AttachmentInfo> parse_stored_attachments(std::string_view atts_json) {
+  std::vector<AttachmentInfo> out;
+  if (atts_json.empty()) return out;
+  auto json = nlohmann::ordered_json::parse(atts_json, nullptr, false);
+  // Written by the writer only: anything else is corruption, which no caller can handle.
+  if (!json.is_object()) throw std::runtime_error("corrupt stored attachments");
+  out.reserve(json.size());
+  for (const auto& [name, stub] : json.items()) {
+    AttachmentInfo info;
+    info.name = name;
+    info.content_type = stub.value("content_type", "");
+    info.digest = stub.value("digest", "");
+    info.length = stub.value("length", uint64_t{0});
+    info.revpos = stub.value("revpos", uint64_t{0});
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+// ---- AttachmentBody -----------------------------------------------------------------------------
+
+std::shared_ptr<const AttachmentBody> AttachmentBody::from_bytes(std::string bytes) {
+  std::shared_ptr<AttachmentBody> body(new AttachmentBody());
+  body->digest_ = md5_digest(bytes);
+  body->length_ = bytes.size();
+  body->bytes_ = std::move(bytes);
+  return body;
+}
+
+AttachmentBody::~AttachmentBody() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+size_t AttachmentBody::read(uint64_t offset, char* out, size_t n) const {
+  if (offset >= length_) return 0;
+  n = static_cast<size_t>(std::min<uint64_t>(n, length_ - offset));
+  if (fd_ < 0) {
+    std::memcpy(out, bytes_.data() + offset, n);
+    return n;
+  }
+  size_t done = 0;
+  while (done < n) {
+    ssize_t got = ::pread(fd_, out + done, n - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw std::system_error(errno, std::generic_category(), "attachment spool read");
+    if (got == 0) throw std::runtime_error("attachment spool file shorter than its body");
+    done += static_cast<size_t>(got);
+  }
+  return done;
+}
+
+std::optional<std::string_view> AttachmentBody::memory() const {
+  if (fd_ >= 0) return std::nullopt;
+  return std::string_view(bytes_);
+}
+
+// ---- AttachmentSpool ----------------------------------------------------------------------------
+
+struct AttachmentSpool::State {
+  std::filesystem::path dir;
+  size_t memory_limit;
+  Md5Ctx md5 = new_md5();
+  std::string memory;  // the bytes while they fit under memory_limit
+  int fd = -1;         // then the temporary file holding all of them
+  uint64_t size = 0;
+
+  ~State() {
+    if (fd >= 0) ::close(fd);
+  }
+
+  // Moves what is in memory to a new temporary file.
+  Result<void> spill() {
+    fd = open_unlinked_temp(dir);
+    if (fd < 0) return tl::unexpected(io_error("cannot create a temporary file"));
+    if (!write_all(fd, memory)) return tl::unexpected(io_error("write"));
+    std::string().swap(memory);  // give the memory back now, not at finish()
+    return {};
+  }
+};
+
+AttachmentSpool::AttachmentSpool(std::filesystem::path spool_dir, size_t memory_limit)
+    : state_(std::make_unique<State>()) {
+  state_->dir = std::move(spool_dir);
+  state_->memory_limit = memory_limit;
+}
+
+AttachmentSpool::~AttachmentSpool() = default;
+
+Result<void> AttachmentSpool::append(std::string_view bytes) {
+  State& s = *state_;
+  if (bytes.empty()) return {};
+  if (s.fd < 0 && s.memory.size() + bytes.size() > s.memory_limit) {
+    if (auto spilled = s.spill(); !spilled) return spilled;
+  }
+  if (s.fd >= 0) {
+    if (!write_all(s.fd, bytes)) return tl::unexpected(io_error("write"));
+  } else {
+    s.memory.append(bytes);
+  }
+  if (EVP_DigestUpdate(s.md5.get(), bytes.data(), bytes.size()) != 1) {
+    throw std::runtime_error("md5 failed");
+  }
+  s.size += bytes.size();
+  return {};
+}
+
+uint64_t AttachmentSpool::size() const { return state_->size; }
+
+Result<std::shared_ptr<const AttachmentBody>> AttachmentSpool::finish() {
+  std::unique_ptr<State> s = std::exchange(state_, std::make_unique<State>());
+  state_->dir = s->dir;
+  state_->memory_limit = s->memory_limit;
+  std::shared_ptr<AttachmentBody> body(new AttachmentBody());
+  body->digest_ = finish_md5(s->md5.get());
+  body->length_ = s->size;
+  body->bytes_ = std::move(s->memory);
+  body->fd_ = std::exchange(s->fd, -1);
+  return std::shared_ptr<const AttachmentBody>(std::move(body));
+}
+
+}  // namespace divan::engine
