@@ -24,6 +24,7 @@ struct ServeFlags {
   uint16_t port = 5984;
   std::string data_dir = "data";
   size_t max_request_body = 64 << 20;
+  uint64_t max_attachment_size = uint64_t{1} << 30;
   std::string log_level = "info";
   size_t threads = 0;
   // Auth and CORS (http/server/auth_service.h).
@@ -43,6 +44,9 @@ void add_serve_flags(CLI::App& app, ServeFlags& flags) {
   app.add_option("--max-request-body", flags.max_request_body,
                  "Largest request body in bytes; larger ones get 413")
       ->envname("DIVAN_MAX_REQUEST_BODY")->capture_default_str();
+  app.add_option("--max-attachment-size", flags.max_attachment_size,
+                 "Largest streamed body (attachment, multipart document) in bytes; larger ones get 413")
+      ->envname("DIVAN_MAX_ATTACHMENT_SIZE")->capture_default_str();
   app.add_option("--log-level", flags.log_level, "trace, debug, info (one line per request), warn, error, off")
       ->envname("DIVAN_LOG_LEVEL")->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
@@ -118,6 +122,7 @@ int serve(const ServeFlags& flags) {
   server_options.bind = flags.bind;
   server_options.port = flags.port;
   server_options.max_request_body = flags.max_request_body;
+  server_options.max_attachment_size = flags.max_attachment_size;
   server_options.threads = flags.threads;
   server_options.auth = std::make_shared<divan::http::AuthService>(std::move(auth_options), catalog);
   divan::http::Server server(server_options, catalog);

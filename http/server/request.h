@@ -10,9 +10,12 @@
 #include <utility>
 #include <vector>
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+
+#include "engine/error.h"
 
 namespace divan::http {
 
@@ -21,6 +24,21 @@ struct RequestAuth;  // auth_service.h: who sent the request
 namespace bhttp = boost::beast::http;
 using RawRequest = bhttp::request<bhttp::string_body>;
 using Response = bhttp::response<bhttp::string_body>;
+
+// The body of a request that is read as it arrives instead of being buffered first: attachment
+// uploads and multipart/related document PUTs (routes.h streams_request_body() picks them), so a
+// large upload never sits whole in memory. Lives on the connection's strand.
+class BodyReader {
+ public:
+  virtual ~BodyReader() = default;
+  // The next piece of the body, valid until the next call; an empty view once the body has ended.
+  // Errors: bad_request for malformed chunked framing, too_large past the body limit, internal
+  // "connection lost" when the client went away or timed out. After an error, stop reading.
+  virtual boost::asio::awaitable<Result<std::string_view>> read_some() = 0;
+  // True once the whole body has been handed out: the last piece was returned, so the next
+  // read_some() returns the empty view. The session reuses the connection only then.
+  virtual bool done() const = 0;
+};
 
 class Request {
  public:
@@ -50,6 +68,12 @@ class Request {
   bool keep_alive() const { return raw_.keep_alive(); }
   unsigned version() const { return raw_.version(); }
 
+  // The streamed body (see BodyReader), or nullptr when the body was read whole into body().
+  // A handler that leaves a streamed body unread must not let the connection be reused (the
+  // session closes it when the body was not read to its end).
+  BodyReader* body_reader() const { return body_reader_; }
+  void set_body_reader(BodyReader* reader) { body_reader_ = reader; }
+
   // The connection, for handlers that stream their response (see stream.h); nullptr in tests.
   boost::beast::tcp_stream* connection() const { return connection_; }
   void set_connection(boost::beast::tcp_stream* connection) { connection_ = connection; }
@@ -70,6 +94,7 @@ class Request {
  private:
   RawRequest raw_;
   boost::beast::tcp_stream* connection_ = nullptr;
+  BodyReader* body_reader_ = nullptr;
   bool streamed_ = false;
   bool reusable_ = false;
   std::shared_ptr<const RequestAuth> auth_;

@@ -10,6 +10,9 @@
 
 namespace divan::http {
 
+// The Server header of every response.
+inline constexpr const char* kServerHeader = "Divan/0.1.0 (CouchDB/3 compatible)";
+
 // 2xx/3xx JSON reply with Content-Type: application/json and Cache-Control: must-revalidate.
 Response json_response(bhttp::status status, std::string body);
 // {"error":…,"reason":…} with the status from errors.cpp.

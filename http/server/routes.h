@@ -9,4 +9,10 @@ namespace divan::http {
 // HEAD is answered by the GET handler (the session drops the body).
 Task<Response> handle_request(Request& req, ServerContext& ctx);
 
+// Whether the session hands this request's body to its handler as a BodyReader (request.h)
+// instead of reading it whole first: PUT of an attachment (/{db}/{docid}/{att…}, including
+// /{db}/_design/{name}/{att…}) and PUT /{db}/{docid} with Content-Type multipart/related.
+// Decided from the header alone, before any body byte is read.
+bool streams_request_body(const bhttp::request_header<>& header);
+
 }  // namespace divan::http

@@ -2,7 +2,11 @@
 
 #include <array>
 #include <atomic>
+#include <memory>
+#include <optional>
+#include <string_view>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
@@ -17,7 +21,9 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
@@ -33,6 +39,21 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+using HeaderParser = bhttp::request_parser<bhttp::empty_body>;
+using BufferedParser = bhttp::request_parser<bhttp::string_body>;
+using StreamedParser = bhttp::request_parser<bhttp::buffer_body>;
+using Clock = std::chrono::steady_clock;
+
+// What became of a request's body by the time its handler returned: whether the next bytes on the
+// connection are the next request.
+enum class BodyState {
+  kRead,    // read to its end: the connection may serve another request
+  kUnread,  // the handler left some of it unread (or it was malformed): answer, then close
+  kLost,    // the client went away or timed out mid-body: nobody to answer
+};
+
+class SocketBodyReader;
 
 struct Server::Impl {
   ServerOptions options;
@@ -58,6 +79,13 @@ struct Server::Impl {
   Task<void> accept_loop();
   Task<void> session(tcp::socket socket);
   Task<bool> serve_one(beast::tcp_stream& stream, beast::flat_buffer& buffer);
+  Task<beast::error_code> read_rest_of_body(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                            BufferedParser& parser);
+  Task<bool> serve_streamed(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                            HeaderParser& header_parser, Clock::time_point started);
+  Task<bool> respond(beast::tcp_stream& stream, Request& req, const SocketBodyReader* reader,
+                     Clock::time_point started);
+  Task<bool> refuse(beast::tcp_stream& stream, const beast::error_code& ec);
   Task<void> drain_and_stop();
 };
 
@@ -82,12 +110,36 @@ bool only_chunked(std::string_view transfer_encoding) {
   return transfer_encoding.empty() || beast::iequals(transfer_encoding, "chunked");
 }
 
+// Refusals decided from the header alone, before a byte of the body is read. `body_limit` is the
+// limit of the body's kind (buffered or streamed).
+beast::error_code check_header(const HeaderParser& parser, uint64_t body_limit) {
+  auto length = parser.content_length();
+  if (length && *length > body_limit) return bhttp::error::body_limit;
+  // Beast would decode the chunks and silently keep, say, gzip bytes as the body.
+  if (!only_chunked(parser.get()[bhttp::field::transfer_encoding])) {
+    return bhttp::error::bad_transfer_encoding;
+  }
+  return {};
+}
+
+// The client holds the body back until we answer 100 Continue (RFC 9110 §10.1.1): curl and the
+// CouchDB replicator do so for large bodies.
+bool expects_continue(const bhttp::request_header<>& header) {
+  return beast::iequals(header[bhttp::field::expect], "100-continue");
+}
+
+Task<beast::error_code> send_continue(beast::tcp_stream& stream, unsigned version) {
+  bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
+  auto [ec, n] = co_await bhttp::async_write(stream, cont, kNoThrow);
+  co_return ec;
+}
+
 // Parses body bytes that arrived with the header. True when that finished the message (or failed:
 // then `ec` is set); false when the rest must still be read from the socket. Beast's async_read
 // does the same first, but then completes through a post (a trip through the scheduler, often a
 // thread wake-up) even when it needed no I/O, which is the usual case for small requests.
-bool parse_buffered_body(bhttp::request_parser<bhttp::string_body>& parser,
-                         beast::flat_buffer& buffer, beast::error_code& ec) {
+bool parse_buffered_body(BufferedParser& parser, beast::flat_buffer& buffer,
+                         beast::error_code& ec) {
   parser.eager(true);  // as async_read sets it: parse the whole body, not one piece per call
   while (!parser.is_done() && buffer.size() > 0) {
     size_t used = parser.put(buffer.data(), ec);
@@ -115,7 +167,128 @@ std::string header_block(const Response& res) {
   return out;
 }
 
+// Closing a socket that still has unread input makes the kernel send a reset, and a reset can
+// destroy the response before the client has read it. So when a body was left unread: stop
+// sending, then read and drop what the client still sends until it closes — bounded in time and
+// bytes (Apache's "lingering close"), never to the end of a possibly huge upload.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr size_t kLingerBytes = 8 << 20;
+
+Task<void> linger_close(beast::tcp_stream& stream) {
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  std::vector<char> sink(16 * 1024);
+  stream.expires_after(kLingerTime);
+  for (size_t dropped = 0; dropped < kLingerBytes;) {
+    auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), kNoThrow);
+    if (rec) break;  // the client closed (what we wait for), reset, or the time ran out
+    dropped += n;
+  }
+}
+
 }  // namespace
+
+// The BodyReader of a streamed request (request.h): reads the body from the connection piece by
+// piece as the handler asks, through the same parser that read the header, so chunked framing,
+// the size limit and the bytes that came with the header are handled as for buffered bodies.
+// Lives in serve_streamed()'s frame, on the connection's strand.
+class SocketBodyReader final : public BodyReader {
+ public:
+  SocketBodyReader(beast::tcp_stream& stream, beast::flat_buffer& buffer, StreamedParser& parser,
+                   std::chrono::seconds timeout, bool expect_continue, unsigned version)
+      : stream_(stream),
+        buffer_(buffer),
+        parser_(parser),
+        timeout_(timeout),
+        expect_continue_(expect_continue),
+        version_(version) {
+    parser_.eager(true);  // one put() may run through many chunks, up to a full piece
+  }
+
+  Task<Result<std::string_view>> read_some() override;
+  bool done() const override { return parser_.is_done(); }
+
+  BodyState state() const {
+    if (lost_) return BodyState::kLost;
+    return parser_.is_done() ? BodyState::kRead : BodyState::kUnread;
+  }
+
+ private:
+  // How much one read_some() hands out at most: large enough that per-piece costs vanish on a
+  // big upload, small enough that a connection holds little.
+  static constexpr size_t kPieceSize = 64 * 1024;
+
+  bool parse_buffered(beast::error_code& ec);
+  tl::unexpected<Error> fail(const beast::error_code& ec);
+
+  beast::tcp_stream& stream_;
+  beast::flat_buffer& buffer_;  // the session's: may hold body bytes that came with the header
+  StreamedParser& parser_;
+  std::chrono::seconds timeout_;
+  bool expect_continue_;
+  unsigned version_;
+  std::unique_ptr<char[]> piece_;  // what the last read_some() returned a view of
+  std::optional<Error> error_;     // sticky: after an error the framing is lost
+  bool lost_ = false;
+};
+
+Task<Result<std::string_view>> SocketBodyReader::read_some() {
+  if (error_) co_return tl::unexpected(*error_);
+  if (parser_.is_done()) co_return std::string_view();
+  if (expect_continue_) {
+    // Sent only now, when the handler wants the body: a request refused before reading (auth, a
+    // missing database) then never makes the client upload it.
+    expect_continue_ = false;
+    stream_.expires_after(timeout_);
+    if (auto ec = co_await send_continue(stream_, version_)) co_return fail(ec);
+  }
+  if (!piece_) piece_ = std::make_unique<char[]>(kPieceSize);
+  auto& body = parser_.get().body();
+  for (;;) {
+    body.data = piece_.get();
+    body.size = kPieceSize;
+    beast::error_code ec;
+    if (!parse_buffered(ec)) {
+      stream_.expires_after(timeout_);  // per read: a big upload may take long, a stall may not
+      std::tie(ec, std::ignore) =
+          co_await bhttp::async_read_some(stream_, buffer_, parser_, kNoThrow);
+      if (ec == bhttp::error::need_buffer) ec = {};  // the piece is full
+    }
+    if (ec) co_return fail(ec);
+    const size_t got = kPieceSize - body.size;
+    // Zero bytes and not done: only chunk framing was read. Read on.
+    if (got > 0 || parser_.is_done()) co_return std::string_view(piece_.get(), got);
+  }
+}
+
+// Parses body bytes already in the buffer into the piece, without a trip through the scheduler.
+// True when that yielded body bytes or ended the body (or failed: `ec` set); false when the socket
+// must be read.
+bool SocketBodyReader::parse_buffered(beast::error_code& ec) {
+  auto& body = parser_.get().body();
+  while (buffer_.size() > 0 && !parser_.is_done() && body.size > 0) {
+    size_t used = parser_.put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec == bhttp::error::need_buffer || ec == bhttp::error::need_more) {
+      ec = {};  // the piece is full, or a chunk header is cut off at the end of the buffer
+      break;
+    }
+    if (ec) return true;
+    if (used == 0) break;
+  }
+  return body.size < kPieceSize || parser_.is_done();
+}
+
+tl::unexpected<Error> SocketBodyReader::fail(const beast::error_code& ec) {
+  if (auto error = request_error(ec)) {
+    error_ = std::move(*error);  // malformed chunking (400) or past the limit (413)
+  } else {
+    lost_ = true;  // closed, reset or timed out mid-body
+    error_ = Error{Code::kInternal, "connection lost"};
+  }
+  return tl::unexpected(*error_);
+}
 
 Task<void> Server::Impl::accept_loop() {
   while (!stopping) {
@@ -146,70 +319,100 @@ Task<void> Server::Impl::session(tcp::socket socket) {
 
 // Reads one request, answers it; false when the connection should close.
 Task<bool> Server::Impl::serve_one(beast::tcp_stream& stream, beast::flat_buffer& buffer) {
-  bhttp::request_parser<bhttp::string_body> parser;
-  parser.header_limit(64 * 1024);
-  parser.body_limit(options.max_request_body);
+  // The header first, into a parser whose body type can still change (Beast's "change body type"):
+  // whether the body is read whole or streamed to the handler depends on the header.
+  HeaderParser header_parser;
+  header_parser.header_limit(64 * 1024);
+  header_parser.body_limit(boost::none);  // check_header applies the limit of the body's kind
 
   stream.expires_after(options.idle_timeout);
-  auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kNoThrow);
+  auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, header_parser, kNoThrow);
   // The access log is at info; below that level it must cost nothing, not even the clock reads.
-  const bool access_log = spdlog::should_log(spdlog::level::info);
-  const auto started =
-      access_log ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
-  Response res;
-  bool read_ok = !ec;
-  if (read_ok) {
-    auto& header = parser.get();
-    auto length = parser.content_length();
-    if (length && *length > options.max_request_body) {
-      read_ok = false;  // refuse before reading a byte of it
-      ec = bhttp::error::body_limit;
-    } else if (!only_chunked(header[bhttp::field::transfer_encoding])) {
-      // Beast would decode the chunks and silently keep, say, gzip bytes as the body.
-      read_ok = false;
-      ec = bhttp::error::bad_transfer_encoding;
-    } else {
-      if (beast::iequals(header[bhttp::field::expect], "100-continue")) {
-        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, header.version()};
-        std::tie(ec, n) = co_await bhttp::async_write(stream, cont, kNoThrow);
-      }
-      if (!ec && !parse_buffered_body(parser, buffer, ec)) {
-        stream.expires_after(options.request_timeout);
-        std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, kNoThrow);
-      }
-      read_ok = !ec;
-    }
-  }
-  if (!read_ok) {
-    auto error = request_error(ec);
-    if (!error) co_return false;  // closed, reset or timed out: nobody to answer
-    res = error_response(*error);
-    res.keep_alive(false);
-    res.prepare_payload();
-    stream.expires_after(std::chrono::seconds(10));
-    co_await bhttp::async_write(stream, res, kNoThrow);
-    spdlog::info("- - {} (bad request: {})", res.result_int(), ec.message());
-    co_return false;
-  }
+  const auto started = spdlog::should_log(spdlog::level::info) ? Clock::now() : Clock::time_point();
+  if (ec) co_return co_await refuse(stream, ec);
 
-  ++active_requests;
+  const bool streamed = streams_request_body(header_parser.get());
+  ec = check_header(header_parser, streamed ? options.max_attachment_size : options.max_request_body);
+  if (ec) co_return co_await refuse(stream, ec);  // refuse before reading a byte of the body
+  if (streamed) co_return co_await serve_streamed(stream, buffer, header_parser, started);
+
+  // The hot path (small documents): the whole body into a string, then the handler.
+  BufferedParser parser(std::move(header_parser));
+  parser.body_limit(options.max_request_body);
+  // Usually the body came with the header and no I/O is needed (see parse_buffered_body).
+  if (expects_continue(parser.get()) || !parse_buffered_body(parser, buffer, ec)) {
+    ec = co_await read_rest_of_body(stream, buffer, parser);
+  }
+  if (ec) co_return co_await refuse(stream, ec);
   Request req(parser.release());
+  co_return co_await respond(stream, req, nullptr, started);
+}
+
+// The part of a buffered body that did not come with the header, after 100 Continue if asked.
+Task<beast::error_code> Server::Impl::read_rest_of_body(beast::tcp_stream& stream,
+                                                        beast::flat_buffer& buffer,
+                                                        BufferedParser& parser) {
+  beast::error_code ec;
+  if (expects_continue(parser.get())) ec = co_await send_continue(stream, parser.get().version());
+  if (!ec && !parse_buffered_body(parser, buffer, ec)) {
+    stream.expires_after(options.request_timeout);
+    std::tie(ec, std::ignore) = co_await bhttp::async_read(stream, buffer, parser, kNoThrow);
+  }
+  co_return ec;
+}
+
+// A body streamed to its handler (attachments, multipart documents): the Request holds the header
+// only, and a BodyReader reads the body from this connection when the handler asks.
+Task<bool> Server::Impl::serve_streamed(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                        HeaderParser& header_parser, Clock::time_point started) {
+  const auto& header = header_parser.get();
+  const bool expect_continue = expects_continue(header);
+  const unsigned version = header.version();
+  // A copy of the header for the Request; the parser keeps its own while it reads the body.
+  Request req{RawRequest{bhttp::request_header<>(header)}};
+  StreamedParser parser(std::move(header_parser));
+  parser.body_limit(options.max_attachment_size);  // a Content-Length was checked already
+  SocketBodyReader reader(stream, buffer, parser, options.request_timeout, expect_continue,
+                          version);
+  req.set_body_reader(&reader);
+  co_return co_await respond(stream, req, &reader, started);
+}
+
+// Runs the handler and sends its answer; false when the connection should close. `reader` is the
+// streamed body (null when it was read whole): what the handler left of it decides whether the
+// connection can be reused, and whether there is anyone left to answer.
+Task<bool> Server::Impl::respond(beast::tcp_stream& stream, Request& req,
+                                 const SocketBodyReader* reader, Clock::time_point started) {
+  ++active_requests;
   req.set_connection(&stream);
-  res = co_await handle_request(req, context);
-  if (req.streamed()) {
+  Response res;
+  if (options.route_override) {
+    res = co_await options.route_override(req, context);
+  } else {
+    res = co_await handle_request(req, context);
+  }
+  const BodyState body = reader ? reader->state() : BodyState::kRead;
+  auto log = [&](std::string_view note) {
+    if (started == Clock::time_point()) return;
+    auto micros =
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
+    spdlog::info("{} {} {} {}us{}", req.method_string(), req.target(), res.result_int(), micros,
+                 note);
+  };
+  if (req.streamed() || body == BodyState::kLost) {
+    // Either the handler answered itself, or the client is gone: nothing (more) to send.
     --active_requests;
-    if (access_log) {
-      auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                        std::chrono::steady_clock::now() - started).count();
-      spdlog::info("{} {} {} {}us (streamed)", req.method_string(), req.target(), res.result_int(),
-                   micros);
-    }
-    co_return req.reusable() && req.keep_alive() && !stopping;
+    log(req.streamed() ? " (streamed)" : " (connection lost)");
+    const bool reuse = req.streamed() && req.reusable() && body == BodyState::kRead &&
+                       req.keep_alive() && !stopping;
+    if (!reuse && body == BodyState::kUnread) co_await linger_close(stream);
+    co_return reuse;
   }
   res.version(req.version());
-  res.set(bhttp::field::server, "Divan/0.1.0 (CouchDB/3 compatible)");
+  res.set(bhttp::field::server, kServerHeader);
   if (context.auth) context.auth->finish_response(req, res);  // session cookie refresh, CORS
-  res.keep_alive(req.keep_alive() && !stopping);
+  // An unread body's remaining bytes would be read as the next request: close after this one.
+  res.keep_alive(req.keep_alive() && !stopping && body == BodyState::kRead);
   res.prepare_payload();
   if (req.method() == bhttp::verb::head) {
     // Same headers as GET, no body: keep Content-Length, drop the bytes.
@@ -222,12 +425,24 @@ Task<bool> Server::Impl::serve_one(beast::tcp_stream& stream, beast::flat_buffer
   stream.expires_after(options.request_timeout);
   auto [wec, wn] = co_await asio::async_write(stream, message, kNoThrow);
   --active_requests;
-  if (access_log) {
-    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                      std::chrono::steady_clock::now() - started).count();
-    spdlog::info("{} {} {} {}us", req.method_string(), req.target(), res.result_int(), micros);
-  }
+  log("");
+  if (!wec && body == BodyState::kUnread) co_await linger_close(stream);
   co_return !wec && res.keep_alive();
+}
+
+// Answers a request that could not be read whole (400, 413), then closes; or just closes when the
+// client is gone. Always false: the connection is not reused.
+Task<bool> Server::Impl::refuse(beast::tcp_stream& stream, const beast::error_code& ec) {
+  auto error = request_error(ec);
+  if (!error) co_return false;  // closed, reset or timed out: nobody to answer
+  Response res = error_response(*error);
+  res.keep_alive(false);
+  res.prepare_payload();
+  stream.expires_after(std::chrono::seconds(10));
+  auto [wec, wn] = co_await bhttp::async_write(stream, res, kNoThrow);
+  spdlog::info("- - {} (bad request: {})", res.result_int(), ec.message());
+  if (!wec) co_await linger_close(stream);  // the body, if any, was not read
+  co_return false;
 }
 
 Task<void> Server::Impl::drain_and_stop() {

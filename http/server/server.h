@@ -11,6 +11,7 @@
 #include <string>
 
 #include "engine/catalog.h"
+#include "http/server/handler.h"
 
 namespace divan::http {
 
@@ -20,6 +21,10 @@ struct ServerOptions {
   std::string bind = "127.0.0.1";
   uint16_t port = 5984;                     // 0: the kernel picks a free port
   size_t max_request_body = 64 << 20;       // larger bodies get 413
+  // Bodies streamed to their handler (attachments, multipart documents: routes.h
+  // streams_request_body) are never held whole in memory, so they get a limit of their own.
+  // Larger ones get 413: at once for a Content-Length, from BodyReader::read_some() when chunked.
+  uint64_t max_attachment_size = uint64_t{1} << 30;
   size_t threads = 0;                       // 0: one per core
   // How long a connection may sit idle between requests, or take to send one request: bounds what
   // abandoned and slow clients (slowloris) can hold.
@@ -27,6 +32,8 @@ struct ServerOptions {
   std::chrono::seconds request_timeout{120};
   // Admins, sessions, _security and CORS (auth_service.h); null: no checks, everyone is admin.
   std::shared_ptr<AuthService> auth;
+  // Tests only: answers every request in place of the route table (and of `auth`). null: routes.h.
+  Handler route_override = nullptr;
 };
 
 class Server {

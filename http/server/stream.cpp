@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <tuple>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -13,6 +14,8 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
+
+#include "http/server/response.h"
 
 namespace divan::http {
 
@@ -40,17 +43,21 @@ struct ResponseStream::Shared {
   std::atomic<bool> woken{false};
 };
 
-ResponseStream::ResponseStream(beast::tcp_stream& stream, unsigned http_version)
-    : stream_(stream),
-      version_(http_version),
-      shared_(std::make_shared<Shared>(stream.get_executor())) {}
+ResponseStream::ResponseStream(const Request& req)
+    : stream_(*req.connection()),
+      version_(req.version()),
+      keep_alive_(req.keep_alive()),
+      shared_(std::make_shared<Shared>(stream_.get_executor())) {}
 
 StreamTask<bool> ResponseStream::begin(Response& header) {
   started_ = true;
   bhttp::response<bhttp::empty_body> res{header.result(), version_};
   for (const auto& field : header) res.set(field.name_string(), field.value());
   res.chunked(true);
-  res.keep_alive(true);
+  res.set(bhttp::field::server, kServerHeader);
+  // Saying keep-alive and then closing makes clients that pool sockets (Node ≥ 19) send their
+  // next request into a closed connection.
+  res.keep_alive(keep_alive_);
   stream_.expires_after(kWriteTimeout);
   // Header only: serializing the whole (empty, chunked) message would also send the last chunk.
   bhttp::response_serializer<bhttp::empty_body> serializer{res};
@@ -59,17 +66,55 @@ StreamTask<bool> ResponseStream::begin(Response& header) {
   co_return !gone_;
 }
 
+StreamTask<bool> ResponseStream::begin_fixed(Response& header, uint64_t content_length) {
+  started_ = true;
+  fixed_ = true;
+  content_length_ = content_length;
+  bhttp::response<bhttp::empty_body> res{header.result(), version_};
+  for (const auto& field : header) res.set(field.name_string(), field.value());
+  res.erase(bhttp::field::transfer_encoding);
+  res.content_length(content_length);
+  res.set(bhttp::field::server, kServerHeader);
+  // Saying keep-alive and then closing makes clients that pool sockets (Node ≥ 19) send their
+  // next request into a closed connection.
+  res.keep_alive(keep_alive_);
+  stream_.expires_after(kWriteTimeout);
+  // Header only, as in begin(): an empty_body message with a Content-Length would otherwise be
+  // serialized as complete. The same bytes answer HEAD, which then writes nothing more.
+  bhttp::response_serializer<bhttp::empty_body> serializer{res};
+  auto [ec, n] = co_await bhttp::async_write_header(stream_, serializer, kNoThrow);
+  if (ec) gone_ = true;
+  co_return !gone_;
+}
+
 StreamTask<bool> ResponseStream::write(std::string_view data) {
-  if (gone_) co_return false;
+  if (gone_ || overrun_) co_return false;
   if (data.empty()) co_return true;
   stream_.expires_after(kWriteTimeout);
-  auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk(asio::buffer(data)), kNoThrow);
+  beast::error_code ec;
+  if (fixed_) {
+    // Bytes past the announced length would be read as the start of the next response.
+    if (data.size() > content_length_ - written_) {
+      overrun_ = true;
+      co_return false;
+    }
+    std::tie(ec, std::ignore) = co_await asio::async_write(stream_, asio::buffer(data), kNoThrow);
+    written_ += data.size();
+  } else {
+    std::tie(ec, std::ignore) =
+        co_await asio::async_write(stream_, bhttp::make_chunk(asio::buffer(data)), kNoThrow);
+  }
   if (ec) gone_ = true;
   co_return !gone_;
 }
 
 StreamTask<bool> ResponseStream::finish() {
-  if (gone_) co_return false;
+  if (gone_ || overrun_) co_return false;
+  if (fixed_) {
+    // Nothing to send: Content-Length delimits the body. None written is the HEAD answer.
+    finished_ = written_ == content_length_ || written_ == 0;
+    co_return finished_;
+  }
   stream_.expires_after(kWriteTimeout);
   auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), kNoThrow);
   if (ec) gone_ = true;

@@ -1,5 +1,6 @@
-// Responses written in pieces while the handler runs (the changes feeds): chunked transfer
-// encoding, plus a wait that ends when the handler is woken (a commit), a deadline passes
+// Responses written in pieces while the handler runs: chunked transfer encoding for the changes
+// feeds, or a known Content-Length for large attachment and multipart bodies (begin_fixed), plus a
+// wait that ends when the handler is woken (a commit), a deadline passes
 // (heartbeat or timeout), or the client goes away — so an idle feed holds no thread and notices a
 // disconnect at once, not at its next heartbeat.
 //
@@ -8,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -26,13 +28,25 @@ using StreamTask = boost::asio::awaitable<T>;
 
 class ResponseStream {
  public:
-  ResponseStream(boost::beast::tcp_stream& stream, unsigned http_version);
+  // Answers `req` on its connection (REQUIRES: req.connection() is set). The response keeps the
+  // connection open only when the request asked for keep-alive, as the session then decides.
+  explicit ResponseStream(const Request& req);
 
   // Sends the status line and headers (Transfer-Encoding: chunked). False if the client is gone.
   StreamTask<bool> begin(Response& header);
-  // Sends one chunk; empty data is skipped (an empty chunk would end the body).
+  // Sends the status line and headers with `Content-Length: content_length` (no chunking): for
+  // bodies whose size is known up front (attachments, multipart documents). The writes that follow
+  // must add up to exactly that many bytes; finish() then checks it. For HEAD, send the headers
+  // with begin_fixed and call finish() without writing.
+  StreamTask<bool> begin_fixed(Response& header, uint64_t content_length);
+  // Sends one chunk (or, after begin_fixed, the raw bytes); empty data is skipped (an empty chunk
+  // would end the body). After begin_fixed, bytes past content_length are not sent: false, and the
+  // connection is unusable.
   StreamTask<bool> write(std::string_view data);
-  // Ends the body (last chunk). The connection may then serve its next request.
+  // Ends the body: the last chunk, or after begin_fixed the check that exactly content_length
+  // bytes went out — or none at all, the HEAD answer. True: the connection may serve its next
+  // request; false: the client is gone or the body came out short or long (close the connection:
+  // req.mark_streamed(false)).
   StreamTask<bool> finish();
 
   enum class WaitResult { kWoken, kDeadline, kClientGone };
@@ -50,11 +64,16 @@ class ResponseStream {
   struct Shared;  // what waker() callbacks may outlive the stream with
   boost::beast::tcp_stream& stream_;
   unsigned version_;
+  bool keep_alive_;
   std::shared_ptr<Shared> shared_;
   bool started_ = false;
   bool finished_ = false;
   bool gone_ = false;
   bool input_seen_ = false;  // the client sent bytes mid-feed: watch only the timer from then on
+  bool fixed_ = false;       // begin_fixed: raw writes, counted against content_length_
+  bool overrun_ = false;     // a write went past content_length_: the body can't end cleanly
+  uint64_t content_length_ = 0;
+  uint64_t written_ = 0;
 };
 
 }  // namespace divan::http
