@@ -153,7 +153,9 @@ class PageBuilder {
     const bool all_docs = options_.style == Style::kAllDocs;
     // The tree is needed for the leaves (all_docs) and for `_conflicts`.
     const engine::DocRecord* record =
-        all_docs || (options_.include_docs && options_.conflicts) ? &decode(c) : nullptr;
+        all_docs || (options_.include_docs && (options_.conflicts || options_.attachments))
+            ? &decode(c)
+            : nullptr;
 
     leaves_.clear();
     if (all_docs) {
@@ -194,7 +196,17 @@ class PageBuilder {
       append_json_text(row, leaves_[i].rev.str());
       row.push_back('}');
     }
-    if (options_.include_docs) {
+    if (options_.include_docs && options_.attachments) {
+      // Attachment data inline: the full read of the revision (engine/doc_render.h).
+      const revtree::Leaf& leaf = leaves_.front();
+      engine::ReadOptions read;
+      read.conflicts = options_.conflicts;
+      read.attachments = engine::AttachmentMode::kInline;
+      auto rendered =
+          engine::read_revision(snapshot_, *record, leaf.rev, leaf.deleted, read, kUnusedRevsLimit);
+      doc_ = rendered ? std::move(*rendered)
+                      : engine::render_doc(c.id, leaf.rev.str(), leaf.deleted, "{}");
+    } else if (options_.include_docs) {
       const revtree::Leaf& leaf = leaves_.front();
       if (!shown_body) shown_body = snapshot_.body(c.id, leaf.rev);
       std::string extras;

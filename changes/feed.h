@@ -61,6 +61,7 @@ struct FeedOptions {
   Style style = Style::kMainOnly;
   bool include_docs = false;
   bool conflicts = false;      // with include_docs: `_conflicts` in `doc`
+  bool attachments = false;    // with include_docs: attachment bodies inline (base64 `data`)
   Filter filter;
 };
 

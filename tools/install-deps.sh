@@ -9,13 +9,19 @@ PACKAGES=(
   nlohmann-json3-dev              # JSON
   libboost1.81-dev libboost-url1.81-dev  # Beast/Asio server and client, Boost.URL query parsing
   libssl-dev                      # libcrypto: MD5, base64
+  zlib1g-dev                      # gzip-encoded attachment uploads
   libexpected-dev                 # tl::expected as Result<T>
   libcli11-dev                    # command-line flags
   libspdlog-dev                   # logging
   doctest-dev                     # unit tests
+  clang-14 libclang-rt-14-dev     # libFuzzer + sanitizers for tests/fuzz/run_fuzz.sh
   python3                         # integration tests drive the real binary over HTTP
   curl                            # README tour, health checks
 )
+# PouchDB interop suite (tests/interop): node >= 18 and npm. Only when missing: a NodeSource nodejs
+# already provides npm, and Debian's npm package conflicts with it.
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -60,6 +60,86 @@ bool is_kept_special(std::string_view key) {
          key == "_replication_stats";
 }
 
+std::optional<uint64_t> uint_member(const Json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end() || !it->is_number_integer() || it->get<int64_t>() < 0) return std::nullopt;
+  return it->get<uint64_t>();
+}
+
+bool true_member(const Json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_boolean() && it->get<bool>();
+}
+
+// A `"follows": true` entry's bytes (couch_att follow_from_json, write_streamed_attachment): the
+// declared length is of the bytes as sent (`encoded_length` when `encoding` is given, which
+// defaults to `length`), and a declared digest names those bytes too.
+Result<std::shared_ptr<const engine::AttachmentBody>> take_follows(
+    const std::string& name, const Json& entry, std::vector<ReceivedAttachment>* follows,
+    size_t& next) {
+  if (!follows || next >= follows->size()) {
+    return fail(Code::kBadRequest, "Attachment " + name + " has no data: expected a following "
+                                   "MIME part (multipart/related)");
+  }
+  ReceivedAttachment& part = (*follows)[next++];
+  std::optional<uint64_t> declared = uint_member(entry, "length");
+  if (entry.contains("encoding")) {
+    if (auto encoded = uint_member(entry, "encoded_length")) declared = encoded;
+  }
+  if (declared && part.sent_length < *declared) {
+    return fail(Code::kBadRequest, "attachment shorter than expected");
+  }
+  if (declared && part.sent_length > *declared) {
+    return fail(Code::kBadRequest, "attachment longer than expected");
+  }
+  if (auto digest = entry.find("digest"); digest != entry.end() && digest->is_string()) {
+    if (digest->get_ref<const std::string&>() != part.sent_digest) {
+      return fail(Code::kContentMd5Mismatch, "Possible message corruption.");
+    }
+  }
+  return std::move(part.body);
+}
+
+// `_attachments` (http-api.md §7.1; couch_att:from_json): stub, follows, else inline data.
+Result<void> parse_attachments(const Json& value, IncomingDoc& out,
+                               std::vector<ReceivedAttachment>* follows) {
+  if (!value.is_object()) return validation("Bad special document member: _attachments");
+  size_t next_part = 0;
+  out.attachments.reserve(value.size());
+  for (const auto& [name, entry] : value.items()) {
+    if (auto ok = validate_attachment_name(name); !ok) return ok;
+    if (!entry.is_object()) return fail(Code::kBadRequest, "Invalid attachment " + name);
+    engine::NewAttachment att;
+    att.name = name;
+    att.revpos = uint_member(entry, "revpos");
+    if (true_member(entry, "stub")) {
+      att.stub = true;
+      out.has_stubs = true;
+      out.attachments.push_back(std::move(att));
+      continue;
+    }
+    auto type = entry.find("content_type");
+    att.content_type = type != entry.end() && type->is_string()
+                           ? type->get<std::string>()
+                           : std::string("application/octet-stream");
+    if (true_member(entry, "follows")) {
+      auto body = take_follows(name, entry, follows, next_part);
+      if (!body) return tl::unexpected(body.error());
+      att.body = std::move(*body);
+    } else {
+      auto data = entry.find("data");
+      std::optional<std::string> bytes;
+      if (data != entry.end() && data->is_string()) {
+        bytes = engine::base64_decode(data->get_ref<const std::string&>());
+      }
+      if (!bytes) return fail(Code::kBadRequest, "Invalid attachment data for " + name);
+      att.body = engine::AttachmentBody::from_bytes(std::move(*bytes));
+    }
+    out.attachments.push_back(std::move(att));
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<void> validate_doc_id(std::string_view id) {
@@ -77,12 +157,35 @@ Result<void> validate_doc_id(std::string_view id) {
   return fail(Code::kIllegalDocId, "Only reserved document ids may start with underscore.");
 }
 
+Result<void> validate_attachment_name(std::string_view name) {
+  if (name.starts_with('_')) {
+    return fail(Code::kBadRequest,
+                "Attachment name '" + std::string(name) + "' starts with prohibited character '_'");
+  }
+  if (!valid_utf8(name)) return fail(Code::kBadRequest, "Attachment name is not UTF-8 encoded");
+  return {};
+}
+
+Result<std::vector<revtree::RevId>> parse_atts_since(const Json& value) {
+  if (!value.is_array()) return fail(Code::kBadRequest, "att_since value must be array of revs.");
+  std::vector<revtree::RevId> revs;
+  revs.reserve(value.size());
+  for (const auto& item : value) {
+    auto rev = item.is_string() ? revtree::parse_rev(item.get_ref<const std::string&>())
+                                : std::nullopt;
+    if (!rev) return fail(Code::kBadRequest, reason::kBadRev);
+    revs.push_back(std::move(*rev));
+  }
+  return revs;
+}
+
 Result<void> validate_json_doc_id(const Json& id) {
   if (!id.is_string()) return fail(Code::kIllegalDocId, "Document id must be a string");
   return validate_doc_id(std::string_view(id.get_ref<const std::string&>()));
 }
 
-Result<IncomingDoc> parse_incoming_doc(Json&& doc) {
+Result<IncomingDoc> parse_incoming_doc(Json&& doc,
+                                       std::vector<ReceivedAttachment>* follows) {
   if (!doc.is_object()) return fail(Code::kBadRequest, "Document must be a JSON object");
   IncomingDoc out;
   Json::iterator id_it = doc.find("_id");
@@ -112,9 +215,7 @@ Result<IncomingDoc> parse_incoming_doc(Json&& doc) {
       if (!value.is_boolean()) return validation("Bad special document member: _deleted");
       out.deleted = value.get<bool>();
     } else if (key == "_attachments") {
-      // Attachments arrive with issue 4; until then an empty set is the only one we can honour.
-      if (!value.is_object()) return validation("Bad special document member: _attachments");
-      if (!value.empty()) return fail(Code::kBadRequest, "Attachments are not supported yet");
+      if (auto ok = parse_attachments(value, out, follows); !ok) return tl::unexpected(ok.error());
     } else {
       return validation("Bad special document member: " + key);
     }
@@ -140,16 +241,26 @@ Result<engine::DocUpdate> to_doc_update(IncomingDoc&& doc, std::string id, bool 
     return fail(Code::kBadRequest,
                 "When `new_edits: false`, the document needs `_rev` or `_revisions` specified");
   }
+  // `_attachments` was split off: the limit counts the JSON body only (§5.4).
   update.body = doc.body.dump();
   if (update.body.size() > kMaxDocumentSize) return fail(Code::kDocumentTooLarge, update.id);
+  update.attachments = std::move(doc.attachments);
   if (new_edits) {
     // From the dump: most bodies are already canonical, and then it is reused as is.
     update.canonical_body = revtree::canonical_json(doc.body, update.body);
-    // Here, on the request's thread, rather than on the database's single writer.
-    const auto& parent = update.parent;
-    update.new_rev_id = revtree::new_rev_id(update.deleted, parent ? parent->pos : 0,
-                                            parent ? std::string_view(parent->id) : "",
-                                            update.canonical_body);
+    // Stubs name bytes only the writer can look up: it hashes once it resolved them.
+    if (!doc.has_stubs) {
+      std::vector<revtree::AttachmentDigest> digests;
+      digests.reserve(update.attachments.size());
+      for (const auto& att : update.attachments) {
+        digests.push_back({att.name, att.content_type, att.body->digest()});
+      }
+      // Here, on the request's thread, rather than on the database's single writer.
+      const auto& parent = update.parent;
+      update.new_rev_id = revtree::new_rev_id(update.deleted, parent ? parent->pos : 0,
+                                              parent ? std::string_view(parent->id) : "",
+                                              update.canonical_body, std::move(digests));
+    }
   }
   return update;
 }

@@ -3,12 +3,15 @@
 // text, without re-parsing the stored body.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
 
+#include "engine/attachments.h"
 #include "engine/database.h"
 #include "engine/doc_render.h"
 #include "engine/error.h"
@@ -27,6 +30,21 @@ inline constexpr size_t kMaxDocumentSize = 8'000'000;
 Result<void> validate_doc_id(std::string_view id);
 Result<void> validate_json_doc_id(const Json& id);  // also "Document id must be a string"
 
+// couch_doc:validate_attachment_name: bad_request when `name` starts with '_' or is not UTF-8.
+Result<void> validate_attachment_name(std::string_view name);
+
+// An `atts_since` value (GET ?atts_since=…, _bulk_get entries): a JSON array of rev strings.
+// bad_request "Invalid rev format" for a bad rev, "att_since value must be array of revs." for a
+// value that is not an array.
+Result<std::vector<revtree::RevId>> parse_atts_since(const Json& value);
+
+// The bytes of one `"follows": true` attachment, received in a multipart part (§7.4).
+struct ReceivedAttachment {
+  std::shared_ptr<const engine::AttachmentBody> body;  // identity bytes (gzip parts decoded)
+  uint64_t sent_length = 0;  // bytes as sent (the encoded length for a gzip part)
+  std::string sent_digest;   // "md5-<base64>" of the bytes as sent: what a supplied digest names
+};
+
 // A request body with its special fields taken out.
 struct IncomingDoc {
   std::optional<std::string> id;              // `_id`, validated
@@ -35,13 +53,27 @@ struct IncomingDoc {
   std::optional<revtree::RevPath> revisions;  // `_revisions`
   bool deleted = false;
   Json body = Json::object();                 // user fields in their original order
+  std::vector<engine::NewAttachment> attachments;  // `_attachments`, in order
+  bool has_stubs = false;                     // some attachment is a stub (the writer hashes)
 };
 
 // Validates and splits `doc` (must be an object). `_rev` is parsed as a tree rev unless the doc is
 // local (then raw_rev only). Errors: doc_validation / bad_request / illegal_docid per §5.2.
-Result<IncomingDoc> parse_incoming_doc(Json&& doc);
+//
+// `_attachments` (§7.1): each entry is a stub, inline base64 `data`, or `"follows": true`, whose
+// bytes are the next unused element of `*follows` (the parts of a multipart/related PUT, in
+// `_attachments` order; taken by move). Errors: bad_request for a name starting with '_', a
+// non-object entry, bad base64, a `follows` entry without a part left (or with no `follows` list:
+// a JSON body cannot carry one), a part shorter/longer than its declared length; 400
+// content_md5_mismatch when a declared digest is not the part's. Parts beyond the `follows`
+// entries are ignored, as CouchDB leaves them unread.
+Result<IncomingDoc> parse_incoming_doc(Json&& doc,
+                                       std::vector<ReceivedAttachment>* follows = nullptr);
 
 // The engine write for a normal (tree) document. new_edits=false needs `_rev` or `_revisions`.
+// Carries the attachments; an interactive write without stubs gets its rev id here (hashing the
+// attachment digests too), one with stubs leaves it to the writer, which resolves them first.
+// The 8 MB document limit counts the JSON body only, never attachment bytes.
 Result<engine::DocUpdate> to_doc_update(IncomingDoc&& doc, std::string id, bool new_edits);
 // The engine write for a `_local/…` doc; rev "0-N" or absent.
 Result<engine::LocalUpdate> to_local_update(IncomingDoc&& doc, std::string id);

@@ -26,6 +26,7 @@ ErrorInfo error_info(Code code) {
     case Code::kBadContentType:      return {status::unsupported_media_type, "bad_content_type"};
     case Code::kRangeNotSatisfiable:
       return {status::range_not_satisfiable, "requested_range_not_satisfiable"};
+    case Code::kContentMd5Mismatch:  return {status::bad_request, "content_md5_mismatch"};
     case Code::kInternal:            return {status::internal_server_error, "unknown_error"};
   }
   return {status::internal_server_error, "unknown_error"};

@@ -2,6 +2,9 @@
 // to these; each one is a Handler (handler.h).
 #pragma once
 
+#include <optional>
+#include <string>
+
 #include "http/server/handler.h"
 
 namespace divan::http {
@@ -31,7 +34,11 @@ Task<Response> handle_accepted_noop(Request& req, ServerContext& ctx);  // _comp
 Task<Response> handle_doc_get(Request& req, ServerContext& ctx);
 Task<Response> handle_doc_put(Request& req, ServerContext& ctx);
 Task<Response> handle_doc_delete(Request& req, ServerContext& ctx);
-Task<Response> handle_attachment(Request& req, ServerContext& ctx);
+
+// handlers_attachments.cpp: /{db}/{docid}/{att…} and /{db}/_design/{name}/{att…} (§7.2)
+Task<Response> handle_attachment_get(Request& req, ServerContext& ctx);
+Task<Response> handle_attachment_put(Request& req, ServerContext& ctx);
+Task<Response> handle_attachment_delete(Request& req, ServerContext& ctx);
 
 // handlers_bulk_docs.cpp: many writes in one request
 Task<Response> handle_bulk_docs(Request& req, ServerContext& ctx);
@@ -51,5 +58,10 @@ Task<Response> handle_local_docs(Request& req, ServerContext& ctx);
 
 // The document id a /{db}/… path names: "_design/x" and "_local/x" rejoin their two segments.
 std::string doc_id_from_path(const Request& req);
+
+// The parent rev of a write (handlers_doc.cpp): body `_rev`, `?rev=`, `If-Match` (quotes
+// optional); every one given must agree, else bad_request with CouchDB's reasons (§6.2, §1.4).
+Result<std::optional<std::string>> requested_rev(const Request& req,
+                                                 const std::optional<std::string>& body_rev);
 
 }  // namespace divan::http

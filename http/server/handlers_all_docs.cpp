@@ -36,6 +36,7 @@ struct ListArgs {
   bool inclusive_end = true;
   bool include_docs = false;
   bool conflicts = false;
+  bool attachments = false;  // with include_docs: attachment bodies inline
   bool update_seq = false;
   uint64_t limit = std::numeric_limits<uint64_t>::max();
   uint64_t skip = 0;
@@ -78,12 +79,12 @@ struct BoolParam {
   const char* name;
   bool ListArgs::*field;
 };
-// attachments / att_encoding_info are validated and then ignored: no doc has attachments yet.
+// att_encoding_info is validated and then ignored: nothing is stored compressed.
 constexpr bool ListArgs::*kIgnored = nullptr;
 const BoolParam kBoolParams[] = {
     {"descending", &ListArgs::descending},     {"inclusive_end", &ListArgs::inclusive_end},
     {"include_docs", &ListArgs::include_docs}, {"conflicts", &ListArgs::conflicts},
-    {"update_seq", &ListArgs::update_seq},     {"attachments", kIgnored},
+    {"update_seq", &ListArgs::update_seq},     {"attachments", &ListArgs::attachments},
     {"att_encoding_info", kIgnored},
 };
 
@@ -280,6 +281,7 @@ void append_winner_doc(std::string& out, engine::Snapshot& snapshot, const engin
                        const revtree::RevId& rev, const ListArgs& args, uint32_t revs_limit) {
   ReadOptions options;
   options.conflicts = args.conflicts;
+  if (args.attachments) options.attachments = engine::AttachmentMode::kInline;
   auto rendered = read_revision(snapshot, doc, rev, false, options, revs_limit);
   out += rendered ? *rendered : "null";
 }
@@ -362,7 +364,17 @@ std::string list_range(engine::Snapshot& snapshot, engine::Database& db, const L
     if (i) out.push_back(',');
     append_row_start(out, row.id, row.rev);
     out.push_back('}');
-    if (args.include_docs) {
+    if (args.include_docs && args.attachments) {
+      // Inline attachment bodies: the full read of the revision.
+      out += ",\"doc\":";
+      auto rev = revtree::parse_rev(row.rev);
+      auto doc = snapshot.doc(row.id);
+      if (rev && doc) {
+        append_winner_doc(out, snapshot, *doc, *rev, args, db.revs_limit());
+      } else {
+        out += "null";
+      }
+    } else if (args.include_docs) {
       out += ",\"doc\":";
       auto rev = revtree::parse_rev(row.rev);
       auto body = rev ? snapshot.body(row.id, *rev) : std::nullopt;

@@ -107,7 +107,9 @@ void append_entry(std::string& out, engine::Snapshot& snapshot, const Json& entr
     rev = it->is_string() ? revtree::parse_rev(it->get_ref<const std::string&>()) : std::nullopt;
     if (!rev) return error_entry(it->dump(), {Code::kBadRequest, reason::kBadRev});
   }
-  // atts_since is checked like CouchDB does; with no attachments stored yet it changes nothing.
+  // atts_since: attachment bodies newer than the nearest listed ancestor go inline (§11).
+  const BulkGetOptions* entry_options = &options;
+  BulkGetOptions with_since;
   if (auto it = entry.find("atts_since"); it != entry.end()) {
     if (!it->is_array()) {
       return error_entry(it->dump(), {Code::kBadRequest, "att_since value must be array of revs."});
@@ -117,9 +119,13 @@ void append_entry(std::string& out, engine::Snapshot& snapshot, const Json& entr
         return error_entry(since.dump(), {Code::kBadRequest, reason::kBadRev});
       }
     }
+    with_since = options;
+    with_since.read.atts_since = *parse_atts_since(*it);
+    with_since.read.attachments = engine::AttachmentMode::kInline;
+    entry_options = &with_since;
   }
   out += "{\"id\":" + id_json + ",\"docs\":[";
-  append_revisions(out, snapshot, id_json, id, rev, options, revs_limit);
+  append_revisions(out, snapshot, id_json, id, rev, *entry_options, revs_limit);
   out += "]}";
 }
 
@@ -188,6 +194,17 @@ Task<Response> handle_bulk_get(Request& req, ServerContext& ctx) {
   auto revs = bool_param(req, "revs");
   if (!revs) co_return error_response(revs.error());
   options.read.revs = *revs;
+  // attachments=true inlines every attachment body; the query string, or a body field as the
+  // CouchDB replicator repeats its options there. att_encoding_info adds nothing: nothing is
+  // stored compressed.
+  auto attachments = bool_param(req, "attachments");
+  if (!attachments) co_return error_response(attachments.error());
+  auto att_encoding_info = bool_param(req, "att_encoding_info");
+  if (!att_encoding_info) co_return error_response(att_encoding_info.error());
+  auto body_flag = body->find("attachments");
+  if (*attachments || (body_flag != body->end() && *body_flag == true)) {
+    options.read.attachments = engine::AttachmentMode::kInline;
+  }
 
   std::string out = "{\"results\":[";
   {

@@ -1,5 +1,10 @@
 // POST /{db}/_bulk_docs (http-api.md §10): many interactive or replicated writes in one request,
 // handed to the writer as one batch so they share one commit.
+#include <algorithm>
+#include <optional>
+#include <string_view>
+#include <unordered_set>
+
 #include "http/server/auth_service.h"
 #include "http/server/doc_json.h"
 #include "http/server/errors.h"
@@ -65,6 +70,75 @@ void append_error_item(std::string& out, std::string_view id, const std::string*
   out.push_back('}');
 }
 
+// spec §6.3 / §7.3 for one write with stubs, as the writer will judge it: the stubs' names (and
+// revpos, when given) must be in the base revision's attachments. The base of an interactive write
+// is its parent, of a replicated one the nearest ancestor on its path whose body we hold. Only the
+// cases the writer is sure to refuse are reported; a write that conflicts, or replicates a rev
+// already known, is left to the writer.
+std::optional<Error> unresolvable_stub(engine::Snapshot& snapshot,
+                                       const engine::DocUpdate& update) {
+  auto doc = snapshot.doc(update.id);
+  std::optional<revtree::RevId> base;
+  if (update.revisions) {
+    const revtree::RevPath& path = *update.revisions;
+    if (doc && doc->tree.find({path.start, path.ids.front()})) return std::nullopt;  // a no-op
+    for (size_t k = 1; doc && k < path.ids.size() && k < path.start; ++k) {
+      revtree::RevId rev{path.start - k, path.ids[k]};
+      const auto* node = doc->tree.find(rev);
+      if (node && node->has_body) {
+        base = std::move(rev);
+        break;
+      }
+    }
+  } else if (update.parent) {
+    if (!doc || !doc->tree.is_leaf(*update.parent)) return std::nullopt;  // the writer: conflict
+    base = update.parent;
+  } else if (doc && !doc->tree.deleted()) {
+    return std::nullopt;  // the writer: conflict
+  }
+  std::optional<engine::StoredRevision> stored;
+  if (base) stored = snapshot.revision(update.id, *base);
+  if (!stored) {
+    return Error{Code::kMissingStub, "Previous revision missing for document " + update.id};
+  }
+  auto atts = engine::parse_stored_attachments(stored->atts);
+  for (const auto& att : update.attachments) {
+    if (!att.stub) continue;
+    auto found = std::find_if(atts.begin(), atts.end(),
+                              [&](const engine::AttachmentInfo& a) { return a.name == att.name; });
+    if (found == atts.end() || (att.revpos && *att.revpos != found->revpos)) {
+      return Error{Code::kMissingStub,
+                   "Invalid attachment stub in " + update.id + " for " + att.name};
+    }
+  }
+  return std::nullopt;
+}
+
+// CouchDB aborts the whole request on an unresolvable stub (§7.3): checked before anything is
+// written. Writes of an id seen earlier in the batch are skipped (their base may be written by that
+// earlier op); the writer still checks every op, so a race with another writer can only cost
+// atomicity, never correctness.
+std::optional<Error> first_unresolvable_stub(engine::Database& db,
+                                             const std::vector<engine::WriteOp>& ops) {
+  std::optional<engine::Snapshot> snapshot;
+  std::unordered_set<std::string_view> seen;
+  for (const engine::WriteOp& op : ops) {
+    const auto* update = std::get_if<engine::DocUpdate>(&op);
+    if (!update) continue;
+    bool first_of_id = seen.insert(update->id).second;
+    bool stubs = std::any_of(update->attachments.begin(), update->attachments.end(),
+                             [](const engine::NewAttachment& a) { return a.stub; });
+    if (!stubs || !first_of_id) continue;
+    if (!snapshot) {
+      auto opened = db.snapshot();
+      if (!opened) return std::nullopt;  // the write reports it
+      snapshot.emplace(std::move(*opened));
+    }
+    if (auto error = unresolvable_stub(*snapshot, *update)) return error;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Task<Response> handle_bulk_docs(Request& req, ServerContext& ctx) {
@@ -75,10 +149,21 @@ Task<Response> handle_bulk_docs(Request& req, ServerContext& ctx) {
   if (!bulk) co_return error_response(bulk.error());
   req.mutable_body().clear();  // the parsed copy is all we need from here on
 
+  if (auto error = first_unresolvable_stub(**db, bulk->ops)) co_return error_response(*error);
   auto denied = take_denied_writes(req, ctx, bulk->ops);  // design docs by non-admins (auth_service.h)
   auto result = co_await write(**db, std::move(bulk->ops));
   if (!result) co_return error_response(result.error());
   restore_denied_writes(*result, std::move(denied));
+  // An unresolvable attachment stub fails the whole request with 412, as in CouchDB (§7.3): the
+  // CouchDB replicator reacts by re-sending the doc with its attachment bodies. Checked above
+  // before writing; should a concurrent write still make the writer refuse a stub, the other docs
+  // of the batch were committed in the same group and stay written, unlike CouchDB: re-sending
+  // them is harmless (known revs are no-ops, interactive ones conflict).
+  for (const engine::WriteOutcome& outcome : *result) {
+    if (outcome.error && outcome.error->code == Code::kMissingStub) {
+      co_return error_response(*outcome.error);
+    }
+  }
 
   // new_edits=true: one item per doc, in order. new_edits=false: only the failures (§10).
   std::string body = "[";

@@ -143,12 +143,15 @@ Result<changes::FeedOptions> parse_feed_options(const Request& req, const FeedPa
   auto descending = bool_param(req, "descending");
   auto include_docs = bool_param(req, "include_docs");
   auto conflicts = bool_param(req, "conflicts");
-  for (auto* flag : {&descending, &include_docs, &conflicts}) {
+  auto attachments = bool_param(req, "attachments");
+  auto att_encoding_info = bool_param(req, "att_encoding_info");  // nothing stored compressed
+  for (auto* flag : {&descending, &include_docs, &conflicts, &attachments, &att_encoding_info}) {
     if (!*flag) return tl::unexpected(flag->error());
   }
   options.descending = *descending;
   options.include_docs = *include_docs;
   options.conflicts = *conflicts;
+  options.attachments = *attachments;
   options.limit = params.limit;
   auto style = req.param("style");
   options.style = style == "all_docs" ? changes::Style::kAllDocs : changes::Style::kMainOnly;
@@ -176,7 +179,7 @@ class FeedSink {
       : req_(req),
         content_type_(content_type),
         stream_(req.connection() && req.method() != bhttp::verb::head
-                    ? std::make_unique<ResponseStream>(*req.connection(), req.version())
+                    ? std::make_unique<ResponseStream>(req)
                     : nullptr) {}
 
   ResponseStream* stream() { return stream_.get(); }

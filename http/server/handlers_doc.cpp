@@ -1,9 +1,11 @@
 // Single documents: GET/HEAD/PUT/DELETE /{db}/{docid}, including `_design/` and `_local/` ids
 // (http-api.md §6, §8; revision-trees.md §6, §8).
-#include <random>
+#include <cctype>
+#include <variant>
 
 #include "http/server/doc_json.h"
 #include "http/server/handlers.h"
+#include "http/server/multipart_doc.h"
 #include "http/server/params.h"
 #include "http/server/response.h"
 
@@ -23,25 +25,6 @@ std::string_view unquote(std::string_view s) {
   if (s.starts_with("W/")) s.remove_prefix(2);
   if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
   return s;
-}
-
-// The parent rev of a write: body `_rev`, `?rev=`, `If-Match`; all given ones must agree (§6.2).
-Result<std::optional<std::string>> requested_rev(const Request& req,
-                                                 const std::optional<std::string>& body_rev) {
-  std::optional<std::string> query;
-  if (auto q = req.param("rev")) query = std::string(*q);
-  std::optional<std::string> etag;
-  if (auto h = req.header(bhttp::field::if_match); !h.empty()) etag = std::string(unquote(h));
-  if (body_rev && query && *body_rev != *query) {
-    return fail(Code::kBadRequest,
-                "Document rev from request body and query string have different values");
-  }
-  if (query && etag && *query != *etag) {
-    return fail(Code::kBadRequest, "Document rev and etag have different values");
-  }
-  if (body_rev) return body_rev;
-  if (query) return query;
-  return etag;
 }
 
 // Whether `accept` admits `type` (explicitly, via "major/*", via "*/*", or with no Accept at all).
@@ -68,6 +51,17 @@ bool accepts(std::string_view accept, std::string_view type) {
   return false;
 }
 
+// Content-Type multipart/related (any case, any parameters).
+bool is_multipart_related(std::string_view content_type) {
+  constexpr std::string_view kType = "multipart/related";
+  if (content_type.size() < kType.size()) return false;
+  for (size_t i = 0; i < kType.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(content_type[i])) != kType[i]) return false;
+  }
+  return content_type.size() == kType.size() || content_type[kType.size()] == ';' ||
+         content_type[kType.size()] == ' ';
+}
+
 Result<ReadOptions> read_options(const Request& req) {
   ReadOptions options;
   auto meta = bool_param(req, "meta");
@@ -85,6 +79,21 @@ Result<ReadOptions> read_options(const Request& req) {
     *flag.target = *value;
   }
   if (*meta) options.revs_info = options.conflicts = options.deleted_conflicts = true;
+  // att_encoding_info only describes compressed attachments, and we store none (§7.1).
+  for (const char* ignored : {"att_encoding_info"}) {
+    if (auto value = bool_param(req, ignored); !value) return tl::unexpected(value.error());
+  }
+  auto attachments = bool_param(req, "attachments");
+  if (!attachments) return tl::unexpected(attachments.error());
+  if (*attachments) options.attachments = engine::AttachmentMode::kInline;
+  auto since = json_param(req, "atts_since");
+  if (!since) return tl::unexpected(since.error());
+  if (*since) {  // implies attachments (§6.1)
+    auto revs = parse_atts_since(**since);
+    if (!revs) return tl::unexpected(revs.error());
+    options.atts_since = std::move(*revs);
+    options.attachments = engine::AttachmentMode::kInline;
+  }
   return options;
 }
 
@@ -128,70 +137,52 @@ Task<Response> write_local(Request& req, engine::Database& db, const std::string
 // ---- open_revs (§6.1): several revisions, as a JSON array or multipart/mixed ----
 
 struct OpenRevs {
-  std::vector<std::string> found;  // rendered docs
+  std::vector<FollowsRevision> found;  // rendered docs (and, in multipart form, their follows)
   std::vector<std::string> missing;
 };
 
-Response open_revs_response(const Request& req, OpenRevs&& result) {
-  if (!accepts(req.header(bhttp::field::accept), "multipart/mixed")) {
-    std::string body = "[";
-    for (const auto& doc : result.found) {
-      if (body.size() > 1) body.push_back(',');
-      body += "{\"ok\":" + doc + "}";
-    }
-    for (const auto& rev : result.missing) {
-      if (body.size() > 1) body.push_back(',');
-      body += "{\"missing\":" + json_string(rev) + "}";
-    }
-    body.push_back(']');
-    return json_response(bhttp::status::ok, std::move(body));
-  }
-  // The CouchDB replicator reads this form (Accept: multipart/mixed), one part per revision.
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  char boundary[33];
-  snprintf(boundary, sizeof boundary, "%016llx%016llx", static_cast<unsigned long long>(rng()),
-           static_cast<unsigned long long>(rng()));
-  std::string body;
+Response open_revs_json(OpenRevs&& result) {
+  std::string body = "[";
   for (const auto& doc : result.found) {
-    body += "--" + std::string(boundary) + "\r\nContent-Type: application/json\r\n\r\n" + doc + "\r\n";
+    if (body.size() > 1) body.push_back(',');
+    body += "{\"ok\":" + doc.json + "}";
   }
   for (const auto& rev : result.missing) {
-    body += "--" + std::string(boundary) +
-            "\r\nContent-Type: application/json; error=\"true\"\r\n\r\n{\"missing\":" +
-            json_string(rev) + "}\r\n";
+    if (body.size() > 1) body.push_back(',');
+    body += "{\"missing\":" + json_string(rev) + "}";
   }
-  body += "--" + std::string(boundary) + "--";
-  Response res{bhttp::status::ok, 11};
-  res.set(bhttp::field::content_type, "multipart/mixed; boundary=\"" + std::string(boundary) + "\"");
-  res.body() = std::move(body);
-  return res;
+  body.push_back(']');
+  return json_response(bhttp::status::ok, std::move(body));
 }
 
-Task<Response> get_open_revs(Request& req, engine::Database& db, const std::string& id,
-                             std::string_view open_revs, const ReadOptions& options) {
+// Reads the revisions `open_revs` names from one snapshot, released on return (before any byte of
+// the answer goes out). A Response when the answer is an error.
+std::variant<Response, OpenRevs> read_open_revs(Request& req, engine::Database& db,
+                                                const std::string& id, std::string_view open_revs,
+                                                const ReadOptions& options) {
   auto latest = bool_param(req, "latest");
-  if (!latest) co_return error_response(latest.error());
+  if (!latest) return error_response(latest.error());
   bool all = open_revs == "all";
   std::vector<RevId> requested;
   if (!all) {
     auto json = parse_json(open_revs);
-    if (!json) co_return error_response(json.error());
-    if (!json->is_array()) co_return error_response({Code::kBadRequest, "Invalid rev format"});
+    if (!json) return error_response(json.error());
+    if (!json->is_array()) return error_response({Code::kBadRequest, "Invalid rev format"});
     for (const auto& item : *json) {
-      if (!item.is_string()) co_return error_response({Code::kBadRequest, reason::kBadRev});
+      if (!item.is_string()) return error_response({Code::kBadRequest, reason::kBadRev});
       auto rev = parse_rev_text(item.get_ref<const std::string&>());
-      if (!rev) co_return error_response(rev.error());
+      if (!rev) return error_response(rev.error());
       requested.push_back(std::move(*rev));
     }
   }
   auto snapshot = db.snapshot();
-  if (!snapshot) co_return error_response(snapshot.error());
+  if (!snapshot) return error_response(snapshot.error());
   auto doc = snapshot->doc(id);
   OpenRevs result;
   if (!doc) {
-    if (all) co_return error_response({Code::kNotFound, reason::kMissing});
+    if (all) return error_response({Code::kNotFound, reason::kMissing});
     for (const auto& rev : requested) result.missing.push_back(rev.str());
-    co_return open_revs_response(req, std::move(result));
+    return result;
   }
   // Each requested rev resolves to the revisions to send: itself, or with latest its leaves.
   std::vector<revtree::Leaf> to_send;
@@ -215,15 +206,33 @@ Task<Response> get_open_revs(Request& req, engine::Database& db, const std::stri
       }
     }
   }
+  const bool follows = options.attachments == engine::AttachmentMode::kFollows;
   for (const auto& leaf : to_send) {
-    auto rendered = read_revision(*snapshot, *doc, leaf.rev, leaf.deleted, options, db.revs_limit());
+    FollowsRevision revision;
+    auto rendered = read_revision(*snapshot, *doc, leaf.rev, leaf.deleted, options,
+                                  db.revs_limit(), follows ? &revision.follows : nullptr);
     if (rendered) {
-      result.found.push_back(std::move(*rendered));
+      revision.json = std::move(*rendered);
+      result.found.push_back(std::move(revision));
     } else {
       result.missing.push_back(leaf.rev.str());
     }
   }
-  co_return open_revs_response(req, std::move(result));
+  return result;
+}
+
+Task<Response> get_open_revs(Request& req, engine::Database& db, const std::string& id,
+                             std::string_view open_revs, ReadOptions options) {
+  // The CouchDB replicator reads the multipart/mixed form (Accept: multipart/mixed), and CouchDB
+  // always sends attachment bodies in it, as parts; only atts_since leaves some as stubs.
+  const bool multipart = accepts(req.header(bhttp::field::accept), "multipart/mixed");
+  if (multipart) options.attachments = engine::AttachmentMode::kFollows;
+  auto read = read_open_revs(req, db, id, open_revs, options);
+  if (auto* error = std::get_if<Response>(&read)) co_return std::move(*error);
+  OpenRevs result = std::get<OpenRevs>(std::move(read));
+  if (!multipart) co_return open_revs_json(std::move(result));
+  co_return co_await send_open_revs_multipart(req, db, std::move(result.found),
+                                              std::move(result.missing));
 }
 
 // Only a plain read (no extras) has an ETag: the rev alone does not identify the extras.
@@ -271,6 +280,24 @@ Response get_winner(const Request& req, engine::Database& db, const std::string&
 
 }  // namespace
 
+Result<std::optional<std::string>> requested_rev(const Request& req,
+                                                 const std::optional<std::string>& body_rev) {
+  std::optional<std::string> query;
+  if (auto q = req.param("rev")) query = std::string(*q);
+  std::optional<std::string> etag;
+  if (auto h = req.header(bhttp::field::if_match); !h.empty()) etag = std::string(unquote(h));
+  if (body_rev && query && *body_rev != *query) {
+    return fail(Code::kBadRequest,
+                "Document rev from request body and query string have different values");
+  }
+  if (query && etag && *query != *etag) {
+    return fail(Code::kBadRequest, "Document rev and etag have different values");
+  }
+  if (body_rev) return body_rev;
+  if (query) return query;
+  return etag;
+}
+
 Task<Response> handle_doc_get(Request& req, ServerContext& ctx) {
   auto db = open_database(req, ctx);
   if (!db) co_return error_response(db.error());
@@ -292,21 +319,46 @@ Task<Response> handle_doc_get(Request& req, ServerContext& ctx) {
   auto latest = bool_param(req, "latest");
   if (!latest) co_return error_response(latest.error());
   if (*latest) rev.reset();  // without open_revs, CouchDB answers the winner
-  if (!rev) co_return get_winner(req, **db, id, *options);
+  const bool inline_atts = options->attachments != engine::AttachmentMode::kStubs;
+  if (!rev && !inline_atts) co_return get_winner(req, **db, id, *options);
 
-  auto snapshot = (*db)->snapshot();
-  if (!snapshot) co_return error_response(snapshot.error());
-  auto doc = snapshot->doc(id);
-  if (!doc) co_return error_response(doc.error());
-  const auto* node = doc->tree.find(*rev);
-  if (!node || !node->has_body) co_return error_response({Code::kNotFound, reason::kMissing});
-  options->revs_info = false;  // only for the winner
-  options->conflicts = options->deleted_conflicts = false;  // ignored together with rev=
-  if (auto unchanged = not_modified(req, *rev, *options)) co_return std::move(*unchanged);
-  auto rendered =
-      read_revision(*snapshot, *doc, *rev, node->deleted, *options, (*db)->revs_limit());
-  if (!rendered) co_return error_response({Code::kNotFound, reason::kMissing});
-  co_return doc_response(std::move(*rendered), *rev, *options);
+  // Attachments inlined, or a given rev: read from a snapshot, released before the answer goes out.
+  const bool multipart =
+      inline_atts && accepts(req.header(bhttp::field::accept), "multipart/related");
+  if (multipart) options->attachments = engine::AttachmentMode::kFollows;
+  RevId read_rev;
+  FollowsRevision revision;
+  {
+    auto snapshot = (*db)->snapshot();
+    if (!snapshot) co_return error_response(snapshot.error());
+    auto doc = snapshot->doc(id);
+    if (!doc) co_return error_response(doc.error());
+    bool deleted = false;
+    if (rev) {
+      const auto* node = doc->tree.find(*rev);
+      if (!node || !node->has_body) co_return error_response({Code::kNotFound, reason::kMissing});
+      options->revs_info = false;  // only for the winner
+      options->conflicts = options->deleted_conflicts = false;  // ignored together with rev=
+      read_rev = *rev;
+      deleted = node->deleted;
+    } else {
+      revtree::Leaf winner = doc->tree.winner();
+      if (winner.deleted) co_return error_response({Code::kNotFound, reason::kDeleted});
+      read_rev = winner.rev;
+    }
+    if (auto unchanged = not_modified(req, read_rev, *options)) co_return std::move(*unchanged);
+    auto rendered = read_revision(*snapshot, *doc, read_rev, deleted, *options,
+                                  (*db)->revs_limit(), multipart ? &revision.follows : nullptr);
+    if (!rendered) co_return error_response({Code::kNotFound, reason::kMissing});
+    revision.json = std::move(*rendered);
+  }
+  // CouchDB answers multipart/related only for a doc with attachments (send_doc_efficiently); a
+  // doc whose attachments all stayed stubs (atts_since) reads the same either way.
+  if (!multipart || revision.follows.empty()) {
+    co_return doc_response(std::move(revision.json), read_rev, *options);
+  }
+  std::string etag = plain_read(*options) ? etag_of(read_rev) : std::string();
+  co_return co_await send_doc_multipart(req, **db, std::move(revision), std::move(etag));
 }
 
 Task<Response> handle_doc_put(Request& req, ServerContext& ctx) {
@@ -318,11 +370,22 @@ Task<Response> handle_doc_put(Request& req, ServerContext& ctx) {
 
   auto new_edits = bool_param(req, "new_edits", true);
   if (!new_edits) co_return error_response(new_edits.error());
-  // PUT checks no content type: any body is parsed as JSON (http-api.md §1.1).
-  auto json = parse_json_object(req.body(), "Document must be a JSON object");
-  if (!json) co_return error_response(json.error());
-  json->erase("_id");  // the URL id wins over any `_id` in the body
-  auto doc = parse_incoming_doc(std::move(*json));
+  // multipart/related carries the doc and its `follows` attachments (§7.4); any other body is
+  // parsed as JSON, whatever its type says (http-api.md §1.1).
+  Json json;
+  std::vector<ReceivedAttachment> parts;
+  if (is_multipart_related(req.header(bhttp::field::content_type))) {
+    auto multipart = co_await read_multipart_related(req, ctx);
+    if (!multipart) co_return error_response(multipart.error());
+    json = std::move(multipart->doc);
+    parts = std::move(multipart->parts);
+  } else {
+    auto parsed = parse_json_object(req.body(), "Document must be a JSON object");
+    if (!parsed) co_return error_response(parsed.error());
+    json = std::move(*parsed);
+  }
+  json.erase("_id");  // the URL id wins over any `_id` in the body
+  auto doc = parse_incoming_doc(std::move(json), &parts);
   if (!doc) co_return error_response(doc.error());
   auto rev_text = requested_rev(req, doc->raw_rev);
   if (!rev_text) co_return error_response(rev_text.error());
@@ -383,13 +446,6 @@ Task<Response> handle_doc_delete(Request& req, ServerContext& ctx) {
   const auto& outcome = result->front();
   if (outcome.error) co_return error_response(*outcome.error);
   co_return doc_written(req, id, outcome.rev, bhttp::status::ok);
-}
-
-Task<Response> handle_attachment(Request& req, ServerContext& ctx) {
-  auto db = open_database(req, ctx);
-  if (!db) co_return error_response(db.error());
-  // Attachments are stored by the attachments work (issue 4); until then no document has any.
-  co_return error_response({Code::kNotFound, "Document is missing attachment"});
 }
 
 }  // namespace divan::http

@@ -1,8 +1,14 @@
 #include "http/server/routes.h"
 
+#include <algorithm>
 #include <initializer_list>
+#include <string>
 #include <string_view>
+#include <vector>
 
+#include <boost/beast/core/string.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
 #include <spdlog/spdlog.h>
 
 #include "http/server/auth_service.h"
@@ -63,9 +69,9 @@ const Endpoint kDoc{"DELETE,GET,HEAD,PUT",
                      {verb::put, handle_doc_put},
                      {verb::delete_, handle_doc_delete}}};
 const Endpoint kAttachment{"DELETE,GET,HEAD,PUT",
-                           {{verb::get, handle_attachment},
-                            {verb::put, handle_attachment},
-                            {verb::delete_, handle_attachment}}};
+                           {{verb::get, handle_attachment_get},
+                            {verb::put, handle_attachment_put},
+                            {verb::delete_, handle_attachment_delete}}};
 
 const Endpoint* database_special(std::string_view name) {
   static constexpr std::pair<std::string_view, const Endpoint*> kTable[] = {
@@ -152,6 +158,52 @@ std::string doc_id_from_path(const Request& req) {
     return path[1] + "/" + path[2];
   }
   return path.at(1);
+}
+
+namespace {
+
+// Content-Type's media type is multipart/related (case-insensitive, parameters ignored).
+bool is_multipart_related(std::string_view content_type) {
+  content_type = content_type.substr(0, content_type.find(';'));
+  while (!content_type.empty() && (content_type.front() == ' ' || content_type.front() == '\t')) {
+    content_type.remove_prefix(1);
+  }
+  while (!content_type.empty() && (content_type.back() == ' ' || content_type.back() == '\t')) {
+    content_type.remove_suffix(1);
+  }
+  return boost::beast::iequals(content_type, "multipart/related");
+}
+
+}  // namespace
+
+// Mirrors match() above, segment for segment, so a streamed body always reaches the handler that
+// expects one: the attachment endpoint, or the document endpoint with a multipart body.
+bool streams_request_body(const bhttp::request_header<>& header) {
+  if (header.method() != verb::put) return false;  // the hot path (GET, POST) stops here
+  const bool multipart = is_multipart_related(header[bhttp::field::content_type]);
+  // A JSON PUT /{db}/{docid} (the other hot path) needs no URL parse: fewer than three '/' means
+  // at most two segments, since an encoded %2F never splits one.
+  std::string_view target = header.target();
+  std::string_view raw_path = target.substr(0, target.find('?'));
+  if (!multipart && std::count(raw_path.begin(), raw_path.end(), '/') < 3) return false;
+
+  // Decoded exactly as Request's constructor decodes it (request.cpp), trailing slash dropped.
+  auto url = boost::urls::parse_origin_form(header.target());
+  if (!url) return false;  // answered 400 "Malformed request URI" after a buffered read
+  std::vector<std::string> path;
+  for (auto segment : url->segments()) path.push_back(std::string(segment));
+  if (!path.empty() && path.back().empty()) path.pop_back();
+
+  if (path.size() < 2) return false;
+  if (path[0] == "_all_dbs" || path[0] == "_up" || path[0] == "_uuids") return false;  // 404s
+  const std::string& second = path[1];
+  if (second == "_local") return false;  // no attachments on _local docs: a 400, or a JSON doc
+  if (second == "_design") {
+    if (path.size() == 3) return multipart;  // the design doc itself
+    return path.size() >= 4;                 // one of its attachments
+  }
+  if (path.size() == 2) return multipart && database_special(second) == nullptr;
+  return true;  // /{db}/{docid}/{att…}
 }
 
 }  // namespace divan::http

@@ -264,5 +264,211 @@ TEST_CASE("§5.3 render_doc splices _id/_rev in front of the stored fields") {
   CHECK((reparsed.dump() == R"({"_id":"a","_rev":"1-x","v":"é","_deleted":true,"x":1})"));
 }
 
+// ---- §7.1 `_attachments` on input ----
+
+// "hello" in base64, and its digest.
+constexpr std::string_view kHello64 = "aGVsbG8=";
+
+ReceivedAttachment received(std::string bytes, std::string sent_digest = "") {
+  ReceivedAttachment part;
+  part.sent_length = bytes.size();
+  part.sent_digest = sent_digest.empty() ? engine::md5_digest(bytes) : sent_digest;
+  part.body = engine::AttachmentBody::from_bytes(std::move(bytes));
+  return part;
+}
+
+Result<IncomingDoc> parse_with(std::string_view text, std::vector<ReceivedAttachment>* parts) {
+  auto json = Json::parse(text, nullptr, false);
+  REQUIRE_FALSE(json.is_discarded());
+  return parse_incoming_doc(std::move(json), parts);
+}
+
+TEST_CASE("§7.1 inline data is decoded; content_type defaults; revpos is kept when given") {
+  auto doc = parse(R"({"v":1,"_attachments":{
+      "a.txt":{"content_type":"text/plain","data":"aGVsbG8=","revpos":3,"length":99,"stub":false},
+      "b":{"data":""}}})");
+  REQUIRE(doc.has_value());
+  CHECK(doc->body.dump() == R"({"v":1})");
+  CHECK_FALSE(doc->has_stubs);
+  REQUIRE(doc->attachments.size() == 2);
+  const auto& a = doc->attachments[0];
+  CHECK(a.name == "a.txt");
+  CHECK_FALSE(a.stub);
+  CHECK(a.content_type == "text/plain");
+  CHECK(a.revpos == std::optional<uint64_t>(3));
+  REQUIRE(a.body);
+  CHECK(a.body->length() == 5);  // `length` on inline data is ignored
+  CHECK(a.body->digest() == engine::md5_digest("hello"));
+  const auto& b = doc->attachments[1];
+  CHECK(b.content_type == "application/octet-stream");
+  CHECK_FALSE(b.revpos.has_value());
+  CHECK(b.body->length() == 0);
+}
+
+TEST_CASE("§7.1 stubs: no body, revpos when given, has_stubs set") {
+  auto doc = parse(R"({"_attachments":{"s":{"stub":true,"revpos":2,"digest":"md5-x"},
+                                       "t":{"stub":true},"d":{"data":"aGVsbG8="}}})");
+  REQUIRE(doc.has_value());
+  CHECK(doc->has_stubs);
+  REQUIRE(doc->attachments.size() == 3);
+  CHECK(doc->attachments[0].stub);
+  CHECK(doc->attachments[0].revpos == std::optional<uint64_t>(2));
+  CHECK_FALSE(doc->attachments[0].body);
+  CHECK(doc->attachments[1].stub);
+  CHECK_FALSE(doc->attachments[1].revpos.has_value());
+  CHECK_FALSE(doc->attachments[2].stub);
+}
+
+TEST_CASE("§7.1 bad attachments: _name, non-object entry, bad or missing base64") {
+  struct Row {
+    const char* body;
+    Code code;
+    const char* reason;
+  };
+  const Row table[] = {
+      {R"({"_attachments":{"_x":{"data":"aGVsbG8="}}})", Code::kBadRequest,
+       "Attachment name '_x' starts with prohibited character '_'"},
+      {R"({"_attachments":{"_x":{"stub":true}}})", Code::kBadRequest,
+       "Attachment name '_x' starts with prohibited character '_'"},
+      {R"({"_attachments":{"a":"aGVsbG8="}})", Code::kBadRequest, "Invalid attachment a"},
+      {R"({"_attachments":{"a":{"data":"not base64!"}}})", Code::kBadRequest,
+       "Invalid attachment data for a"},
+      {R"({"_attachments":{"a":{"data":5}}})", Code::kBadRequest, "Invalid attachment data for a"},
+      {R"({"_attachments":{"a":{"content_type":"text/plain"}}})", Code::kBadRequest,
+       "Invalid attachment data for a"},
+      {R"({"_attachments":[]})", Code::kDocValidation,
+       "Bad special document member: _attachments"},
+  };
+  for (const Row& row : table) {
+    CAPTURE(row.body);
+    auto doc = parse(row.body);
+    REQUIRE_FALSE(doc.has_value());
+    check_fails(doc.error(), row.code, row.reason);
+  }
+  // An empty set is fine.
+  auto empty = parse(R"({"_attachments":{}})");
+  REQUIRE(empty.has_value());
+  CHECK(empty->attachments.empty());
+}
+
+TEST_CASE("§7.4 follows entries take the received parts in _attachments order") {
+  std::vector<ReceivedAttachment> parts;
+  parts.push_back(received("first"));
+  parts.push_back(received("second!"));
+  parts.push_back(received("extra part, ignored"));
+  auto doc = parse_with(R"({"_attachments":{
+      "one":{"follows":true,"content_type":"text/plain","length":5,"revpos":4},
+      "old":{"stub":true,"revpos":1},
+      "two":{"follows":true,"length":7,"digest":")" + engine::md5_digest("second!") + R"("}}})",
+                        &parts);
+  REQUIRE(doc.has_value());
+  REQUIRE(doc->attachments.size() == 3);
+  CHECK(doc->attachments[0].body->memory() == std::optional<std::string_view>("first"));
+  CHECK(doc->attachments[0].revpos == std::optional<uint64_t>(4));
+  CHECK(doc->attachments[0].content_type == "text/plain");
+  CHECK(doc->attachments[1].stub);
+  CHECK(doc->attachments[2].body->memory() == std::optional<std::string_view>("second!"));
+  CHECK(doc->attachments[2].content_type == "application/octet-stream");
+  CHECK(doc->has_stubs);
+}
+
+TEST_CASE("§7.4 follows: length and digest are checked against the bytes as sent") {
+  struct Row {
+    std::string entry;
+    Code code;
+    const char* reason;  // nullptr: accepted
+  };
+  const std::string md5 = engine::md5_digest("12345");
+  const Row table[] = {
+      {R"({"follows":true,"length":5})", Code::kBadRequest, nullptr},
+      {R"({"follows":true})", Code::kBadRequest, nullptr},  // no length: nothing to check
+      {R"({"follows":true,"length":6})", Code::kBadRequest, "attachment shorter than expected"},
+      {R"({"follows":true,"length":4})", Code::kBadRequest, "attachment longer than expected"},
+      // With an encoding, encoded_length is the length of the bytes sent.
+      {R"({"follows":true,"length":100,"encoding":"gzip","encoded_length":5})", Code::kBadRequest,
+       nullptr},
+      {R"({"follows":true,"length":5,"encoding":"gzip","encoded_length":9})", Code::kBadRequest,
+       "attachment shorter than expected"},
+      {R"({"follows":true,"length":5,"digest":")" + md5 + R"("})", Code::kBadRequest, nullptr},
+      {R"({"follows":true,"length":5,"digest":"md5-AAAAAAAAAAAAAAAAAAAAAA=="})",
+       Code::kContentMd5Mismatch, "Possible message corruption."},
+  };
+  for (const Row& row : table) {
+    CAPTURE(row.entry);
+    std::vector<ReceivedAttachment> parts;
+    parts.push_back(received("12345"));
+    auto doc = parse_with(R"({"_attachments":{"a":)" + row.entry + "}}", &parts);
+    if (!row.reason) {
+      REQUIRE(doc.has_value());
+      CHECK(doc->attachments.front().body->length() == 5);
+    } else {
+      REQUIRE_FALSE(doc.has_value());
+      check_fails(doc.error(), row.code, row.reason);
+    }
+  }
+}
+
+TEST_CASE("§7.4 follows without a part (or in a JSON body) is 400") {
+  std::vector<ReceivedAttachment> none;
+  auto doc = parse_with(R"({"_attachments":{"a":{"follows":true}}})", &none);
+  REQUIRE_FALSE(doc.has_value());
+  CHECK(doc.error().code == Code::kBadRequest);
+  auto json_body = parse(R"({"_attachments":{"a":{"follows":true}}})");
+  REQUIRE_FALSE(json_body.has_value());
+  CHECK(json_body.error().code == Code::kBadRequest);
+}
+
+TEST_CASE("to_doc_update: attachments travel; the rev hash covers their digests unless stubs") {
+  auto doc = parse(R"({"v":1,"_attachments":{"b":{"content_type":"text/plain","data":"aGVsbG8="},
+                                               "a":{"data":""}}})");
+  REQUIRE(doc.has_value());
+  auto update = to_doc_update(std::move(*doc), "d", true);
+  REQUIRE(update.has_value());
+  REQUIRE(update->attachments.size() == 2);
+  CHECK(update->body == R"({"v":1})");  // `_attachments` is not part of the stored body
+  CHECK(update->new_rev_id ==
+        divan::revtree::new_rev_id(false, 0, "", R"({"v":1})",
+                                   {{"b", "text/plain", engine::md5_digest("hello")},
+                                    {"a", "application/octet-stream", engine::md5_digest("")}}));
+  CHECK(update->new_rev_id != divan::revtree::new_rev_id(false, 0, "", R"({"v":1})"));
+
+  auto with_stub = to_doc_update(
+      std::move(*parse(R"({"_rev":"1-a","_attachments":{"s":{"stub":true}}})")), "d", true);
+  REQUIRE(with_stub.has_value());
+  CHECK(with_stub->new_rev_id.empty());  // the writer hashes once the stub is resolved
+  CHECK(with_stub->canonical_body == "{}");
+  CHECK(with_stub->attachments.front().stub);
+
+  auto replicated = to_doc_update(
+      std::move(*parse(R"({"_rev":"2-b","_attachments":{"s":{"stub":true,"revpos":1}}})")), "d",
+      false);
+  REQUIRE(replicated.has_value());
+  CHECK(replicated->attachments.size() == 1);
+}
+
+TEST_CASE("§5.4 the document size limit does not count attachment bytes") {
+  Json body = Json::object();
+  body["small"] = 1;
+  body["_attachments"]["big"]["data"] =
+      engine::base64_encode(std::string(kMaxDocumentSize + 10, 'x'));
+  auto doc = parse_incoming_doc(std::move(body));
+  REQUIRE(doc.has_value());
+  auto update = to_doc_update(std::move(*doc), "d", true);
+  REQUIRE(update.has_value());
+  CHECK(update->attachments.front().body->length() == kMaxDocumentSize + 10);
+}
+
+TEST_CASE("parse_atts_since: an array of revs") {
+  auto ok = parse_atts_since(Json::parse(R"(["1-a","2-b"])"));
+  REQUIRE(ok.has_value());
+  CHECK(ok->size() == 2);
+  auto bad_rev = parse_atts_since(Json::parse(R"(["1-a","x"])"));
+  REQUIRE_FALSE(bad_rev.has_value());
+  check_fails(bad_rev.error(), Code::kBadRequest, "Invalid rev format");
+  auto not_array = parse_atts_since(Json("1-a"));
+  REQUIRE_FALSE(not_array.has_value());
+  CHECK(not_array.error().code == Code::kBadRequest);
+}
+
 }  // namespace
 }  // namespace divan::http::test

@@ -37,6 +37,7 @@ TEST_CASE("§1.3 status codes and canonical errors, every code") {
       {Code::kBadContentType, status::unsupported_media_type, "bad_content_type"},
       {Code::kRangeNotSatisfiable, status::range_not_satisfiable,
        "requested_range_not_satisfiable"},
+      {Code::kContentMd5Mismatch, status::bad_request, "content_md5_mismatch"},
       {Code::kInternal, status::internal_server_error, "unknown_error"},
   };
   for (const Row& row : table) {

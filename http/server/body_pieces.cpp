@@ -1,0 +1,92 @@
+#include "http/server/body_pieces.h"
+
+#include "http/server/auth_service.h"
+#include "http/server/response.h"
+#include "http/server/stream.h"
+
+namespace divan::http {
+
+namespace {
+
+// Bodies up to this size are assembled in memory and sent as one ordinary response: cheaper than
+// streaming, and the connection's keep-alive handling stays the session's.
+constexpr uint64_t kInMemoryLimit = 1 << 20;
+// Bytes read per read transaction while streaming an attachment slice. Large, because each read
+// opens the blob afresh and SQLite walks its overflow-page chain from the start to the offset.
+constexpr uint64_t kSliceRead = 1 << 20;
+
+// Appends the slice to `out`; false when the attachment body is gone (compacted away meanwhile).
+bool append_slice(engine::Database& db, const PieceBody::Slice& slice, std::string& out) {
+  uint64_t done = 0;
+  while (done < slice.length) {
+    auto bytes = db.read_attachment(slice.digest, slice.offset + done,
+                                    static_cast<size_t>(slice.length - done));
+    if (!bytes || !*bytes || (*bytes)->empty()) return false;
+    out += **bytes;
+    done += (*bytes)->size();
+  }
+  return true;
+}
+
+Task<bool> stream_slice(engine::Database& db, const PieceBody::Slice& slice,
+                        ResponseStream& stream) {
+  uint64_t done = 0;
+  while (done < slice.length) {
+    size_t want = static_cast<size_t>(std::min(kSliceRead, slice.length - done));
+    // The read transaction ends before the socket write: a slow client must not pin the WAL.
+    auto bytes = db.read_attachment(slice.digest, slice.offset + done, want);
+    if (!bytes || !*bytes || (*bytes)->empty()) co_return false;
+    if (!co_await stream.write(**bytes)) co_return false;
+    done += (*bytes)->size();
+  }
+  co_return true;
+}
+
+}  // namespace
+
+void PieceBody::text(std::string text) {
+  size_ += text.size();
+  pieces_.emplace_back(std::move(text));
+}
+
+void PieceBody::attachment(std::string digest, uint64_t offset, uint64_t length) {
+  if (length == 0) return;
+  size_ += length;
+  pieces_.emplace_back(Slice{std::move(digest), offset, length});
+}
+
+Task<Response> send_pieces(Request& req, engine::Database& db, Response header, PieceBody body) {
+  const bool head = req.method() == bhttp::verb::head;
+  if (body.size() <= kInMemoryLimit || !req.connection()) {
+    std::string out;
+    if (!head) out.reserve(body.size());
+    for (const auto& piece : body.pieces()) {
+      if (const auto* text = std::get_if<std::string>(&piece)) {
+        out += *text;
+      } else if (head) {
+        out.append(std::get<PieceBody::Slice>(piece).length, '\0');  // only its size is sent
+      } else if (!append_slice(db, std::get<PieceBody::Slice>(piece), out)) {
+        co_return error_response({Code::kNotFound, reason::kMissing});
+      }
+    }
+    header.body() = std::move(out);
+    co_return header;
+  }
+
+  ResponseStream stream(req);
+  add_auth_headers(req, header);  // CORS and a refreshed session cookie, as on any response
+  bool ok = co_await stream.begin_fixed(header, body.size());
+  for (const auto& piece : body.pieces()) {
+    if (!ok || head) break;
+    if (const auto* text = std::get_if<std::string>(&piece)) {
+      ok = co_await stream.write(*text);
+    } else {
+      ok = co_await stream_slice(db, std::get<PieceBody::Slice>(piece), stream);
+    }
+  }
+  ok = ok && co_await stream.finish();
+  req.mark_streamed(ok);  // an answer cut short leaves the connection unusable
+  co_return Response{};
+}
+
+}  // namespace divan::http

@@ -1,0 +1,319 @@
+// Attachments through the route table (http-api.md §7): the standalone endpoints (§7.2),
+// documents carrying `_attachments` (§6.1, §6.2, §10, §11), without sockets.
+#include <zlib.h>
+
+#include <doctest/doctest.h>
+
+#include "engine/attachments.h"
+#include "http_test_util.h"
+
+namespace divan::http::test {
+namespace {
+
+using bhttp::field;
+using bhttp::status;
+using bhttp::verb;
+
+// Runs `raw` through the route table, like Node::call but with any headers.
+Response run(Node& node, RawRequest raw) {
+  Request req(std::move(raw));
+  boost::asio::io_context ioc;
+  auto work = boost::asio::make_work_guard(ioc);
+  std::optional<Response> out;
+  std::exception_ptr error;
+  boost::asio::co_spawn(ioc, handle_request(req, node.ctx),
+                        [&](std::exception_ptr e, Response res) {
+                          error = e;
+                          out = std::move(res);
+                          work.reset();
+                        });
+  ioc.run();
+  if (error) std::rethrow_exception(error);
+  REQUIRE(out.has_value());
+  return std::move(*out);
+}
+
+Response with_header(Node& node, verb method, std::string_view target, field name,
+                     std::string_view value, std::string body = {},
+                     std::string_view content_type = "application/json") {
+  RawRequest raw = raw_request(method, target, std::move(body), content_type);
+  raw.set(name, value);
+  return run(node, std::move(raw));
+}
+
+Response put_att(Node& node, std::string_view target, std::string bytes,
+                 std::string_view type = "text/plain") {
+  return node.call(verb::put, target, std::move(bytes), type);
+}
+
+std::string rev_of(const Response& res) { return body_json(res)["rev"].get<std::string>(); }
+
+std::string gzip(std::string_view bytes) {
+  z_stream zs{};
+  REQUIRE(deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8,
+                       Z_DEFAULT_STRATEGY) == Z_OK);
+  std::string out(deflateBound(&zs, bytes.size()) + 32, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+  zs.avail_in = static_cast<uInt>(bytes.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  REQUIRE(deflate(&zs, Z_FINISH) == Z_STREAM_END);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+// base64(md5("hello")).
+constexpr std::string_view kHelloMd5 = "XUFAKrxLKna5cZ2REBfFkg==";
+
+TEST_CASE("§7.2 PUT creates the doc, GET returns the bytes with type, ETag and Accept-Ranges") {
+  Node node;
+  Response put = put_att(node, "/db/doc/a.txt", "hello");
+  REQUIRE(put.result() == status::created);
+  CHECK(rev_of(put).starts_with("1-"));
+  CHECK(put[field::location] == "http://localhost:5984/db/doc/a.txt");
+  CHECK(put[field::etag] == "\"" + rev_of(put) + "\"");
+
+  Response get = node.get("/db/doc/a.txt");
+  CHECK(get.result() == status::ok);
+  CHECK(get.body() == "hello");
+  CHECK(get[field::content_type] == "text/plain");
+  CHECK(get[field::etag] == "\"" + std::string(kHelloMd5) + "\"");
+  CHECK(get[field::accept_ranges] == "bytes");
+
+  Json doc = body_json(node.get("/db/doc"));
+  CHECK(doc["_attachments"]["a.txt"]["stub"] == true);
+  CHECK(doc["_attachments"]["a.txt"]["length"] == 5);
+  CHECK(doc["_attachments"]["a.txt"]["revpos"] == 1);
+  CHECK(doc["_attachments"]["a.txt"]["digest"] == "md5-" + std::string(kHelloMd5));
+  CHECK(doc["_attachments"]["a.txt"]["content_type"] == "text/plain");
+
+  // If-None-Match with the digest: 304.
+  Response again = with_header(node, verb::get, "/db/doc/a.txt", field::if_none_match,
+                               "\"" + std::string(kHelloMd5) + "\"");
+  CHECK(again.result() == status::not_modified);
+  CHECK(again.body().empty());
+}
+
+TEST_CASE("§7.2 GET: missing doc, rev, attachment; deleted doc") {
+  Node node;
+  check_error(node.get("/db/nodoc/a"), status::not_found, "not_found", "missing");
+  std::string rev1 = rev_of(put_att(node, "/db/doc/a", "x"));
+  check_error(node.get("/db/doc/b"), status::not_found, "not_found",
+              "Document is missing attachment");
+  check_error(node.get("/db/doc/a?rev=1-ffffffffffffffffffffffffffffffff"), status::not_found,
+              "not_found", "missing");
+  check_error(node.get("/db/doc/a?rev=bad"), status::bad_request, "bad_request",
+              "Invalid rev format");
+  CHECK(node.get("/db/doc/a?rev=" + rev1).body() == "x");
+  REQUIRE(node.call(verb::delete_, "/db/doc?rev=" + rev1).result() == status::ok);
+  check_error(node.get("/db/doc/a"), status::not_found, "not_found", "deleted");
+}
+
+TEST_CASE("§7.2 Range: one range 206, several multipart/byteranges, 416, bytes=0- is 200") {
+  Node node;
+  REQUIRE(put_att(node, "/db/doc/r.bin", "0123456789", "application/x-test").result() ==
+          status::created);
+  Response one = with_header(node, verb::get, "/db/doc/r.bin", field::range, "bytes=2-4");
+  CHECK(one.result() == status::partial_content);
+  CHECK(one.body() == "234");
+  CHECK(one[field::content_range] == "bytes 2-4/10");
+
+  Response suffix = with_header(node, verb::get, "/db/doc/r.bin", field::range, "bytes=-3");
+  CHECK(suffix.result() == status::partial_content);
+  CHECK(suffix.body() == "789");
+
+  Response whole = with_header(node, verb::get, "/db/doc/r.bin", field::range, "bytes=0-");
+  CHECK(whole.result() == status::ok);
+  CHECK(whole.body() == "0123456789");
+
+  Response bad = with_header(node, verb::get, "/db/doc/r.bin", field::range, "bytes=20-");
+  check_error(bad, status::range_not_satisfiable, "requested_range_not_satisfiable",
+              "Requested range not satisfiable");
+
+  Response many = with_header(node, verb::get, "/db/doc/r.bin", field::range, "bytes=0-1,8-");
+  CHECK(many.result() == status::partial_content);
+  std::string type(many[field::content_type]);
+  REQUIRE(type.starts_with("multipart/byteranges; boundary=\""));
+  std::string boundary = type.substr(type.find('"') + 1);
+  boundary.pop_back();
+  CHECK(many.body() == "--" + boundary +
+                           "\r\nContent-Type: application/x-test\r\nContent-Range: bytes "
+                           "0-1/10\r\n\r\n01\r\n--" +
+                           boundary +
+                           "\r\nContent-Type: application/x-test\r\nContent-Range: bytes "
+                           "8-9/10\r\n\r\n89\r\n--" +
+                           boundary + "--");
+
+  // Ten ranges or more: the whole body.
+  Response ten = with_header(node, verb::get, "/db/doc/r.bin", field::range,
+                             "bytes=0-0,1-1,2-2,3-3,4-4,5-5,6-6,7-7,8-8,9-9");
+  CHECK(ten.result() == status::ok);
+  CHECK(ten.body() == "0123456789");
+}
+
+TEST_CASE("§7.2 PUT with rev keeps the other attachments and the body; no rev on a live doc 409") {
+  Node node;
+  Response created =
+      node.call(verb::put, "/db/doc", R"({"v":1,"_attachments":{"a":{"data":"aGVsbG8="}}})");
+  REQUIRE(created.result() == status::created);
+  std::string rev1 = rev_of(created);
+
+  check_error(put_att(node, "/db/doc/b", "bee"), status::conflict, "conflict",
+              "Document update conflict.");
+  Response second = put_att(node, "/db/doc/b?rev=" + rev1, "bee");
+  REQUIRE(second.result() == status::created);
+  std::string rev2 = rev_of(second);
+  CHECK(rev2.starts_with("2-"));
+
+  Json doc = body_json(node.get("/db/doc"));
+  CHECK(doc["v"] == 1);
+  CHECK(doc["_attachments"]["a"]["revpos"] == 1);
+  CHECK(doc["_attachments"]["b"]["revpos"] == 2);
+  CHECK(node.get("/db/doc/a").body() == "hello");
+  CHECK(node.get("/db/doc/b").body() == "bee");
+
+  // Stale rev: 409. Unknown rev: 404.
+  check_error(put_att(node, "/db/doc/c?rev=" + rev1, "c"), status::conflict, "conflict",
+              "Document update conflict.");
+  check_error(put_att(node, "/db/doc/c?rev=1-ffffffffffffffffffffffffffffffff", "c"),
+              status::not_found, "not_found", "missing");
+  // If-Match supplies the rev.
+  Response if_match = with_header(node, verb::put, "/db/doc/c", field::if_match,
+                                  "\"" + rev2 + "\"", "c", "text/plain");
+  CHECK(if_match.result() == status::created);
+}
+
+TEST_CASE("§7.2 PUT: names, encodings") {
+  Node node;
+  check_error(put_att(node, "/db/doc/_x", "x"), status::bad_request, "bad_request",
+              "Attachment name '_x' starts with prohibited character '_'");
+  check_error(with_header(node, verb::put, "/db/doc/a", field::content_encoding, "deflate", "x",
+                          "text/plain"),
+              status::unsupported_media_type, "bad_content_type",
+              "Only gzip and identity content-encodings are supported");
+  Response gz = with_header(node, verb::put, "/db/doc/z.txt", field::content_encoding, "gzip",
+                            gzip("squeezed"), "text/plain");
+  REQUIRE(gz.result() == status::created);
+  CHECK(node.get("/db/doc/z.txt").body() == "squeezed");
+  Response corrupt = with_header(node, verb::put, "/db/doc2/z.txt", field::content_encoding,
+                                "gzip", "not gzip at all", "text/plain");
+  CHECK(corrupt.result() == status::bad_request);
+  CHECK(body_json(corrupt)["error"] == "bad_request");
+  // No Content-Type: application/octet-stream.
+  Response untyped = node.call(verb::put, "/db/doc3/raw", "bytes", "");
+  REQUIRE(untyped.result() == status::created);
+  CHECK(node.get("/db/doc3/raw")[field::content_type] == "application/octet-stream");
+  // A slash in the name, in a design doc; %2F and '/' name the same attachment.
+  REQUIRE(put_att(node, "/db/_design/d/dir/f.txt", "in a dir").result() == status::created);
+  CHECK(node.get("/db/_design/d/dir%2Ff.txt").body() == "in a dir");
+  Json ddoc = body_json(node.get("/db/_design/d"));
+  CHECK(ddoc["_attachments"].contains("dir/f.txt"));
+  // _local docs have none.
+  check_error(node.get("/db/_local/x/y"), status::bad_request, "bad_request",
+              "_local documents do not accept attachments.");
+}
+
+TEST_CASE("§7.2 DELETE: presence first, then the rev") {
+  Node node;
+  std::string rev1 = rev_of(node.call(
+      verb::put, "/db/doc", R"({"_attachments":{"a":{"data":"YQ=="},"b":{"data":"Yg=="}}})"));
+  std::string rev2 = rev_of(put_att(node, "/db/doc/c?rev=" + rev1, "c"));
+  check_error(node.call(verb::delete_, "/db/doc/zzz?rev=" + rev2), status::not_found, "not_found",
+              "Document is missing attachment");
+  check_error(node.call(verb::delete_, "/db/doc/a"), status::conflict, "conflict",
+              "Document update conflict.");
+  check_error(node.call(verb::delete_, "/db/doc/a?rev=" + rev1), status::conflict, "conflict",
+              "Document update conflict.");
+  // A stale rev's body is gone (only leaves keep theirs), so presence cannot be checked there.
+  check_error(node.call(verb::delete_, "/db/doc/c?rev=" + rev1), status::conflict, "conflict",
+              "Document update conflict.");
+  check_error(node.call(verb::delete_, "/db/nodoc/a"), status::not_found, "not_found", "missing");
+  Response deleted = node.call(verb::delete_, "/db/doc/a?rev=" + rev2);
+  REQUIRE(deleted.result() == status::ok);
+  CHECK(rev_of(deleted).starts_with("3-"));
+  Json doc = body_json(node.get("/db/doc"));
+  CHECK_FALSE(doc["_attachments"].contains("a"));
+  CHECK(doc["_attachments"].contains("b"));
+  CHECK(doc["_attachments"].contains("c"));
+  check_error(node.get("/db/doc/a"), status::not_found, "not_found",
+              "Document is missing attachment");
+}
+
+TEST_CASE("§6.1 GET attachments=true / atts_since inline data for a JSON client") {
+  Node node;
+  std::string rev1 = rev_of(
+      node.call(verb::put, "/db/doc", R"({"v":1,"_attachments":{"a":{"data":"aGVsbG8="}}})"));
+  std::string rev2 = rev_of(put_att(node, "/db/doc/b?rev=" + rev1, "bee"));
+  Json inlined = body_json(with_header(node, verb::get, "/db/doc?attachments=true", field::accept,
+                                       "application/json"));
+  CHECK(inlined["_attachments"]["a"]["data"] == "aGVsbG8=");
+  CHECK(inlined["_attachments"]["b"]["data"] == engine::base64_encode("bee"));
+  CHECK_FALSE(inlined["_attachments"]["a"].contains("stub"));
+
+  Json since = body_json(with_header(node, verb::get,
+                                     "/db/doc?atts_since=" + qs("[\"" + rev1 + "\"]"),
+                                     field::accept, "application/json"));
+  CHECK(since["_attachments"]["a"]["stub"] == true);
+  CHECK(since["_attachments"]["b"]["data"] == engine::base64_encode("bee"));
+
+  check_error(node.get("/db/doc?atts_since=" + qs("[\"bad\"]")), status::bad_request,
+              "bad_request", "Invalid rev format");
+  // Without attachments=true: stubs.
+  CHECK(body_json(node.get("/db/doc"))["_attachments"]["a"]["stub"] == true);
+  // open_revs in JSON form honours attachments=true.
+  Json revs = body_json(with_header(node, verb::get,
+                                    "/db/doc?attachments=true&open_revs=" +
+                                        qs("[\"" + rev2 + "\"]"),
+                                    field::accept, "application/json"));
+  CHECK(revs[0]["ok"]["_attachments"]["b"]["data"] == engine::base64_encode("bee"));
+}
+
+TEST_CASE("§10 _bulk_docs: inline attachments; an unresolvable stub fails the request 412") {
+  Node node;
+  Response ok = node.post("/db/_bulk_docs",
+                          R"({"docs":[{"_id":"a","_attachments":{"x":{"data":"eHg="}}}]})");
+  REQUIRE(ok.result() == status::created);
+  CHECK(node.get("/db/a/x").body() == "xx");
+  Response stub = node.post(
+      "/db/_bulk_docs",
+      R"({"docs":[{"_id":"b","_attachments":{"y":{"stub":true}}}]})");
+  CHECK(stub.result() == status::precondition_failed);
+  CHECK(body_json(stub)["error"] == "missing_stub");
+}
+
+TEST_CASE("§11 _bulk_get: attachments=true inlines, per-entry atts_since") {
+  Node node;
+  std::string rev1 = rev_of(
+      node.call(verb::put, "/db/doc", R"({"_attachments":{"a":{"data":"aGVsbG8="}}})"));
+  std::string rev2 = rev_of(put_att(node, "/db/doc/b?rev=" + rev1, "bee"));
+  Json all = body_json(node.post("/db/_bulk_get?attachments=true", R"({"docs":[{"id":"doc"}]})"));
+  Json atts = all["results"][0]["docs"][0]["ok"]["_attachments"];
+  CHECK(atts["a"]["data"] == "aGVsbG8=");
+  CHECK(atts["b"]["data"] == engine::base64_encode("bee"));
+
+  Json since = body_json(node.post(
+      "/db/_bulk_get", R"({"docs":[{"id":"doc","atts_since":[")" + rev1 + R"("]}]})"));
+  atts = since["results"][0]["docs"][0]["ok"]["_attachments"];
+  CHECK(atts["a"]["stub"] == true);
+  CHECK(atts["b"]["data"] == engine::base64_encode("bee"));
+
+  Json plain = body_json(node.post("/db/_bulk_get", R"({"docs":[{"id":"doc"}]})"));
+  CHECK(plain["results"][0]["docs"][0]["ok"]["_attachments"]["b"]["stub"] == true);
+}
+
+TEST_CASE("§9 _all_docs include_docs&attachments=true inlines") {
+  Node node;
+  REQUIRE(node.call(verb::put, "/db/doc", R"({"_attachments":{"a":{"data":"aGVsbG8="}}})")
+              .result() == status::created);
+  Json rows = body_json(node.get("/db/_all_docs?include_docs=true&attachments=true"));
+  CHECK(rows["rows"][0]["doc"]["_attachments"]["a"]["data"] == "aGVsbG8=");
+  Json keys = body_json(
+      node.get("/db/_all_docs?include_docs=true&attachments=true&keys=" + qs(R"(["doc"])")));
+  CHECK(keys["rows"][0]["doc"]["_attachments"]["a"]["data"] == "aGVsbG8=");
+  Json stubs = body_json(node.get("/db/_all_docs?include_docs=true"));
+  CHECK(stubs["rows"][0]["doc"]["_attachments"]["a"]["stub"] == true);
+}
+
+}  // namespace
+}  // namespace divan::http::test
