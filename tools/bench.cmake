@@ -7,6 +7,7 @@ add_executable(divan-bench
   ${CMAKE_CURRENT_LIST_DIR}/bench/scenarios.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench/scenario_support.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench/changes_scenarios.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/bench/attachment_scenarios.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench/changes_stream.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench/load.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench/http_call.cpp

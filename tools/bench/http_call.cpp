@@ -19,6 +19,8 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 
+}  // namespace
+
 std::string base64(std::string_view in) {
   static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
@@ -31,6 +33,8 @@ std::string base64(std::string_view in) {
   }
   return out;
 }
+
+namespace {
 
 std::string percent_decode(std::string_view in) {
   std::string out;
@@ -100,12 +104,12 @@ std::optional<Target> make_target(std::string_view url, std::string& error) {
 }
 
 std::string serialise_request(const Target& target, http::verb method, std::string_view path,
-                              std::string_view body) {
+                              std::string_view body, std::string_view content_type) {
   http::request<http::string_body> req{method, path, 11};
   req.set(http::field::host, target.host);
   req.set(http::field::accept, "application/json");
   if (!target.authorization.empty()) req.set(http::field::authorization, target.authorization);
-  if (!body.empty()) req.set(http::field::content_type, "application/json");
+  if (!body.empty()) req.set(http::field::content_type, content_type);
   req.body() = body;
   req.prepare_payload();  // Content-Length, even 0 for a body-less PUT/DELETE
   std::ostringstream wire;

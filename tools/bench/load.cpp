@@ -52,14 +52,17 @@ class LoadRun {
     beast::flat_buffer buffer;  // (Must persist between reads: it may hold bytes of the next answer)
     http::response<http::string_body> res;
     std::minstd_rand rng(static_cast<std::minstd_rand::result_type>(index + 1));
-    std::uniform_int_distribution<std::size_t> any(0, workload_.requests.size() - 1);
+    std::uniform_int_distribution<std::size_t> any(0, std::max<std::size_t>(1, workload_.requests.size()) - 1);
     // Staggered starting points so clients do not send the same body in lockstep.
-    std::size_t next = index * workload_.requests.size() / sockets_.size();
+    std::size_t next = workload_.requests.empty() ? 0 : index * workload_.requests.size() / sockets_.size();
+    std::string generated;  // this client's request when the workload generates them
 
     while (Clock::now() < window_.end && !interrupted()) {
       if (!socket.is_open() && !co_await connect(socket)) continue;
-      const std::string& request = workload_.random ? workload_.requests[any(rng)]
-                                                    : workload_.requests[next++ % workload_.requests.size()];
+      if (workload_.generate) workload_.generate(generated_++, generated);
+      const std::string& request = workload_.generate ? generated
+                                   : workload_.random ? workload_.requests[any(rng)]
+                                                      : workload_.requests[next++ % workload_.requests.size()];
       beast::error_code ec;
       const Clock::time_point start = Clock::now();
       co_await asio::async_write(socket, asio::buffer(request), asio::redirect_error(asio::use_awaitable, ec));
@@ -142,13 +145,14 @@ class LoadRun {
   asio::steady_timer watchdog_;
   Window window_;
   std::size_t live_clients_ = 0;
+  std::uint64_t generated_ = 0;  // the next request number for Workload::generate
   LoadResult result_;
 };
 
 }  // namespace
 
 LoadResult run_load(const Target& target, const Workload& workload, const LoadConfig& config) {
-  if (workload.requests.empty() || config.clients <= 0) return {};
+  if ((workload.requests.empty() && !workload.generate) || config.clients <= 0) return {};
   return LoadRun(target, workload, config).run();
 }
 

@@ -1,12 +1,14 @@
 // The load generator: N keep-alive clients on one io_context on the calling thread (the server under
 // test shares the machine, so the generator must cost little CPU). Each client is a coroutine that
 // writes a pre-serialised request, reads the whole response, records the latency and repeats until
-// the window closes. No request is built or serialised inside the loop.
+// the window closes. No request is built or serialised inside the loop, except by a Workload's
+// `generate`, which patches a pre-serialised template (a counter in the path and the body).
 //
 // Thread-safety: run_load() blocks the calling thread until every client has stopped.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,10 @@ struct Workload {
   // A 2xx answer whose body contains "error" counts as an error (_bulk_docs reports per-doc
   // failures inside a 201).
   bool error_in_body_fails = false;
+  // When set, `requests` is not used: each round a client asks for request number n (0, 1, 2, …
+  // across all clients) into its own buffer. For workloads where no request may repeat, such as
+  // PUTs that each create a document; it must be cheap (copy a template, patch a few bytes).
+  std::function<void(std::uint64_t n, std::string& request)> generate;
 };
 
 struct LoadConfig {

@@ -32,6 +32,12 @@ constexpr const char* kLegend = R"(Figures (each from a window after a warm-up; 
                   after the PUT's answer, p50 (p99 in the detail); changes-lat-sent: after the PUT was sent
   changes-idle    node VmRSS growth with --feeds idle continuous feeds open; changes-idle-cpu: node CPU
                   while they idle; changes-fanout: from one PUT to its row on the last feed
+  att-put-small   PUT /bench_att_put/doc-N/a.bin, a new doc with a 4 KiB random attachment per request,
+                  --clients clients, atts/s
+  att-get-small   GET /bench_att_get/<random doc>/a.bin over --get-docs preloaded 4 KiB attachments, req/s
+  att-large       one --att-mib MiB attachment PUT in 1 MiB writes, then GET 5 times: MiB/s in and out
+                  (median); att-large-rss: node peak RSS growth per phase (only when the bench starts it);
+                  sqlite-blob-in/out: raw SQLite writing/reading the same bytes as one blob, 1 MiB slices
   rss             node VmRSS when idle after start, and after the load (only when the bench starts it)
   cpu             CPU seconds per wall second during a run (node and this bench), warm-up included)";
 
@@ -49,6 +55,7 @@ struct Options {
   int get_docs = 10000;
   int changes_docs = 100000;
   int feeds = 1000;
+  int att_mib = 20;
 
   bool wants(std::string_view scenario) const { return only.empty() || only == scenario; }
 };
@@ -183,6 +190,8 @@ int run(const Options& o) {
   ctx.get_docs = o.get_docs;
   ctx.changes_docs = o.changes_docs;
   ctx.idle_feeds = o.feeds;
+  ctx.att_large_mib = o.att_mib;
+  ctx.work_dir = work.path();
 
   std::unique_ptr<NodeProcess> node;  // declared after `work`: stopped before its data dir goes
   if (!find_server(o, work.path(), node, ctx.target)) return 1;
@@ -198,6 +207,9 @@ int run(const Options& o) {
   if (o.wants("changes-read") && !interrupted()) run_changes_read(ctx);
   if (o.wants("changes-latency") && !interrupted()) run_changes_latency(ctx);
   if (o.wants("changes-idle") && !interrupted()) run_changes_idle(ctx);
+  if (o.wants("att-put-small") && !interrupted()) run_att_put_small(ctx);
+  if (o.wants("att-get-small") && !interrupted()) run_att_get_small(ctx);
+  if (o.wants("att-large") && !interrupted()) run_att_large(ctx);
 
   if (node) {
     print_memory("rss-after", *node);
@@ -224,21 +236,24 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", o.warmup, "seconds of warm-up before each window, not measured")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--clients", o.clients, "concurrent clients for post and get")->capture_default_str()->check(
+  app.add_option("--clients", o.clients, "concurrent clients for post, get, att-put-small and att-get-small")->capture_default_str()->check(
       CLI::Range(1, 10000));
   app.add_option("--bulk-clients", o.bulk_clients, "concurrent clients for bulk")->capture_default_str()->check(
       CLI::Range(1, 1000));
   app.add_option("--bulk-size", o.bulk_size, "docs per _bulk_docs request")->capture_default_str()->check(
       CLI::Range(1, 100000));
-  app.add_option("--get-docs", o.get_docs, "docs preloaded for get")->capture_default_str()->check(
+  app.add_option("--get-docs", o.get_docs, "docs preloaded for get (and attachments for att-get-small)")->capture_default_str()->check(
       CLI::Range(1, 10000000));
   app.add_option("--changes-docs", o.changes_docs, "docs preloaded for changes-read")->capture_default_str()->check(
       CLI::Range(1, 10000000));
   app.add_option("--feeds", o.feeds, "continuous feeds held open by changes-idle")->capture_default_str()->check(
       CLI::Range(1, 100000));
+  app.add_option("--att-mib", o.att_mib, "MiB of the attachment att-large writes and reads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   app.add_option("--only", o.only, "run one scenario")
       ->check(CLI::IsMember({"baseline", "post", "get", "bulk", "changes-read", "changes-latency", "changes-idle",
-                             "rss"}));
+                             "att-put-small", "att-get-small", "att-large", "rss"}));
   app.add_option("--work-dir", o.work_dir, "where the temp dir (node data, SQLite baseline) goes (default: $TMPDIR or /tmp)");
   app.add_option("--node-arg", o.node_args, "extra argument for 'divan serve' (repeatable)")->allow_extra_args(false);
   CLI11_PARSE(app, argc, argv);

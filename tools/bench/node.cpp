@@ -133,6 +133,13 @@ std::optional<NodeProcess::Memory> NodeProcess::memory() const {
   return memory;
 }
 
+bool NodeProcess::reset_peak() const {
+  if (pid_ <= 0) return false;
+  std::ofstream out("/proc/" + std::to_string(pid_) + "/clear_refs");
+  out << "5" << std::flush;
+  return static_cast<bool>(out);
+}
+
 std::optional<std::chrono::duration<double>> NodeProcess::cpu_time() const {
   if (pid_ <= 0) return std::nullopt;
   const std::string stat = read_file("/proc/" + std::to_string(pid_) + "/stat");

@@ -44,6 +44,9 @@ class NodeProcess {
 
   // From /proc/<pid>/status; nullopt once the process is gone.
   std::optional<Memory> memory() const;
+  // Resets VmHWM to the current VmRSS (writes 5 to /proc/<pid>/clear_refs, Linux 4.0+), so a later
+  // memory() shows the peak of what ran in between; false when the kernel refused.
+  bool reset_peak() const;
   // User plus system CPU time used so far, from /proc/<pid>/stat; nullopt once the process is gone.
   std::optional<std::chrono::duration<double>> cpu_time() const;
   // The last `bytes` of the log file.

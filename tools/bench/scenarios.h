@@ -17,6 +17,8 @@ struct BenchContext {
   int get_docs = 10000;         // docs preloaded for the get scenario
   int changes_docs = 100000;    // docs preloaded for changes-read
   int idle_feeds = 1000;        // continuous feeds held open by changes-idle
+  int att_large_mib = 20;       // size of att-large's attachment
+  std::filesystem::path work_dir;  // the bench's temp dir (att-large's raw SQLite blob baseline)
 };
 
 // Raw SQLite on the bench's disk, what the node's writes should be compared with:
@@ -48,5 +50,19 @@ void run_bulk(const BenchContext& ctx);
 void run_changes_read(const BenchContext& ctx);
 void run_changes_latency(const BenchContext& ctx);
 void run_changes_idle(const BenchContext& ctx);
+
+// Attachments (standalone PUT/GET /{db}/{doc}/{att}):
+//   att-put-small  `load.clients` clients each PUT a 4 KiB random attachment with no rev, so each
+//                  creates a doc (doc-N/a.bin, application/octet-stream; no two bodies share a
+//                  digest) -> atts/s; compare with post and sqlite-commit.
+//   att-get-small  `get_docs` such docs preloaded (inline, _bulk_docs), then GETs of random ones ->
+//                  req/s; compare with get. (attachment_scenarios.cpp:)
+//   att-large      one client PUTs one `att_large_mib` MiB attachment in 1 MiB writes, then GETs
+//                  it back 5 times -> MiB/s in and out (median), the bytes checked; the node's peak
+//                  RSS growth per phase (only when the bench started it); and raw SQLite writing
+//                  and reading the same bytes as one blob in 1 MiB slices, the ceiling.
+void run_att_put_small(const BenchContext& ctx);
+void run_att_get_small(const BenchContext& ctx);
+void run_att_large(const BenchContext& ctx);
 
 }  // namespace divan::bench
