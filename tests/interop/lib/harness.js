@@ -70,6 +70,17 @@ class Divan {
     }
     return out;
   }
+  // The node logs a request after answering it, so a client can finish before its last requests
+  // reach the log: wait until the log has been quiet for 100 ms (at most 2 s), then read it.
+  async settledRequestsSince(mark) {
+    const deadline = Date.now() + 2000;
+    let seen = -1;
+    while (seen !== this.lines.length && Date.now() < deadline) {
+      seen = this.lines.length;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return this.requestsSince(mark);
+  }
   logTail(n = 40) { return this.lines.slice(-n).join('\n'); }
 
   dbUrl(db) { return `${this.url}/${encodeURIComponent(db)}`; }

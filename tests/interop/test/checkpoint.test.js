@@ -35,7 +35,7 @@ suite('checkpoints: _local docs on Divan', (ctx, test) => {
     assert.equal(second.ok, true);
     assert.equal(second.docs_written, 0, JSON.stringify(second));
     assert.equal(second.docs_read, 0, JSON.stringify(second));
-    const reqs = divan.requestsSince(mark);
+    const reqs = await divan.settledRequestsSince(mark);
     // It read the checkpoint back from Divan …
     assert.ok(reqs.some((r) => r.method === 'GET' && r.target.startsWith(`/${db}/_local/`) && r.status === 200),
       reqs.map((r) => r.line).join('\n'));
@@ -62,7 +62,7 @@ suite('checkpoints: _local docs on Divan', (ctx, test) => {
     assert.equal(second.ok, true);
     assert.equal(second.docs_written, 0, JSON.stringify(second));
     assert.equal(second.docs_read, 0, JSON.stringify(second));
-    const reqs = divan.requestsSince(mark);
+    const reqs = await divan.settledRequestsSince(mark);
     const changes = reqs.filter((r) => r.target.startsWith(`/${db}/_changes`));
     assert.ok(changes.length >= 1, reqs.map((r) => r.line).join('\n'));
     for (const c of changes) {
