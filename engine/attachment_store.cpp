@@ -1,6 +1,7 @@
 #include "engine/attachment_store.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 #include <vector>
 
@@ -9,37 +10,66 @@
 namespace divan::engine::attachment_store {
 namespace {
 
-// Piece size for copying a spooled body into its blob: large enough that the per-call overhead is
-// nothing next to the copy, small enough to stay out of the way of the rest of the group's memory.
-constexpr size_t kCopyPiece = 256 * 1024;
+// attachment_chunks.key = attachments.id * kMaxChunks + chunk number: the chunks of one body are
+// one contiguous range of the rowid b-tree, found with one seek, and no second index is needed
+// (a UNIQUE(att_id, n) would be a second b-tree to update per chunk and to search per read).
+// 2^20 chunks of 256 KiB: bodies up to 256 GiB, ids up to 2^43.
+constexpr int64_t kMaxChunks = int64_t{1} << 20;
 
-void insert_body(sqlite::Connection& conn, const AttachmentInfo& info, const AttachmentBody& body) {
-  auto memory = body.memory();
-  sqlite::Use q(conn.prepare(
-      "INSERT INTO attachments(digest, length, refs, data) VALUES(?1, ?2, 1, ?3) RETURNING id"));
-  q->bind_text(1, info.digest);
-  q->bind_int(2, static_cast<int64_t>(body.length()));
-  // In memory: bound in place (SQLITE_STATIC), no copy. Spooled: reserve zeros, fill below.
-  if (memory) q->bind_blob(3, *memory);
-  else q->bind_zeroblob(3, body.length());
-  if (!q->step()) throw std::runtime_error("attachment insert returned no row");
-  int64_t rowid = q->column_int(0);
-  q->run();  // finish the statement before opening a blob on the same table
-  if (memory) return;
+int64_t chunk_key(int64_t id, uint64_t n) { return id * kMaxChunks + static_cast<int64_t>(n); }
 
-  sqlite::Blob blob(conn, "attachments", "data", rowid, /*writable=*/true);
-  std::vector<char> piece(std::min<uint64_t>(kCopyPiece, body.length()));
-  for (uint64_t offset = 0; offset < body.length();) {
-    size_t n = body.read(offset, piece.data(), piece.size());
-    if (n == 0) throw std::runtime_error("attachment body shorter than its length");
-    blob.write(offset, piece.data(), n);
-    offset += n;
+// Writes the chunks of `body` into row `id` from `offset` (a chunk boundary) until `budget` bytes
+// were written or the body ends; returns the new offset. In-memory bytes are bound in place; a
+// spooled body is read one chunk at a time.
+uint64_t write_chunks(sqlite::Connection& conn, int64_t id, const AttachmentBody& body,
+                      uint64_t offset, uint64_t budget) {
+  if (body.length() > static_cast<uint64_t>(kMaxChunks) * kChunkSize) {
+    throw std::runtime_error("attachment larger than the store supports");
   }
+  auto memory = body.memory();
+  std::string buffer;
+  uint64_t written = 0;
+  while (offset < body.length() && written < budget) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(kChunkSize, body.length() - offset));
+    std::string_view chunk;
+    if (memory) {
+      chunk = memory->substr(static_cast<size_t>(offset), n);
+    } else {
+      buffer.resize(n);
+      if (body.read(offset, buffer.data(), n) != n) {
+        throw std::runtime_error("attachment body shorter than its length");
+      }
+      chunk = buffer;
+    }
+    put_chunk(conn, id, offset / kChunkSize, chunk);
+    offset += n;
+    written += n;
+  }
+  return offset;
+}
+
+void delete_row(sqlite::Connection& conn, int64_t id) {
+  {
+    sqlite::Use q(conn.prepare("DELETE FROM attachment_chunks WHERE key BETWEEN ?1 AND ?2"));
+    q->bind_int(1, chunk_key(id, 0));
+    q->bind_int(2, chunk_key(id, kMaxChunks - 1));
+    q->run();
+  }
+  sqlite::Use q(conn.prepare("DELETE FROM attachments WHERE id = ?1"));
+  q->bind_int(1, id);
+  q->run();
 }
 
 }  // namespace
 
-void append_stub_member(std::string& out, const AttachmentInfo& info) {
+void put_chunk(sqlite::Connection& conn, int64_t id, uint64_t n, std::string_view data) {
+  sqlite::Use q(conn.prepare("INSERT INTO attachment_chunks(key, data) VALUES(?1, ?2)"));
+  q->bind_int(1, chunk_key(id, n));
+  q->bind_blob(2, data);
+  q->run();
+}
+
+void append_member_head(std::string& out, const AttachmentInfo& info) {
   append_json_string(out, info.name);
   out += ":{\"content_type\":";
   append_json_string(out, info.content_type);
@@ -47,6 +77,10 @@ void append_stub_member(std::string& out, const AttachmentInfo& info) {
   out += std::to_string(info.revpos);
   out += ",\"digest\":";
   append_json_string(out, info.digest);
+}
+
+void append_stub_member(std::string& out, const AttachmentInfo& info) {
+  append_member_head(out, info);
   out += ",\"length\":";
   out += std::to_string(info.length);
   out += ",\"stub\":true}";
@@ -82,9 +116,29 @@ uint64_t total_length(const std::vector<AttachmentInfo>& atts) {
   return n;
 }
 
+std::optional<std::string> stored_atts(sqlite::Connection& conn, std::string_view id,
+                                       std::string_view rev) {
+  sqlite::Use q(conn.prepare("SELECT atts FROM revs WHERE doc_id = ?1 AND rev = ?2"));
+  q->bind_text(1, id);
+  q->bind_text(2, rev);
+  if (!q->step()) return std::nullopt;
+  return std::string(q->column_text(0));
+}
+
+std::optional<BodyRow> find(sqlite::Connection& conn, std::string_view digest) {
+  sqlite::Use q(conn.prepare("SELECT id, length, sha256 FROM attachments WHERE digest = ?1"));
+  q->bind_text(1, digest);
+  if (!q->step()) return std::nullopt;
+  return BodyRow{q->column_int(0), static_cast<uint64_t>(q->column_int(1)),
+                 std::string(q->column_blob(2))};
+}
+
+bool same_bytes(const BodyRow& row, const AttachmentBody& body) {
+  return row.length == body.length() && row.sha256 == body.sha256();
+}
+
 void add_ref(sqlite::Connection& conn, const AttachmentInfo& info, const AttachmentBody* body) {
-  // Update first, insert only when absent: a known digest costs no copy of the new bytes (an
-  // INSERT … ON CONFLICT would build its record, data included, before finding the conflict).
+  // Update first, insert only when absent: a known digest costs no copy of the new bytes.
   {
     sqlite::Use q(conn.prepare("UPDATE attachments SET refs = refs + 1 WHERE digest = ?1"));
     q->bind_text(1, info.digest);
@@ -94,7 +148,17 @@ void add_ref(sqlite::Connection& conn, const AttachmentInfo& info, const Attachm
   if (body == nullptr) {
     throw std::runtime_error("attachment body " + info.digest + " is missing from the database");
   }
-  insert_body(conn, info, *body);
+  int64_t id = 0;
+  {
+    sqlite::Use q(conn.prepare(
+        "INSERT INTO attachments(digest, length, sha256, refs) VALUES(?1, ?2, ?3, 1) RETURNING id"));
+    q->bind_text(1, info.digest);
+    q->bind_int(2, static_cast<int64_t>(body->length()));
+    q->bind_blob(3, body->sha256());
+    if (!q->step()) throw std::runtime_error("attachment insert returned no row");
+    id = q->column_int(0);
+  }
+  write_chunks(conn, id, *body, 0, UINT64_MAX);
 }
 
 void release(sqlite::Connection& conn, std::string_view digest) {
@@ -103,31 +167,81 @@ void release(sqlite::Connection& conn, std::string_view digest) {
   q->run();
 }
 
-void drop_unreferenced(sqlite::Connection& conn, const std::vector<std::string>& digests) {
-  sqlite::Use q(conn.prepare("DELETE FROM attachments WHERE digest = ?1 AND refs <= 0"));
-  for (const auto& digest : digests) {
-    q->bind_text(1, digest);
-    q->run();
-    q->reset();
+void sweep(sqlite::Connection& conn, const std::unordered_set<int64_t>& keep) {
+  std::vector<int64_t> ids;
+  {
+    // Served by the partial index attachments_unreferenced: only rows at 0 are visited.
+    sqlite::Use q(conn.prepare("SELECT id FROM attachments WHERE refs <= 0"));
+    while (q->step()) {
+      int64_t id = q->column_int(0);
+      if (keep.count(id) == 0) ids.push_back(id);
+    }
   }
+  for (int64_t id : ids) delete_row(conn, id);
+}
+
+int64_t stage_begin(sqlite::Connection& conn, const AttachmentBody& body) {
+  sqlite::Use q(conn.prepare(
+      "INSERT INTO attachments(digest, length, sha256, refs) VALUES(NULL, ?1, ?2, 0) RETURNING id"));
+  q->bind_int(1, static_cast<int64_t>(body.length()));
+  q->bind_blob(2, body.sha256());
+  if (!q->step()) throw std::runtime_error("attachment insert returned no row");
+  return q->column_int(0);
+}
+
+uint64_t stage_chunks(sqlite::Connection& conn, int64_t id, const AttachmentBody& body,
+                      uint64_t offset, uint64_t budget) {
+  return write_chunks(conn, id, body, offset, budget);
+}
+
+int64_t stage_publish(sqlite::Connection& conn, int64_t id, const AttachmentBody& body) {
+  if (auto existing = find(conn, body.digest())) {
+    delete_row(conn, id);
+    return existing->id;
+  }
+  sqlite::Use q(conn.prepare("UPDATE attachments SET digest = ?1 WHERE id = ?2"));
+  q->bind_text(1, body.digest());
+  q->bind_int(2, id);
+  q->run();
+  return id;
 }
 
 std::optional<std::string> read(sqlite::Connection& conn, std::string_view digest, uint64_t offset,
                                 size_t max) {
-  int64_t rowid = 0;
+  int64_t id = 0;
   uint64_t length = 0;
   {
     sqlite::Use q(conn.prepare("SELECT id, length FROM attachments WHERE digest = ?1"));
     q->bind_text(1, digest);
     if (!q->step()) return std::nullopt;
-    rowid = q->column_int(0);
+    id = q->column_int(0);
     length = static_cast<uint64_t>(q->column_int(1));
   }
   if (offset >= length || max == 0) return std::string();
   size_t n = static_cast<size_t>(std::min<uint64_t>(max, length - offset));
-  std::string out(n, '\0');
-  sqlite::Blob blob(conn, "attachments", "data", rowid, /*writable=*/false);
-  blob.read(offset, out.data(), n);
+  std::string out;
+  out.reserve(n);
+  uint64_t first = offset / kChunkSize;
+  uint64_t last = (offset + n - 1) / kChunkSize;
+  // One range scan: a single seek to the first chunk, then the next rows in key order.
+  sqlite::Use q(conn.prepare(
+      "SELECT key, data FROM attachment_chunks WHERE key BETWEEN ?1 AND ?2 ORDER BY key"));
+  q->bind_int(1, chunk_key(id, first));
+  q->bind_int(2, chunk_key(id, last));
+  uint64_t expect = first;
+  while (q->step()) {
+    std::string_view data = q->column_blob(1);
+    if (q->column_int(0) != chunk_key(id, expect) || data.size() > kChunkSize) break;
+    uint64_t chunk_start = expect * kChunkSize;
+    uint64_t from = offset + out.size() - chunk_start;  // where the slice continues in this chunk
+    if (from > data.size()) break;
+    out.append(data.substr(static_cast<size_t>(from),
+                           std::min<size_t>(data.size() - static_cast<size_t>(from),
+                                            n - out.size())));
+    ++expect;
+  }
+  if (out.size() != n) throw std::runtime_error("attachment body " + std::string(digest) +
+                                                 " has missing or short chunks");
   return out;
 }
 

@@ -19,36 +19,51 @@
 namespace divan::engine {
 namespace {
 
-constexpr size_t kMd5Size = 16;
-
-std::string digest_text(const unsigned char* md5) {
-  return "md5-" + base64_encode(std::string_view(reinterpret_cast<const char*>(md5), kMd5Size));
-}
+constexpr unsigned int kMd5Size = 16;
+constexpr unsigned int kSha256Size = 32;
 
 bool is_base64_char(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
          c == '/';
 }
 
-struct Md5CtxDeleter {
+struct DigestCtxDeleter {
   void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
 };
-using Md5Ctx = std::unique_ptr<EVP_MD_CTX, Md5CtxDeleter>;
+using DigestCtx = std::unique_ptr<EVP_MD_CTX, DigestCtxDeleter>;
 
-Md5Ctx new_md5() {
-  Md5Ctx ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_md5(), nullptr) != 1) throw std::bad_alloc();
+DigestCtx new_digest(const EVP_MD* md) {
+  DigestCtx ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1) throw std::bad_alloc();
   return ctx;
 }
 
-std::string finish_md5(EVP_MD_CTX* ctx) {
+void update_digest(EVP_MD_CTX* ctx, std::string_view bytes) {
+  if (EVP_DigestUpdate(ctx, bytes.data(), bytes.size()) != 1) {
+    throw std::runtime_error("digest update failed");
+  }
+}
+
+// The raw digest, `size` bytes.
+std::string finish_digest(EVP_MD_CTX* ctx, unsigned int size) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
   unsigned int n = 0;
-  if (EVP_DigestFinal_ex(ctx, md.data(), &n) != 1 || n != kMd5Size) {
-    throw std::runtime_error("md5 failed");
+  if (EVP_DigestFinal_ex(ctx, md.data(), &n) != 1 || n != size) {
+    throw std::runtime_error("digest failed");
   }
-  return digest_text(md.data());
+  return std::string(reinterpret_cast<const char*>(md.data()), n);
 }
+
+// MD5 (the digest clients see) and SHA-256 (what the store compares before sharing a body row
+// between two uploads with one MD5: MD5 collisions are cheap to make) of the same bytes.
+struct BodyDigests {
+  Md5 md5;
+  Sha256 sha256;
+  void update(std::string_view bytes) {
+    md5.update(bytes);
+    sha256.update(bytes);
+  }
+};
 
 // An unlinked temporary file in `dir`: O_TMPFILE where the filesystem supports it (never visible
 // by name), else mkstemp + unlink (visible for an instant). -1 with errno set on failure.
@@ -83,12 +98,36 @@ Error io_error(const char* what) {
 
 }  // namespace
 
+// ---- Md5 ----------------------------------------------------------------------------------------
+
+struct Md5::State {
+  DigestCtx ctx = new_digest(EVP_md5());
+};
+
+Md5::Md5() : state_(std::make_unique<State>()) {}
+Md5::~Md5() = default;
+
+void Md5::update(std::string_view bytes) { update_digest(state_->ctx.get(), bytes); }
+
+std::string Md5::finish() {
+  return "md5-" + base64_encode(finish_digest(state_->ctx.get(), kMd5Size));
+}
+
+struct Sha256::State {
+  DigestCtx ctx = new_digest(EVP_sha256());
+};
+
+Sha256::Sha256() : state_(std::make_unique<State>()) {}
+Sha256::~Sha256() = default;
+
+void Sha256::update(std::string_view bytes) { update_digest(state_->ctx.get(), bytes); }
+
+std::string Sha256::finish() { return finish_digest(state_->ctx.get(), kSha256Size); }
+
 std::string md5_digest(std::string_view bytes) {
-  Md5Ctx ctx = new_md5();
-  if (EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size()) != 1) {
-    throw std::runtime_error("md5 failed");
-  }
-  return finish_md5(ctx.get());
+  Md5 md5;
+  md5.update(bytes);
+  return md5.finish();
 }
 
 std::string base64_encode(std::string_view bytes) {
@@ -170,7 +209,10 @@ std::vector<AttachmentInfo> parse_stored_attachments(std::string_view atts_json)
 
 std::shared_ptr<const AttachmentBody> AttachmentBody::from_bytes(std::string bytes) {
   std::shared_ptr<AttachmentBody> body(new AttachmentBody());
-  body->digest_ = md5_digest(bytes);
+  BodyDigests digests;
+  digests.update(bytes);
+  body->digest_ = digests.md5.finish();
+  body->sha256_ = digests.sha256.finish();
   body->length_ = bytes.size();
   body->bytes_ = std::move(bytes);
   return body;
@@ -208,7 +250,7 @@ std::optional<std::string_view> AttachmentBody::memory() const {
 struct AttachmentSpool::State {
   std::filesystem::path dir;
   size_t memory_limit;
-  Md5Ctx md5 = new_md5();
+  BodyDigests digests;
   std::string memory;  // the bytes while they fit under memory_limit
   int fd = -1;         // then the temporary file holding all of them
   uint64_t size = 0;
@@ -246,9 +288,7 @@ Result<void> AttachmentSpool::append(std::string_view bytes) {
   } else {
     s.memory.append(bytes);
   }
-  if (EVP_DigestUpdate(s.md5.get(), bytes.data(), bytes.size()) != 1) {
-    throw std::runtime_error("md5 failed");
-  }
+  s.digests.update(bytes);
   s.size += bytes.size();
   return {};
 }
@@ -260,7 +300,8 @@ Result<std::shared_ptr<const AttachmentBody>> AttachmentSpool::finish() {
   state_->dir = s->dir;
   state_->memory_limit = s->memory_limit;
   std::shared_ptr<AttachmentBody> body(new AttachmentBody());
-  body->digest_ = finish_md5(s->md5.get());
+  body->digest_ = s->digests.md5.finish();
+  body->sha256_ = s->digests.sha256.finish();
   body->length_ = s->size;
   body->bytes_ = std::move(s->memory);
   body->fd_ = std::exchange(s->fd, -1);

@@ -11,6 +11,7 @@
 #include "engine/attachment_store.h"
 #include "engine/database_internal.h"
 #include "engine/schema.h"
+#include "engine/write_plan.h"
 
 namespace divan::engine {
 namespace {
@@ -20,10 +21,15 @@ namespace {
 // and an outside process (e.g. the sqlite3 CLI) holding the file.
 constexpr const char* kBusyTimeout = "PRAGMA busy_timeout = 5000";
 
-// Bound the WAL file left after a checkpoint (it otherwise stays at its high-water mark). 8 MiB is
-// above what ordinary groups reach (auto-checkpoint at 1000 pages ≈ 4 MiB, plus a ~1 MiB group),
-// so it costs them nothing, while one commit carrying a 20 MiB attachment does not leave a 20 MiB
-// WAL behind for the life of the file.
+// Cap on the size the WAL file is left at. SQLite never shrinks the WAL at a checkpoint: a complete
+// checkpoint only lets the next writer start over at the WAL's beginning, and it is then (the WAL
+// reset) that the file is truncated to this limit. So a large transaction leaves a WAL of its size
+// until a checkpoint completes with no reader still using the old frames, and the next write
+// resets it. Large attachment bodies therefore never go in one transaction: staging copies them
+// 8 MiB per transaction (writer.cpp), auto-checkpoints (1000 pages ≈ 4 MiB) run between those,
+// and the WAL stays near this limit (measured: 8 MiB after a 64 MiB upload,
+// attachments_test.cpp). 8 MiB is above what ordinary groups reach (~4 MiB plus a ~1 MiB group),
+// so it costs them nothing.
 constexpr const char* kJournalSizeLimit = "PRAGMA journal_size_limit = 8388608";
 
 std::string pragma_text(sqlite::Connection& conn, const char* sql) {
@@ -98,6 +104,16 @@ DatabaseImpl::DatabaseImpl(std::string name_in, DbFiles files_in, const Database
   writer->exec(options.fsync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF");
   writer->exec(kJournalSizeLimit);
   schema::init(*writer);
+  // Staged bodies whose write never committed (the process died, or the write failed and no group
+  // swept since): no batch is pending at open, so every row at refs 0 goes.
+  writer->exec("BEGIN IMMEDIATE");
+  try {
+    attachment_store::sweep(*writer, {});
+    writer->exec("COMMIT");
+  } catch (...) {
+    if (writer->in_transaction()) writer->exec("ROLLBACK");
+    throw;
+  }
   committed = schema::load_state(*writer);
   published = committed;
   update_seq.store(committed.update_seq);
@@ -307,13 +323,10 @@ Result<DocRecord> Snapshot::doc(std::string_view id) {
 }
 
 std::optional<std::string> Snapshot::body(std::string_view id, const revtree::RevId& rev) {
-  std::string rev_text = rev.str();
-  sqlite::Use q(
-      lease_->conn->prepare("SELECT body, atts FROM revs WHERE doc_id = ?1 AND rev = ?2"));
-  q->bind_text(1, id);
-  q->bind_text(2, rev_text);
-  if (!q->step()) return std::nullopt;
-  return attachment_store::with_attachments(q->column_text(0), q->column_text(1));
+  auto stored = revision(id, rev);
+  if (!stored) return std::nullopt;
+  if (stored->atts.empty()) return std::move(stored->body);
+  return attachment_store::with_attachments(stored->body, stored->atts);
 }
 
 std::optional<StoredRevision> Snapshot::revision(std::string_view id, const revtree::RevId& rev) {
@@ -324,6 +337,19 @@ std::optional<StoredRevision> Snapshot::revision(std::string_view id, const revt
   q->bind_text(2, rev_text);
   if (!q->step()) return std::nullopt;
   return StoredRevision{std::string(q->column_text(0)), std::string(q->column_text(1))};
+}
+
+std::optional<Error> Snapshot::check_stubs(const DocUpdate& update) {
+  bool any_stub = std::any_of(update.attachments.begin(), update.attachments.end(),
+                              [](const NewAttachment& a) { return a.stub; });
+  if (!any_stub) return std::nullopt;
+  auto doc = this->doc(update.id);
+  WritePlan plan = plan_write(doc ? std::move(doc->tree) : revtree::RevTree(), update);
+  // A write that fails otherwise (conflict, bad path) or stores nothing never looks at its stubs.
+  if (plan.error || !plan.store) return std::nullopt;
+  auto atts = resolve_attachments(*lease_->conn, update, plan);
+  if (!atts && atts.error().code == Code::kMissingStub) return std::move(atts.error());
+  return std::nullopt;
 }
 
 std::optional<std::string> Snapshot::read_attachment(std::string_view digest, uint64_t offset,

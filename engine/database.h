@@ -6,7 +6,10 @@
 // commit: one fsync for many callers), then completes every caller. A completion runs on a writer
 // thread and must only hand the result off (post to its own strand): never block there.
 // Per-document outcomes (conflict, …) are values inside the result; only I/O or a closed database
-// fails a whole batch.
+// fails a whole batch. A batch carrying spooled attachment bodies is staged first (its bodies
+// copied into the file in short transactions of their own, so other batches commit meanwhile) and
+// joins a later group: batches may commit in another order than submitted; the ops of one batch
+// always apply in order.
 //
 // Reads: snapshot() leases one of the database's read-only WAL connections and opens a read
 // transaction, so several reads see one consistent state and never wait for the writer. Release the
@@ -54,7 +57,9 @@ struct DocUpdate {
   // The new revision's complete attachment set (engine/attachments.h), in `_attachments` order.
   // Stubs are resolved by the writer against the base revision (revision-trees.md §6.3: the
   // parent, or for a replicated write the nearest ancestor on `revisions` whose body we hold);
-  // failure is a per-op missing_stub error. When any entry is a stub, `new_rev_id` must be empty:
+  // failure is a per-op missing_stub error. New data whose MD5 digest names a stored body with other
+  // bytes (SHA-256 or length differ) is a per-op bad_request "attachment digest collision: <name>".
+  // When any entry is a stub, `new_rev_id` must be empty:
   // the writer hashes the resolved set (the rev hash covers every attachment's name, type, digest).
   std::vector<NewAttachment> attachments;
 };
@@ -150,6 +155,11 @@ class Snapshot {
   std::optional<std::string> body(std::string_view id, const revtree::RevId& rev);
   // The same revision with body and attachment stubs apart: for reads that inline attachment data.
   std::optional<StoredRevision> revision(std::string_view id, const revtree::RevId& rev);
+  // Whether the stubs of `update` resolve against this snapshot's state, by the very rule the
+  // writer applies (revision-trees.md §6.3): missing_stub error, or nullopt when they do (or the
+  // update has none). For handlers that must refuse a whole request before writing any of it
+  // (_bulk_docs answers 412 for the request). The writer still checks at commit time.
+  std::optional<Error> check_stubs(const DocUpdate& update);
   // Up to `max` bytes of the attachment body with `digest`, from `offset` (empty past the end);
   // nullopt when this database holds no such body.
   std::optional<std::string> read_attachment(std::string_view digest, uint64_t offset, size_t max);

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "engine/database.h"
@@ -58,6 +59,19 @@ struct PendingBatch {
   std::vector<WriteOp> ops;
   WriteDone done;
   size_t bytes = 0;
+  // The distinct spooled (on-disk) attachment bodies its ops carry: staged into the file before
+  // the batch joins a group (writer.cpp).
+  std::vector<const AttachmentBody*> spooled;
+  // Body rows staged (or found already stored) for those: kept out of sweep() until its group.
+  std::vector<int64_t> pins;
+};
+
+// A batch set aside while its spooled bodies are copied in, a short transaction at a time.
+struct StagingBatch {
+  PendingBatch batch;
+  size_t next = 0;      // index in batch.spooled of the body being copied
+  int64_t row = 0;      // its unpublished row (0: not started)
+  uint64_t offset = 0;  // bytes of it copied so far
 };
 
 // A read-only connection leased to one Snapshot, with its read transaction open.
@@ -111,6 +125,21 @@ struct DatabaseImpl {
   // Drain-only state (see the locking note at the top).
   std::unique_ptr<sqlite::Connection> writer;
   DbState committed;  // what the writer knows is on disk; `published` copies it after each commit
+  // Staging (writer.cpp): batches whose spooled bodies are being copied in, in arrival order, and
+  // those fully copied, waiting for the next group. A drain stays scheduled while either is
+  // non-empty, so close() waits for them like for the queue.
+  std::deque<StagingBatch> staging;
+  std::vector<PendingBatch> staged;
+  // A group or staging step failed after rows were staged: the next group sweeps even when it
+  // releases nothing.
+  bool sweep_pending = false;
+
+  // Writer steps of drain(): one group transaction (completes its batches), and one staging
+  // transaction for the first staging batch.
+  void commit_group(std::vector<PendingBatch>& group, bool was_poisoned);
+  void stage_step();
+  // Row ids the sweep must keep: those pinned by batches not yet committed.
+  std::unordered_set<int64_t> pinned_rows() const;
 };
 
 }  // namespace divan::engine

@@ -131,23 +131,12 @@ std::optional<uint64_t> atts_since_pos(const DocRecord& doc, const revtree::RevI
   return std::nullopt;
 }
 
-// `"name":{"content_type","revpos","digest",` — the members every form starts with.
-void append_common(std::string& out, const AttachmentInfo& a) {
-  append_json_string(out, a.name);
-  out += ":{\"content_type\":";
-  append_json_string(out, a.content_type);
-  out += ",\"revpos\":";
-  out += std::to_string(a.revpos);
-  out += ",\"digest\":";
-  append_json_string(out, a.digest);
-}
-
 // §7.1 inline form: the bytes as base64 `data`, no `length`, no `stub`.
 void append_inline(std::string& out, Snapshot& snapshot, const AttachmentInfo& a) {
   auto bytes = snapshot.read_attachment(a.digest, 0, static_cast<size_t>(a.length));
   // Every digest a stored revision lists has its row in the same snapshot.
   if (!bytes) throw std::runtime_error("attachment body " + a.digest + " is missing");
-  append_common(out, a);
+  attachment_store::append_member_head(out, a);
   out += ",\"data\":\"";
   out += base64_encode(*bytes);
   out += "\"}";
@@ -155,7 +144,7 @@ void append_inline(std::string& out, Snapshot& snapshot, const AttachmentInfo& a
 
 // §7.1 follows form (multipart): the bytes go in a part after the JSON.
 void append_follows(std::string& out, const AttachmentInfo& a) {
-  append_common(out, a);
+  attachment_store::append_member_head(out, a);
   out += ",\"length\":";
   out += std::to_string(a.length);
   out += ",\"follows\":true}";

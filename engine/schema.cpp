@@ -1,7 +1,14 @@
 #include "engine/schema.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <tuple>
+#include <vector>
+
+#include "engine/attachment_store.h"
+#include "engine/attachments.h"
 
 namespace divan::engine::schema {
 namespace {
@@ -11,8 +18,12 @@ namespace {
 // docs is WITHOUT ROWID: every access is by doc_id (point reads, id ranges), and rows are small
 // (the encoded tree). revs is a rowid table: bodies are often larger than the ~1 KB a WITHOUT ROWID
 // row keeps inline on a 4 KB page, and a rowid table keeps up to ~4 KB inline.
-// attachments is a rowid table so sqlite3_blob_open can stream a body by rowid; `data` is the last
-// column, so reading digest/length/refs never touches its overflow pages.
+// attachments holds one small row per body (digest NULL while a staged body is being copied in);
+// the bytes are in attachment_chunks, a rowid table keyed by id * 2^20 + chunk number
+// (attachment_store.cpp says why), so each chunk is one b-tree lookup and rows with large blobs
+// keep their overflow pages out of the key b-tree's way (WITHOUT ROWID would store them in it).
+// attachments_unreferenced lists exactly the rows at refs 0 (staged or released), so the sweep
+// after each group never scans the table.
 // docs_live indexes live winners only, so _all_docs scans and offsets (count_before) skip
 // tombstones and never read tree blobs.
 constexpr const char* kCreate = R"sql(
@@ -34,10 +45,15 @@ CREATE TABLE IF NOT EXISTS revs(
 );
 CREATE TABLE IF NOT EXISTS attachments(
   id     INTEGER PRIMARY KEY,
-  digest TEXT    NOT NULL UNIQUE,
+  digest TEXT    UNIQUE,
   length INTEGER NOT NULL,
-  refs   INTEGER NOT NULL,
-  data   BLOB    NOT NULL
+  sha256 BLOB    NOT NULL,
+  refs   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attachments_unreferenced ON attachments(id) WHERE refs <= 0;
+CREATE TABLE IF NOT EXISTS attachment_chunks(
+  key  INTEGER PRIMARY KEY,
+  data BLOB    NOT NULL
 );
 CREATE TABLE IF NOT EXISTS local_docs(
   id   TEXT    NOT NULL PRIMARY KEY,
@@ -69,6 +85,43 @@ void put_meta_default(sqlite::Connection& conn, std::string_view key, int64_t va
   q->run();
 }
 
+// Version 2 → 3: each body was one blob in attachments.data. Renames that table aside, creates the
+// chunked tables (kCreate) and copies every body chunk by chunk through one open blob handle
+// (sequential reads: no overflow-chain walk from the start per chunk), computing the SHA-256 that
+// version 2 did not keep. REQUIRES: inside init()'s transaction.
+void migrate_v2_bodies(sqlite::Connection& conn) {
+  conn.exec("ALTER TABLE attachments RENAME TO attachments_v2");
+  conn.exec(kCreate);
+  std::vector<std::tuple<int64_t, std::string, int64_t>> rows;  // id, digest, refs
+  {
+    sqlite::Use q(conn.prepare("SELECT id, digest, refs FROM attachments_v2"));
+    while (q->step()) rows.emplace_back(q->column_int(0), q->column_text(1), q->column_int(2));
+  }
+  std::string chunk;
+  for (const auto& [id, digest, refs] : rows) {
+    sqlite::Blob blob(conn, "attachments_v2", "data", id, /*writable=*/false);
+    uint64_t length = blob.size();
+    Sha256 sha;
+    for (uint64_t offset = 0, n = 0; offset < length; offset += chunk.size(), ++n) {
+      chunk.resize(static_cast<size_t>(
+          std::min<uint64_t>(attachment_store::kChunkSize, length - offset)));
+      blob.read(offset, chunk.data(), chunk.size());
+      sha.update(chunk);
+      attachment_store::put_chunk(conn, id, n, chunk);
+    }
+    sqlite::Use q(conn.prepare(
+        "INSERT INTO attachments(id, digest, length, sha256, refs) VALUES(?1, ?2, ?3, ?4, ?5)"));
+    std::string sha256 = sha.finish();
+    q->bind_int(1, id);
+    q->bind_text(2, digest);
+    q->bind_int(3, static_cast<int64_t>(length));
+    q->bind_blob(4, sha256);
+    q->bind_int(5, refs);
+    q->run();
+  }
+  conn.exec("DROP TABLE attachments_v2");
+}
+
 }  // namespace
 
 void init(sqlite::Connection& conn) {
@@ -82,6 +135,7 @@ void init(sqlite::Connection& conn) {
     }
     // Version 1 → 2: attachments. CREATE TABLE IF NOT EXISTS leaves an existing revs as it is.
     if (version == 1) conn.exec("ALTER TABLE revs ADD COLUMN atts TEXT");
+    if (version == 2) migrate_v2_bodies(conn);
     conn.exec(kCreate);
     put_meta_default(conn, "revs_limit", kDefaultRevsLimit);
     put_meta_default(conn, "security", kDefaultSecurity);

@@ -2,16 +2,21 @@
 //
 //   docs(doc_id PK, seq UNIQUE, winner, deleted, tree)   one row per document, at its latest seq
 //   revs(doc_id, rev, deleted, body, atts)               bodies of leaf revisions only
-//   attachments(id PK, digest UNIQUE, length, refs, data) attachment bodies, once per digest
+//   attachments(id PK, digest UNIQUE, length, sha256, refs) one row per attachment body
+//   attachment_chunks(key PK, data)                      its bytes, kChunkSize per row (key =
+//                                                        id * 2^20 + chunk number)
 //   local_docs(id PK, rev, body)                         `_local/…` docs: no tree, no seq
 //   meta(key PK, value)                                  revs_limit, security, counters
 //
 // revs.atts is the revision's attachment stubs as compact JSON, in `_attachments` order
 // (`{"name":{"content_type":…,"revpos":N,"digest":"md5-…","length":L,"stub":true},…}`), NULL when
 // it has none: reads splice it into the body as is. attachments.refs counts the entries of revs
-// rows naming that digest; the writer deletes a row when its count reaches 0 (attachment_store.h).
+// rows naming that digest; the writer deletes a row (and its chunks) when its count reaches 0, and
+// a row stays at 0 only while a staged body waits for its write (attachment_store.h).
 //
 // Versions: 1 had no attachments; init() migrates it (revs.atts added, attachments created).
+// 2 kept each body as one blob in attachments.data; init() copies those into chunks (and computes
+// their SHA-256) in the same transaction as the version bump.
 #pragma once
 
 #include "engine/database_internal.h"
@@ -20,7 +25,7 @@
 namespace divan::engine::schema {
 
 // Bumped when the layout changes; a file with a newer version is refused.
-inline constexpr int kVersion = 2;
+inline constexpr int kVersion = 3;
 
 inline constexpr const char* kDefaultSecurity =
     R"({"members":{"roles":["_admin"]},"admins":{"roles":["_admin"]}})";

@@ -16,6 +16,7 @@
 #include "engine/attachment_store.h"
 #include "engine/database_internal.h"
 #include "engine/schema.h"
+#include "engine/write_plan.h"
 #include "revtree/rev_hash.h"
 
 namespace divan::engine {
@@ -47,8 +48,8 @@ struct WriteTxn {
   // multi-row INSERTs before anything could read them and before COMMIT.
   std::vector<NewDocRows> new_docs;
   std::unordered_set<std::string_view> new_doc_ids;
-  // Digests whose reference count went down: drop_unreferenced() checks them before COMMIT.
-  std::vector<std::string> released;
+  // Some body's reference count went down: sweep() before COMMIT.
+  bool released = false;
 };
 
 // revs.atts: NULL when the revision has no attachments.
@@ -164,10 +165,8 @@ void delete_body(WriteTxn& txn, const std::string& id, const revtree::RevId& rev
     txn.counters_dirty = true;
     q->run();
   }
-  for (auto& a : atts) {
-    attachment_store::release(txn.conn, a.digest);
-    txn.released.push_back(std::move(a.digest));
-  }
+  for (const auto& a : atts) attachment_store::release(txn.conn, a.digest);
+  if (!atts.empty()) txn.released = true;
 }
 
 void insert_body(WriteTxn& txn, const std::string& id, const std::string& rev, bool deleted,
@@ -184,98 +183,32 @@ void insert_body(WriteTxn& txn, const std::string& id, const std::string& rev, b
 
 // ---- Attachments of the revision being written (http-api.md §7.3) -------------------------------
 
-// The new revision's attachments once stubs are resolved: what each stub will say, and for an
-// entry with new data its bytes (null for a stub carried over from the base revision).
-struct ResolvedAttachments {
-  std::vector<AttachmentInfo> infos;
-  std::vector<const AttachmentBody*> bodies;
-};
-
-// The stub JSON stored with `rev` of `id`: nullopt when no row holds its body, "" when it holds no
-// attachments.
-std::optional<std::string> stored_atts(WriteTxn& txn, const std::string& id,
-                                       const revtree::RevId& rev) {
-  sqlite::Use q(txn.conn.prepare("SELECT atts FROM revs WHERE doc_id = ?1 AND rev = ?2"));
-  std::string rev_text = rev.str();
-  q->bind_text(1, id);
-  q->bind_text(2, rev_text);
-  if (!q->step()) return std::nullopt;
-  return std::string(q->column_text(0));
-}
-
-// spec §6.2 step 4: the base of a replicated write is the nearest ancestor on its path whose body
-// we hold, looked up in the forest as it was before this write merged the path.
-std::optional<revtree::RevId> replicated_base(const std::optional<StoredDoc>& old,
-                                              const revtree::RevPath& path) {
-  if (!old) return std::nullopt;
-  for (size_t k = 1; k < path.ids.size(); ++k) {
-    revtree::RevId r{path.start - k, path.ids[k]};
-    const revtree::RevTree::Node* node = old->tree.find(r);
-    if (node != nullptr && node->has_body) return r;
+// A new body whose MD5 digest names a stored row holding other bytes (a crafted MD5 collision):
+// refused rather than shared, or the upload would read back as someone else's bytes. bad_request
+// (400), not conflict: a 409 tells CouchDB clients and replicators to fetch the latest rev and
+// retry, which would collide again forever; the same bytes can never be stored here, so the
+// refusal must be final.
+std::optional<Error> digest_collision(WriteTxn& txn, const ResolvedAttachments& atts) {
+  for (size_t i = 0; i < atts.infos.size(); ++i) {
+    const AttachmentBody* body = atts.bodies[i];
+    if (body == nullptr) continue;
+    auto row = attachment_store::find(txn.conn, body->digest());
+    if (row && !attachment_store::same_bytes(*row, *body)) {
+      return Error{Code::kBadRequest, "attachment digest collision: " + atts.infos[i].name};
+    }
   }
   return std::nullopt;
 }
 
-bool has_stub(const DocUpdate& update) {
-  return std::any_of(update.attachments.begin(), update.attachments.end(),
-                     [](const NewAttachment& a) { return a.stub; });
-}
-
-Error missing_stub(const DocUpdate& update, std::string_view name) {
-  return Error{Code::kMissingStub,
-               "Invalid attachment stub in " + update.id + " for " + std::string(name)};
-}
-
-bool has_duplicate_name(const DocUpdate& update) {
-  std::unordered_set<std::string_view> names;
-  for (const auto& a : update.attachments) {
-    if (!names.insert(a.name).second) return true;
-  }
-  return false;
-}
-
-// Resolves `update.attachments` against `base` (§6.3). `new_pos` is the new revision's pos for an
-// interactive write, whose new data gets it as revpos; nullopt for a replicated write, whose
-// revpos is taken as given. Errors: missing_stub (unresolvable stub); bad_request for what callers
-// already reject (a data entry without bytes, a name twice: revs.atts is a JSON object, so a
-// duplicate would be counted twice but released once).
-Result<ResolvedAttachments> resolve_attachments(WriteTxn& txn, const DocUpdate& update,
-                                                const std::optional<revtree::RevId>& base,
-                                                std::optional<uint64_t> new_pos) {
-  if (has_duplicate_name(update)) return fail(Code::kBadRequest, "Duplicate attachments");
-  std::vector<AttachmentInfo> base_atts;
-  if (has_stub(update)) {
-    std::optional<std::string> json = base ? stored_atts(txn, update.id, *base) : std::nullopt;
-    if (!json) {
-      return fail(Code::kMissingStub, "Previous revision missing for document " + update.id);
-    }
-    base_atts = parse_stored_attachments(*json);
-  }
-  ResolvedAttachments out;
-  out.infos.reserve(update.attachments.size());
-  out.bodies.reserve(update.attachments.size());
-  for (const NewAttachment& a : update.attachments) {
-    if (a.stub) {
-      auto found = std::find_if(base_atts.begin(), base_atts.end(),
-                                [&](const AttachmentInfo& b) { return b.name == a.name; });
-      if (found == base_atts.end() || (a.revpos && *a.revpos != found->revpos)) {
-        return tl::unexpected(missing_stub(update, a.name));
-      }
-      out.infos.push_back(*found);
-      out.bodies.push_back(nullptr);
-      continue;
-    }
-    if (!a.body) return fail(Code::kBadRequest, "Invalid attachment data for " + a.name);
-    AttachmentInfo info;
-    info.name = a.name;
-    info.content_type = a.content_type.empty() ? "application/octet-stream" : a.content_type;
-    info.digest = a.body->digest();
-    info.length = a.body->length();
-    info.revpos = new_pos ? *new_pos : a.revpos.value_or(0);
-    out.infos.push_back(std::move(info));
-    out.bodies.push_back(a.body.get());
-  }
-  return out;
+// Resolves the stubs (write_plan.h) and refuses a digest collision, before anything of the op is
+// written.
+Result<ResolvedAttachments> attachments_for(WriteTxn& txn, const DocUpdate& update,
+                                            const WritePlan& plan) {
+  if (update.attachments.empty()) return ResolvedAttachments{};
+  auto atts = resolve_attachments(txn.conn, update, plan);
+  if (!atts) return atts;
+  if (auto collision = digest_collision(txn, *atts)) return tl::unexpected(std::move(*collision));
+  return atts;
 }
 
 // What the rev hash covers of each attachment (revision-trees.md §2.2).
@@ -304,14 +237,6 @@ std::vector<revtree::RevId> body_revs(const revtree::RevTree& tree) {
   std::sort(revs.begin(), revs.end());
   revs.erase(std::unique(revs.begin(), revs.end()), revs.end());
   return revs;
-}
-
-bool valid_path(const revtree::RevPath& path) {
-  if (path.ids.empty() || path.start < path.ids.size()) return false;
-  for (const auto& id : path.ids) {
-    if (id.empty()) return false;
-  }
-  return true;
 }
 
 // spec §4: doc_count counts live winners, doc_del_count deleted ones.
@@ -398,45 +323,32 @@ void store_doc(WriteTxn& txn, const DocUpdate& update, const std::optional<Store
 WriteOutcome apply(WriteTxn& txn, const DocUpdate& update) {
   WriteOutcome out;
   std::optional<StoredDoc> old = load_doc(txn, update.id);
-  revtree::RevTree tree = old ? old->tree : revtree::RevTree();
-
+  WritePlan plan = plan_write(old ? old->tree : revtree::RevTree(), update);
+  if (plan.error) {
+    out.error = std::move(plan.error);
+    return out;
+  }
   if (update.revisions) {
-    // spec §6.2: merge verbatim, never conflict; written only if the newest rev became a leaf.
-    const revtree::RevPath& path = *update.revisions;
-    if (!valid_path(path)) {
-      out.error = Error{Code::kBadRequest, reason::kBadRev};
-      return out;
-    }
-    revtree::RevId newest = path.newest();
-    out.rev = newest.str();
-    bool was_leaf = tree.is_leaf(newest);
-    tree.merge(path, update.deleted);
+    out.rev = plan.newest.str();
     // Already known: success, nothing written, and its stubs need not resolve.
-    if (was_leaf || !tree.is_leaf(newest)) return out;
-    auto atts = resolve_attachments(txn, update, replicated_base(old, path), std::nullopt);
+    if (!plan.store) return out;
+    auto atts = attachments_for(txn, update, plan);
     if (!atts) {
       out.error = std::move(atts.error());
       return out;
     }
-    store_doc(txn, update, old, tree, newest, *atts);
+    store_doc(txn, update, old, plan.tree, plan.newest, *atts);
     out.written = true;
     return out;
   }
 
   // spec §6.1: interactive edit.
-  revtree::EditPlan plan = tree.plan_edit(update.parent, update.deleted);
-  if (plan.conflict) {
-    out.error = Error{Code::kConflict, reason::kConflict};
-    return out;
-  }
-  const std::optional<revtree::RevId>& parent = plan.parent;
-  uint64_t new_pos = parent ? parent->pos + 1 : 1;
-  // The base of stubs is the parent actually extended: for a recreate, the deleted winner.
-  auto atts = resolve_attachments(txn, update, parent, new_pos);
+  auto atts = attachments_for(txn, update, plan);
   if (!atts) {
     out.error = std::move(atts.error());
     return out;
   }
+  const std::optional<revtree::RevId>& parent = plan.parent;
   // A caller-computed id hashed the same attachment set (callers compute it only without stubs).
   std::string new_id = !update.new_rev_id.empty() && parent == update.parent
                            ? update.new_rev_id
@@ -445,6 +357,7 @@ WriteOutcome apply(WriteTxn& txn, const DocUpdate& update) {
                                                  update.canonical_body, hash_input(*atts));
   revtree::RevPath path = parent ? revtree::RevPath{parent->pos + 1, {new_id, parent->id}}
                                  : revtree::RevPath{1, {new_id}};
+  revtree::RevTree& tree = plan.tree;
   if (tree.merge(path, update.deleted) != revtree::MergeResult::kNewLeaf) {
     // Only reachable when the new id already sits in the forest (e.g. an identical edit arrived
     // by replication into a stemmed tree); `tree` is a local copy, so nothing is stored.
@@ -537,6 +450,11 @@ size_t op_bytes(const WriteOp& op) {
       op);
 }
 
+// Bytes of spooled attachment bodies copied per staging transaction: long enough that the commit
+// (an fsync) is small next to the copy, short enough that a write queued behind a large upload
+// waits well under a second.
+constexpr uint64_t kStageBytesPerTxn = 8u << 20;
+
 // Runs `f`, swallowing what it throws: a throwing completion or observer must not wedge the
 // writer (the drain would never end, and close() would wait forever).
 template <typename F>
@@ -551,7 +469,18 @@ void call_quietly(F&& f) {
 
 void DatabaseImpl::submit(std::vector<WriteOp> ops, WriteDone done) {
   PendingBatch batch;
-  for (const auto& op : ops) batch.bytes += op_bytes(op);
+  for (const auto& op : ops) {
+    batch.bytes += op_bytes(op);
+    if (const auto* update = std::get_if<DocUpdate>(&op)) {
+      for (const auto& a : update->attachments) {
+        if (!a.body || a.body->memory()) continue;
+        if (std::find(batch.spooled.begin(), batch.spooled.end(), a.body.get()) ==
+            batch.spooled.end()) {
+          batch.spooled.push_back(a.body.get());
+        }
+      }
+    }
+  }
   batch.ops = std::move(ops);
   batch.done = std::move(done);
   bool was_closed;
@@ -576,8 +505,12 @@ void DatabaseImpl::submit(std::vector<WriteOp> ops, WriteDone done) {
 }
 
 void DatabaseImpl::drain() {
-  // Take a group: always the first batch, then more while under both caps (LevelDB
-  // BuildBatchGroup), so one huge queue cannot make a small write wait for megabytes of others.
+  // Take a group: the staged batches, then from the queue always the first batch, then more while
+  // under both caps (LevelDB BuildBatchGroup), so one huge queue cannot make a small write wait for
+  // megabytes of others. A batch carrying spooled bodies is set aside for staging instead: copying
+  // hundreds of megabytes inside the group would hold every other write of the database behind it
+  // (and fail them all with it). Order between batches is free (they come from independent
+  // requests); the ops of one batch keep theirs.
   std::vector<PendingBatch> group;
   bool was_poisoned;
   {
@@ -585,8 +518,23 @@ void DatabaseImpl::drain() {
     was_poisoned = poisoned;
     size_t ops = 0;
     size_t bytes = 0;
+    for (auto& batch : staged) {
+      ops += batch.ops.size();
+      bytes += batch.bytes;
+      group.push_back(std::move(batch));
+    }
+    staged.clear();
+    if (was_poisoned) {  // they fail with the group
+      for (auto& s : staging) group.push_back(std::move(s.batch));
+      staging.clear();
+    }
     while (!queue.empty()) {
       PendingBatch& next = queue.front();
+      if (!next.spooled.empty() && !was_poisoned) {
+        staging.push_back(StagingBatch{std::move(next)});
+        queue.pop_front();
+        continue;
+      }
       if (!group.empty() && (ops + next.ops.size() > options.max_batch_ops ||
                              bytes + next.bytes > options.max_batch_bytes)) {
         break;
@@ -598,12 +546,42 @@ void DatabaseImpl::drain() {
     }
   }
 
+  if (!group.empty()) commit_group(group, was_poisoned);
+  // One staging transaction per drain, after the group: a small write queued behind a large
+  // upload waits for at most one of them.
+  if (!staging.empty()) stage_step();
+
+  std::lock_guard<std::mutex> lock(mu);
+  if (!queue.empty() || !staging.empty() || !staged.empty()) {
+    pool->post([this] { drain(); });  // yield the thread between groups: other databases run too
+  } else {
+    drain_scheduled = false;
+    idle_cv.notify_all();
+  }
+  // Nothing may touch `this` after the lock is released: close() may be about to destroy it.
+}
+
+std::unordered_set<int64_t> DatabaseImpl::pinned_rows() const {
+  std::unordered_set<int64_t> rows;
+  for (const auto& s : staging) {
+    rows.insert(s.batch.pins.begin(), s.batch.pins.end());
+    if (s.row != 0) rows.insert(s.row);
+  }
+  for (const auto& batch : staged) rows.insert(batch.pins.begin(), batch.pins.end());
+  return rows;
+}
+
+void DatabaseImpl::commit_group(std::vector<PendingBatch>& group, bool was_poisoned) {
   std::vector<Result<std::vector<WriteOutcome>>> results;
   results.reserve(group.size());
   bool poison = false;
   uint64_t seq_before = committed.update_seq;
   WriteTxn txn{*writer, committed, committed.update_seq};
   bool committing = false;
+  // Rows staged for this group's batches are referenced (or, for a failed op, left at 0) by it:
+  // their pins end here, so its sweep also drops what a failed op staged.
+  bool had_pins = std::any_of(group.begin(), group.end(),
+                              [](const PendingBatch& b) { return !b.pins.empty(); });
   try {
     if (was_poisoned) throw std::runtime_error("database is unusable after a failed commit");
     sqlite::Use(writer->prepare("BEGIN IMMEDIATE"))->run();
@@ -616,11 +594,14 @@ void DatabaseImpl::drain() {
       results.emplace_back(std::move(outcomes));
     }
     flush_new_docs(txn);
-    attachment_store::drop_unreferenced(*writer, txn.released);
+    if (txn.released || had_pins || sweep_pending) {
+      attachment_store::sweep(*writer, pinned_rows());
+    }
     if (txn.counters_dirty) schema::store_counters(*writer, txn.state);
     committing = true;
     sqlite::Use(writer->prepare("COMMIT"))->run();
     committed = std::move(txn.state);
+    sweep_pending = false;
   } catch (const std::exception& e) {
     // The whole group shares one fate. After a failed COMMIT we cannot know what is on disk
     // (LevelDB: the log is "indeterminate"), so refuse further writes until the file is reopened.
@@ -633,6 +614,7 @@ void DatabaseImpl::drain() {
       }
     }
     poison = committing || !rolled_back;
+    if (had_pins) sweep_pending = true;  // their staged rows are unpinned now
     results.clear();
     std::string why = std::string("write failed: ") + e.what();
     for (size_t i = 0; i < group.size(); ++i) results.push_back(fail(Code::kInternal, why));
@@ -654,17 +636,63 @@ void DatabaseImpl::drain() {
   group.clear();  // destroy the completions (and what they captured) before this drain ends
   if (to_notify) {
     for (const auto& observer : *to_notify) call_quietly([&] { observer(seq_after); });
-    to_notify.reset();
   }
+}
 
-  std::lock_guard<std::mutex> lock(mu);
-  if (!queue.empty()) {
-    pool->post([this] { drain(); });  // yield the thread between groups: other databases run too
-  } else {
-    drain_scheduled = false;
-    idle_cv.notify_all();
+void DatabaseImpl::stage_step() {
+  StagingBatch& s = staging.front();
+  try {
+    sqlite::Use(writer->prepare("BEGIN IMMEDIATE"))->run();
+    uint64_t budget = kStageBytesPerTxn;
+    while (budget > 0 && s.next < s.batch.spooled.size()) {
+      const AttachmentBody& body = *s.batch.spooled[s.next];
+      if (s.row == 0) {
+        // Already stored (by an earlier write, or another body of this batch): pinned as it is.
+        // A collision is refused by the op itself, in its group.
+        if (auto row = attachment_store::find(*writer, body.digest())) {
+          s.batch.pins.push_back(row->id);
+          ++s.next;
+          continue;
+        }
+        s.row = attachment_store::stage_begin(*writer, body);
+        s.offset = 0;
+      }
+      uint64_t before = s.offset;
+      s.offset = attachment_store::stage_chunks(*writer, s.row, body, s.offset, budget);
+      budget -= std::min(budget, std::max<uint64_t>(s.offset - before, 1));
+      if (s.offset == body.length()) {
+        s.batch.pins.push_back(attachment_store::stage_publish(*writer, s.row, body));
+        s.row = 0;
+        ++s.next;
+      }
+    }
+    sqlite::Use(writer->prepare("COMMIT"))->run();
+  } catch (const std::exception& e) {
+    // This batch alone fails; what it staged (committed earlier steps) stays at refs 0 until a
+    // sweep. A failed ROLLBACK leaves the connection unusable: poison as a failed group does.
+    bool rolled_back = true;
+    if (writer->in_transaction()) {
+      try {
+        writer->exec("ROLLBACK");
+      } catch (...) {
+        rolled_back = false;
+      }
+    }
+    PendingBatch batch = std::move(s.batch);
+    staging.pop_front();
+    sweep_pending = true;
+    if (!rolled_back) {
+      std::lock_guard<std::mutex> lock(mu);
+      poisoned = true;
+    }
+    std::string why = std::string("write failed: ") + e.what();
+    call_quietly([&] { batch.done(fail(Code::kInternal, why)); });
+    return;
   }
-  // Nothing may touch `this` after the lock is released: close() may be about to destroy it.
+  if (s.next == s.batch.spooled.size()) {
+    staged.push_back(std::move(s.batch));
+    staging.pop_front();
+  }
 }
 
 }  // namespace divan::engine

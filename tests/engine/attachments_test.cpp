@@ -1,11 +1,15 @@
 // Attachments: digests and base64, the upload spool, stub resolution (http-api.md §7.3), the
 // reference-counted body table, stub splicing on read, inline/follows reads with atts_since
-// (revision-trees.md §8) and the schema 1 → 2 migration.
+// (revision-trees.md §8), the schema 1 → 3 and 2 → 3 migrations, chunked reads, staging of spooled
+// bodies beside small writes, digest-collision refusal, and check_stubs against the writer.
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 
+#include <chrono>
+#include <future>
 #include <random>
 
+#include "engine/attachment_store.h"
 #include "engine/attachments.h"
 #include "engine/doc_render.h"
 #include "engine_test_util.h"
@@ -165,6 +169,7 @@ TEST_CASE("interactive: a stub keeps the attachment and its revpos; new data get
 
   auto r2 = write_one(*db, with_atts(edit("d", R"({"v":2})", r1.rev),
                                      {stub_att("a.txt", 1), data_att("b.bin", "xyz", "")}));
+  // The type is stored as given (callers normalise it; the rev hash covers it as stored).
   REQUIRE(!r2.error);
   auto a2 = stored_atts(*db, "d", r2.rev);
   REQUIRE(a2.size() == 2);
@@ -173,7 +178,7 @@ TEST_CASE("interactive: a stub keeps the attachment and its revpos; new data get
   CHECK(a2[0].digest == md5_digest("hello"));
   CHECK(a2[1].name == "b.bin");
   CHECK(a2[1].revpos == 2);
-  CHECK(a2[1].content_type == "application/octet-stream");
+  CHECK(a2[1].content_type == "");
 
   // An update without `_attachments` drops them all (§7.1: the list is the complete set).
   auto r3 = write_one(*db, edit("d", R"({"v":3})", r2.rev));
@@ -335,7 +340,7 @@ TEST_CASE("a 20 MiB spooled body round-trips through read_attachment in slices")
   CHECK(db->read_attachment(digest, size - 3, 10)->value() == bytes.substr(size - 3));
   auto atts = stored_atts(*db, "d", w.rev);
   CHECK(atts[0].length == size);
-  CHECK(atts[0].content_type == "application/octet-stream");
+  CHECK(atts[0].content_type == "");
 }
 
 // ---- rev ids ------------------------------------------------------------------------------------
@@ -500,7 +505,7 @@ TEST_CASE("a schema version 1 file migrates on open") {
   sqlite3_stmt* q = nullptr;
   REQUIRE(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &q, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(q) == SQLITE_ROW);
-  CHECK(sqlite3_column_int(q, 0) == 2);
+  CHECK(sqlite3_column_int(q, 0) == 3);
   sqlite3_finalize(q);
   sqlite3_close(raw);
 }
@@ -595,6 +600,361 @@ TEST_CASE("random edits keep every body row's refs equal to the entries naming i
   MESSAGE(written << " revisions written, " << missing_stub << " missing_stub");
   CHECK(written > 20);
   CHECK(missing_stub > 0);
+}
+
+}  // namespace
+}  // namespace divan::engine::test
+
+namespace divan::engine::test {
+namespace {
+
+// ---- raw SQL behind the engine's back -----------------------------------------------------------
+
+int64_t sql_int(const fs::path& file, const std::string& sql) {
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open_v2(file.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_busy_timeout(raw, 5000);
+  sqlite3_stmt* q = nullptr;
+  REQUIRE(sqlite3_prepare_v2(raw, sql.c_str(), -1, &q, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(q) == SQLITE_ROW);
+  int64_t n = sqlite3_column_int64(q, 0);
+  sqlite3_finalize(q);
+  sqlite3_close(raw);
+  return n;
+}
+
+void sql_exec(const fs::path& file, const std::string& sql) {
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(file.c_str(), &raw) == SQLITE_OK);
+  sqlite3_busy_timeout(raw, 5000);
+  char* err = nullptr;
+  int rc = sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, &err);
+  CAPTURE(err ? std::string(err) : std::string());
+  sqlite3_free(err);
+  sqlite3_close(raw);
+  REQUIRE(rc == SQLITE_OK);
+}
+
+std::shared_ptr<const AttachmentBody> spooled(const fs::path& dir, const std::string& bytes) {
+  AttachmentSpool spool(dir, /*memory_limit=*/0);
+  for (size_t off = 0; off < bytes.size(); off += 1 << 20) {
+    REQUIRE(spool.append(std::string_view(bytes).substr(off, 1 << 20)).has_value());
+  }
+  auto body = spool.finish();
+  REQUIRE(body.has_value());
+  return *body;
+}
+
+NewAttachment body_att(std::string name, std::shared_ptr<const AttachmentBody> body) {
+  NewAttachment a;
+  a.name = std::move(name);
+  a.content_type = "application/octet-stream";
+  a.body = std::move(body);
+  return a;
+}
+
+// ---- chunked bodies -----------------------------------------------------------------------------
+
+TEST_CASE("chunked bodies: any slice at any offset reads back as the bytes written") {
+  uint64_t seed = test_seed();
+  CAPTURE(seed);
+  std::mt19937_64 rng(seed);
+  TempDir dir;
+  Catalog catalog(options_for(dir));
+  auto db = *catalog.create("chunks");
+  constexpr uint64_t kC = attachment_store::kChunkSize;
+  const std::vector<size_t> sizes = {0, 1, kC - 1, kC, kC + 1, 2 * kC, 3 * kC + 17};
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const size_t size = sizes[i];
+    CAPTURE(size);
+    std::string bytes = random_bytes(size, seed + i);
+    // Odd sizes go through the spool (staged), even ones in memory (inside the group).
+    auto body = i % 2 == 1 ? spooled(catalog.spool_dir(), bytes) : AttachmentBody::from_bytes(bytes);
+    auto w = write_one(*db, with_atts(edit("d" + std::to_string(i), "{}"), {body_att("b", body)}));
+    REQUIRE(!w.error);
+    const std::string digest = md5_digest(bytes);
+    CHECK(sql_int(dir.path() / "chunks.sqlite3",
+                  "SELECT count(*) FROM attachment_chunks c JOIN attachments a ON c.key >> 20 = a.id "
+                  "WHERE a.digest = '" + digest + "'") == static_cast<int64_t>((size + kC - 1) / kC));
+    auto check = [&](uint64_t offset, size_t max) {
+      CAPTURE(offset);
+      CAPTURE(max);
+      auto got = db->read_attachment(digest, offset, max);
+      REQUIRE(got.has_value());
+      REQUIRE(got->has_value());
+      std::string want = offset >= size ? "" : bytes.substr(offset, max);
+      CHECK(**got == want);
+    };
+    // Every chunk edge, one byte either side, with lengths crossing 0, 1 and 2 edges.
+    for (uint64_t edge = 0; edge <= size + kC; edge += kC) {
+      for (uint64_t off : {edge, edge > 0 ? edge - 1 : 0, edge + 1}) {
+        for (size_t max : {size_t{1}, size_t{2}, size_t{kC}, size_t{kC + 2}, size_t{2 * kC + 1}}) {
+          check(off, max);
+        }
+      }
+    }
+    for (int k = 0; k < 40; ++k) {
+      uint64_t off = size == 0 ? 0 : rng() % (size + 3);
+      size_t max = static_cast<size_t>(rng() % (2 * kC + 5));
+      check(off, max);
+    }
+    check(0, SIZE_MAX);
+  }
+}
+
+// ---- schema 2 → 3 -------------------------------------------------------------------------------
+
+TEST_CASE("a schema version 2 file (one blob per body) migrates to chunks on open") {
+  TempDir dir;
+  const fs::path file = dir.path() / "v2.sqlite3";
+  const std::string big = random_bytes(attachment_store::kChunkSize * 2 + 333, 2);
+  const std::string small = "tiny";
+  {
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(file.c_str(), &raw) == SQLITE_OK);
+    const char* v2 = R"sql(
+      CREATE TABLE docs(doc_id TEXT NOT NULL PRIMARY KEY, seq INTEGER NOT NULL UNIQUE,
+        winner TEXT NOT NULL, deleted INTEGER NOT NULL, tree BLOB NOT NULL) WITHOUT ROWID;
+      CREATE INDEX docs_live ON docs(doc_id) WHERE deleted = 0;
+      CREATE TABLE revs(doc_id TEXT NOT NULL, rev TEXT NOT NULL, deleted INTEGER NOT NULL,
+        body TEXT NOT NULL, atts TEXT, UNIQUE(doc_id, rev));
+      CREATE TABLE attachments(id INTEGER PRIMARY KEY, digest TEXT NOT NULL UNIQUE,
+        length INTEGER NOT NULL, refs INTEGER NOT NULL, data BLOB NOT NULL);
+      CREATE TABLE local_docs(id TEXT NOT NULL PRIMARY KEY, rev INTEGER NOT NULL,
+        body TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE meta(key TEXT NOT NULL PRIMARY KEY, value) WITHOUT ROWID;
+      INSERT INTO meta VALUES('revs_limit', 1000), ('doc_count', 0), ('doc_del_count', 0),
+        ('external_size', 0);
+      PRAGMA user_version = 2;
+    )sql";
+    REQUIRE(sqlite3_exec(raw, v2, nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_stmt* q = nullptr;
+    REQUIRE(sqlite3_prepare_v2(raw, "INSERT INTO attachments(digest, length, refs, data) "
+                                    "VALUES(?1, ?2, ?3, ?4)", -1, &q, nullptr) == SQLITE_OK);
+    for (const auto& [bytes, refs] : {std::pair{big, 2}, std::pair{small, 1}}) {
+      std::string digest = md5_digest(bytes);
+      sqlite3_bind_text(q, 1, digest.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(q, 2, static_cast<int64_t>(bytes.size()));
+      sqlite3_bind_int64(q, 3, refs);
+      sqlite3_bind_blob(q, 4, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+      REQUIRE(sqlite3_step(q) == SQLITE_DONE);
+      sqlite3_reset(q);
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(raw);
+  }
+  Catalog catalog(options_for(dir));
+  auto db = catalog.open("v2");
+  REQUIRE(db.has_value());
+  CHECK((*db)->read_attachment(md5_digest(big), 0, SIZE_MAX)->value() == big);
+  CHECK((*db)->read_attachment(md5_digest(big), attachment_store::kChunkSize - 5, 10)->value() ==
+        big.substr(attachment_store::kChunkSize - 5, 10));
+  CHECK((*db)->read_attachment(md5_digest(small), 0, 100)->value() == small);
+  CHECK(sql_int(file, "PRAGMA user_version") == 3);
+  CHECK(sql_int(file, "SELECT count(*) FROM sqlite_master WHERE name = 'attachments_v2'") == 0);
+  CHECK(sql_int(file, "SELECT refs FROM attachments WHERE digest = '" + md5_digest(big) + "'") == 2);
+  CHECK(sql_int(file, "SELECT count(*) FROM attachment_chunks") == 4);
+  // The SHA-256 was computed: the same bytes uploaded again share the row, not a collision.
+  auto w = write_one(**db, with_atts(edit("d", "{}"), {data_att("a", big)}));
+  CHECK_FALSE(w.error);
+  CHECK(sql_int(file, "SELECT refs FROM attachments WHERE digest = '" + md5_digest(big) + "'") == 3);
+}
+
+// ---- digest collisions --------------------------------------------------------------------------
+
+TEST_CASE("an upload whose MD5 names a row holding other bytes is refused, not shared") {
+  TempDir dir;
+  Catalog catalog(options_for(dir));
+  auto db = *catalog.create("collide");
+  const fs::path file = dir.path() / "collide.sqlite3";
+  const std::string bytes = random_bytes(3 * attachment_store::kChunkSize / 2, 3);
+  const std::string digest = md5_digest(bytes);
+  auto first = write_one(*db, with_atts(edit("a", "{}"), {data_att("f", bytes)}));
+  REQUIRE(!first.error);
+  // Same bytes again: shared.
+  auto again = write_one(*db, with_atts(edit("b", "{}"), {data_att("f", bytes)}));
+  REQUIRE(!again.error);
+  CHECK(attachments_table(file, digest).refs_of_digest == 2);
+
+  // Simulate a collision: the stored row now claims other bytes with the same MD5.
+  sql_exec(file, "UPDATE attachments SET sha256 = zeroblob(32) WHERE digest = '" + digest + "'");
+  for (bool spool : {false, true}) {
+    CAPTURE(spool);
+    auto body = spool ? spooled(catalog.spool_dir(), bytes) : AttachmentBody::from_bytes(bytes);
+    std::vector<WriteOp> ops;
+    ops.push_back(with_atts(edit("c", "{}"), {body_att("f", body)}));
+    ops.push_back(edit("plain", "{}"));  // the rest of the batch is unaffected
+    auto result = db->write(std::move(ops));
+    REQUIRE(result.has_value());
+    REQUIRE((*result)[0].error);
+    CHECK((*result)[0].error->code == Code::kBadRequest);
+    CHECK((*result)[0].error->reason == "attachment digest collision: f");
+    CHECK_FALSE((*result)[0].written);
+    CHECK((*result)[1].written != spool);  // "plain" exists after the first round
+    CHECK(attachments_table(file, digest).refs_of_digest == 2);
+    CHECK(attachments_table(file, digest).rows == 1);
+  }
+  CHECK(all_doc_ids(*db) == std::vector<std::string>{"a", "b", "plain"});
+}
+
+// ---- staging ------------------------------------------------------------------------------------
+
+TEST_CASE("staging: a large spooled write does not hold back small writes queued after it") {
+  TempDir dir;
+  Catalog catalog(options_for(dir, /*fsync=*/true));
+  auto db = *catalog.create("stage");
+  const fs::path file = dir.path() / "stage.sqlite3";
+  const size_t size = 64u << 20;
+  const std::string bytes = random_bytes(size, 64);
+  auto body = spooled(catalog.spool_dir(), bytes);
+
+  using Clock = std::chrono::steady_clock;
+  auto start = Clock::now();
+  std::promise<Clock::time_point> big_done;
+  std::vector<WriteOp> big;
+  big.push_back(with_atts(edit("big", "{}"), {body_att("big.bin", body)}));
+  std::string big_rev;
+  db->submit(std::move(big), [&](Result<std::vector<WriteOutcome>> r) {
+    REQUIRE(r.has_value());
+    REQUIRE(!(*r)[0].error);
+    big_rev = (*r)[0].rev;
+    big_done.set_value(Clock::now());
+  });
+  auto big_future = big_done.get_future();
+  // Small writes one after another (each waits for its commit) until the big one is done.
+  std::vector<Clock::duration> small_latency;
+  int before_big = 0;
+  for (int i = 0; big_future.wait_for(std::chrono::seconds(0)) != std::future_status::ready; ++i) {
+    auto t0 = Clock::now();
+    auto w = write_one(*db, with_atts(edit("s" + std::to_string(i), "{}"),
+                                      {data_att("t", "small " + std::to_string(i))}));
+    REQUIRE(!w.error);
+    small_latency.push_back(Clock::now() - t0);
+    if (big_future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) ++before_big;
+  }
+  auto big_at = big_future.get();
+  auto ms = [](Clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  };
+  auto worst = *std::max_element(small_latency.begin(), small_latency.end());
+  MESSAGE("64 MiB staged write: " << ms(big_at - start) << " ms; " << before_big
+          << " small writes committed meanwhile, worst " << ms(worst) << " ms; WAL after: "
+          << (fs::file_size(dir.path() / "stage.sqlite3-wal") >> 20) << " MiB");
+  // Without staging the first small write would wait for the whole copy (and fail with it).
+  CHECK(before_big >= 2);
+  CHECK(worst < (big_at - start) / 2);
+  body.reset();
+
+  CHECK(db->read_attachment(md5_digest(bytes), size - 10, 100)->value() == bytes.substr(size - 10));
+  CHECK(db->read_attachment(md5_digest(bytes), 0, SIZE_MAX)->value() == bytes);
+  CHECK(sql_int(file, "SELECT count(*) FROM attachments WHERE refs <= 0") == 0);
+  CHECK(sql_int(file, "SELECT count(*) FROM attachments WHERE digest IS NULL") == 0);
+  check_refcounts(file);
+}
+
+TEST_CASE("staging: rows of a failed write or of a crash are swept") {
+  TempDir dir;
+  const fs::path file = dir.path() / "sweep.sqlite3";
+  {
+    Catalog catalog(options_for(dir));
+    auto db = *catalog.create("sweep");
+    const std::string bytes = random_bytes(600000, 5);
+    // Staged, then its op fails (a stub with no base): the row goes at the end of that group.
+    auto w = write_one(*db, with_atts(edit("d", "{}"), {body_att("x", spooled(catalog.spool_dir(), bytes)),
+                                                        stub_att("nope")}));
+    REQUIRE(w.error);
+    CHECK(w.error->code == Code::kMissingStub);
+    CHECK(sql_int(file, "SELECT count(*) FROM attachments") == 0);
+    CHECK(sql_int(file, "SELECT count(*) FROM attachment_chunks") == 0);
+    // The same body twice in one batch: staged once, referenced twice.
+    auto body = spooled(catalog.spool_dir(), bytes);
+    std::vector<WriteOp> ops;
+    ops.push_back(with_atts(edit("a", "{}"), {body_att("x", body)}));
+    ops.push_back(with_atts(edit("b", "{}"), {body_att("y", body)}));
+    REQUIRE(db->write(std::move(ops)).has_value());
+    CHECK(attachments_table(file, md5_digest(bytes)).refs_of_digest == 2);
+    check_refcounts(file);
+  }
+  // A crash mid-staging leaves an unpublished row at refs 0 with some chunks: swept at open.
+  sql_exec(file, "INSERT INTO attachments(id, digest, length, sha256, refs) "
+                 "VALUES(999, NULL, 10, zeroblob(32), 0);"
+                 "INSERT INTO attachment_chunks(key, data) VALUES(999 * 1048576, x'00');");
+  Catalog catalog(options_for(dir));
+  auto db = catalog.open("sweep");
+  REQUIRE(db.has_value());
+  CHECK(sql_int(file, "SELECT count(*) FROM attachments WHERE id = 999") == 0);
+  CHECK(sql_int(file, "SELECT count(*) FROM attachment_chunks WHERE key >> 20 = 999") == 0);
+  CHECK(sql_int(file, "SELECT count(*) FROM attachments") == 1);
+}
+
+// ---- check_stubs --------------------------------------------------------------------------------
+
+TEST_CASE("check_stubs agrees with the writer") {
+  TempDir dir;
+  Catalog catalog(options_for(dir));
+  // d: 1 (a) → 2 (a stub, b); `gone`: a tombstone that carries an attachment; r: a held 1-a.
+  // Interactive rev ids are content hashes, so every database built this way has the same revs.
+  struct Revs {
+    std::string r1, r2;
+  };
+  auto setup = [&](Database& db) {
+    Revs revs;
+    revs.r1 = write_one(db, with_atts(edit("d", "{}"), {data_att("a", "A")})).rev;
+    revs.r2 = write_one(db, with_atts(edit("d", "{}", revs.r1),
+                                      {stub_att("a", 1), data_att("b", "B")})).rev;
+    auto g1 = write_one(db, with_atts(edit("gone", "{}"), {data_att("k", "K")})).rev;
+    REQUIRE(!write_one(db, with_atts(edit("gone", "{}", g1, /*deleted=*/true), {stub_att("k")})).error);
+    auto x1 = data_att("x", "X");
+    x1.revpos = 1;
+    REQUIRE(!write_one(db, with_atts(replicated("r", 1, {"a"}), {x1})).error);
+    return revs;
+  };
+  Revs revs = setup(**catalog.create("fixture"));
+
+  struct Case {
+    const char* what;
+    DocUpdate update;
+    bool missing;  // what both must say
+  };
+  const std::string& r1 = revs.r1;
+  const std::string& r2 = revs.r2;
+  std::vector<Case> cases = {
+      {"stub kept with its revpos", with_atts(edit("d", "{}", r2), {stub_att("a", 1)}), false},
+      {"stub without revpos", with_atts(edit("d", "{}", r2), {stub_att("b")}), false},
+      {"wrong revpos", with_atts(edit("d", "{}", r2), {stub_att("a", 2)}), true},
+      {"unknown name", with_atts(edit("d", "{}", r2), {stub_att("zz")}), true},
+      {"conflict (stale parent)", with_atts(edit("d", "{}", r1), {stub_att("zz")}), false},
+      {"new doc with a stub", with_atts(edit("fresh", "{}"), {stub_att("a")}), true},
+      {"recreate: base is the deleted winner", with_atts(edit("gone", "{}"), {stub_att("k")}), false},
+      {"recreate: unknown name", with_atts(edit("gone", "{}"), {stub_att("a")}), true},
+      {"replicated through an unknown rev to a held one",
+       with_atts(replicated("r", 3, {"c", "b", "a"}), {stub_att("x", 1)}), false},
+      {"replicated, wrong revpos", with_atts(replicated("r", 3, {"c", "b", "a"}), {stub_att("x", 2)}),
+       true},
+      {"replicated, no held ancestor", with_atts(replicated("r", 5, {"e", "d"}), {stub_att("x")}),
+       true},
+      {"replicated, already known", with_atts(replicated("r", 1, {"a"}), {stub_att("q")}), false},
+      {"replicated, bad path", with_atts(replicated("r", 1, {"a", "z"}), {stub_att("q")}), false},
+      {"no stubs", with_atts(edit("d", "{}", r2), {data_att("n", "N")}), false},
+  };
+  int n = 0;
+  for (auto& c : cases) {
+    CAPTURE(c.what);
+    // Each case against its own copy of the fixture, so a successful write cannot move the next.
+    auto db = *catalog.create("case" + std::to_string(n++));
+    setup(*db);
+    std::optional<Error> checked;
+    {
+      auto snap = db->snapshot();
+      REQUIRE(snap.has_value());
+      checked = snap->check_stubs(c.update);
+    }
+    auto written = write_one(*db, c.update);
+    bool writer_missing = written.error && written.error->code == Code::kMissingStub;
+    CHECK(writer_missing == c.missing);
+    CHECK(checked.has_value() == writer_missing);
+    if (checked && written.error) CHECK(checked->reason == written.error->reason);
+  }
 }
 
 }  // namespace
