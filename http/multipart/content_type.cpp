@@ -3,26 +3,18 @@
 #include <cctype>
 
 #include "http/multipart/multipart.h"
+#include "http/multipart/text.h"
 
 namespace divan::multipart {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
+using text::iequals;
+using text::is_token_char;
 
 std::string lowercase(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
-}
-
-bool is_token_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
 // Visible ASCII or obs-text (>= 0x80).
@@ -98,7 +90,26 @@ std::optional<ContentType::Parameter> parse_parameter(Reader& r) {
   return p;
 }
 
+// "type/subtype", lowercased, the reader just past it; nullopt when malformed.
+std::optional<std::string> read_media_type(Reader& r) {
+  r.skip_spaces();
+  std::string_view type = r.token();
+  if (type.empty() || !r.take('/')) return std::nullopt;
+  std::string_view subtype = r.token();
+  if (subtype.empty()) return std::nullopt;
+  return lowercase(type) + "/" + lowercase(subtype);
+}
+
 }  // namespace
+
+std::optional<std::string> parse_media_type(std::string_view header) {
+  Reader r(header);
+  auto type = read_media_type(r);
+  if (!type) return std::nullopt;
+  r.skip_spaces();
+  if (!r.at_end() && r.peek() != ';') return std::nullopt;
+  return type;
+}
 
 std::optional<std::string_view> find_header(const Headers& headers, std::string_view name) {
   for (const Header& h : headers) {
@@ -121,14 +132,11 @@ bool valid_boundary(std::string_view boundary) {
 
 std::optional<ContentType> parse_content_type(std::string_view header) {
   Reader r(header);
-  r.skip_spaces();
-  std::string_view type = r.token();
-  if (type.empty() || !r.take('/')) return std::nullopt;
-  std::string_view subtype = r.token();
-  if (subtype.empty()) return std::nullopt;
+  auto media_type = read_media_type(r);
+  if (!media_type) return std::nullopt;
 
   ContentType ct;
-  ct.media_type = lowercase(type) + "/" + lowercase(subtype);
+  ct.media_type = std::move(*media_type);
   for (;;) {
     r.skip_spaces();
     if (r.at_end()) break;

@@ -54,6 +54,11 @@ struct ContentType {
 // `application/json; charset=utf-8` all parse.
 std::optional<ContentType> parse_content_type(std::string_view header);
 
+// The media type of a Content-Type header value alone: "type/subtype", lowercased; its parameters
+// are not looked at. nullopt when the value does not start with a type/subtype followed by the end
+// or a ';'. `multipart/related\t; boundary=B` → "multipart/related".
+std::optional<std::string> parse_media_type(std::string_view header);
+
 // 1 to 70 characters (RFC 2046), printable ASCII, not ending in a space. RFC 2046 allows fewer
 // characters than that; like other lenient parsers we only refuse what could break the framing.
 bool valid_boundary(std::string_view boundary);
@@ -181,6 +186,8 @@ std::string make_boundary();
 // `media_type; boundary="B"`, e.g. for multipart/related or multipart/mixed.
 std::string content_type(std::string_view media_type, std::string_view boundary);
 // "--B\r\nName: value\r\n…\r\n\r\n": the delimiter line and header block that open a part.
+// Control characters in a value (CR, LF, …; tab excepted) are written as spaces, so a value can
+// never end its field or add one.
 std::string part_header(std::string_view boundary, const Headers& headers);
 // "--B--": ends the body.
 std::string close_delimiter(std::string_view boundary);

@@ -5,30 +5,17 @@
 #include <cstring>
 
 #include "http/multipart/multipart.h"
+#include "http/multipart/text.h"
 
 namespace divan::multipart {
 namespace {
 
-bool is_token_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool is_space(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
+using text::is_space;
+using text::is_token_char;
+using text::trim;
 
 // A header value may hold anything but control characters (tab excepted).
-bool valid_value(std::string_view v) {
-  return std::none_of(v.begin(), v.end(), [](char c) {
-    auto u = static_cast<unsigned char>(c);
-    return (u < 0x20 && c != '\t') || u == 0x7f;
-  });
-}
+bool valid_value(std::string_view v) { return std::none_of(v.begin(), v.end(), text::is_control); }
 
 // Parses one header line (without its line end) into `out`; the reason on failure.
 std::string_view parse_header_line(std::string_view line, Headers& out) {

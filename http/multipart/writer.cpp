@@ -2,6 +2,7 @@
 #include <random>
 
 #include "http/multipart/multipart.h"
+#include "http/multipart/text.h"
 
 namespace divan::multipart {
 
@@ -26,7 +27,13 @@ std::string content_type(std::string_view media_type, std::string_view boundary)
 std::string part_header(std::string_view boundary, const Headers& headers) {
   std::string out("--");
   out.append(boundary).append("\r\n");
-  for (const Header& h : headers) out.append(h.name).append(": ").append(h.value).append("\r\n");
+  for (const Header& h : headers) {
+    out.append(h.name).append(": ");
+    // A control character (a CR or LF above all) would end the field early and let the value
+    // write header lines of its own: each becomes a space.
+    for (char c : h.value) out.push_back(text::is_control(c) ? ' ' : c);
+    out.append("\r\n");
+  }
   out.append("\r\n");
   return out;
 }

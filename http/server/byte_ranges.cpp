@@ -3,15 +3,11 @@
 #include <algorithm>
 #include <charconv>
 
+#include "http/server/header_values.h"
+
 namespace divan::http {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 std::optional<uint64_t> number(std::string_view s) {
   uint64_t n = 0;
@@ -53,13 +49,13 @@ Result<std::optional<std::vector<ByteRange>>> parse_ranges(std::string_view head
                                                            uint64_t length) {
   using Whole = std::optional<std::vector<ByteRange>>;
   constexpr std::string_view kUnit = "bytes=";
-  header = trim(header);
+  header = trim_ows(header);
   if (!header.starts_with(kUnit)) return Whole();
   header.remove_prefix(kUnit.size());
   std::vector<Spec> specs;
   while (!header.empty()) {
     size_t comma = header.find(',');
-    std::string_view item = trim(header.substr(0, comma));
+    std::string_view item = trim_ows(header.substr(0, comma));
     header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
     if (item.empty()) continue;
     auto spec = parse_spec(item);

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "http/server/header_values.h"
 #include "http/server/response.h"
 #include "revtree/rev_hash.h"
 
@@ -119,9 +120,12 @@ Result<void> parse_attachments(const Json& value, IncomingDoc& out,
       continue;
     }
     auto type = entry.find("content_type");
-    att.content_type = type != entry.end() && type->is_string()
-                           ? type->get<std::string>()
-                           : std::string("application/octet-stream");
+    auto content_type = attachment_content_type(
+        type != entry.end() && type->is_string()
+            ? std::optional<std::string_view>(type->get_ref<const std::string&>())
+            : std::nullopt);
+    if (!content_type) return tl::unexpected(content_type.error());
+    att.content_type = std::move(*content_type);
     if (true_member(entry, "follows")) {
       auto body = take_follows(name, entry, follows, next_part);
       if (!body) return tl::unexpected(body.error());
@@ -163,7 +167,28 @@ Result<void> validate_attachment_name(std::string_view name) {
                 "Attachment name '" + std::string(name) + "' starts with prohibited character '_'");
   }
   if (!valid_utf8(name)) return fail(Code::kBadRequest, "Attachment name is not UTF-8 encoded");
+  if (has_control_char(name)) {
+    return fail(Code::kBadRequest, "Attachment name must not contain control characters");
+  }
   return {};
+}
+
+Result<std::string> attachment_content_type(std::optional<std::string_view> given) {
+  if (!given || given->empty()) return std::string(kOctetStream);
+  if (has_control_char(*given)) {
+    return fail(Code::kBadRequest, "Attachment content_type must not contain control characters");
+  }
+  return std::string(*given);
+}
+
+size_t count_follows(const Json& doc) {
+  auto atts = doc.find("_attachments");
+  if (atts == doc.end() || !atts->is_object()) return 0;
+  size_t n = 0;
+  for (const auto& [name, entry] : atts->items()) {
+    if (entry.is_object() && !true_member(entry, "stub") && true_member(entry, "follows")) ++n;
+  }
+  return n;
 }
 
 Result<std::vector<revtree::RevId>> parse_atts_since(const Json& value) {

@@ -30,8 +30,20 @@ inline constexpr size_t kMaxDocumentSize = 8'000'000;
 Result<void> validate_doc_id(std::string_view id);
 Result<void> validate_json_doc_id(const Json& id);  // also "Document id must be a string"
 
-// couch_doc:validate_attachment_name: bad_request when `name` starts with '_' or is not UTF-8.
+// couch_doc:validate_attachment_name: bad_request when `name` starts with '_', is not UTF-8, or
+// holds a control character (it is written into Content-Disposition headers). Every reason starts
+// with "Attachment name ": the CouchDB replicator skips a doc refused so, rather than stopping.
 Result<void> validate_attachment_name(std::string_view name);
+
+// The content type a new attachment is stored with, from what the client gave (the `content_type`
+// of an `_attachments` entry, the Content-Type of a standalone PUT): absent or "" →
+// kOctetStream (header_values.h). The one place that default is applied, before the rev id is
+// hashed over it. bad_request when it holds a control character: it is written into headers.
+Result<std::string> attachment_content_type(std::optional<std::string_view> given);
+
+// How many `_attachments` entries of `doc` are `"follows": true` (stubs excepted): the number of
+// attachment parts a multipart/related body must carry after its JSON part.
+size_t count_follows(const Json& doc);
 
 // An `atts_since` value (GET ?atts_since=…, _bulk_get entries): a JSON array of rev strings.
 // bad_request "Invalid rev format" for a bad rev, "att_since value must be array of revs." for a

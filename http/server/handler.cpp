@@ -23,17 +23,12 @@ Result<std::shared_ptr<engine::Database>> open_database(const Request& req, Serv
   return db;
 }
 
-namespace {
-
-// Appends `s` percent-encoded as a path segment, in place (no temporary string per segment).
 void append_segment(std::string& out, std::string_view s) {
   size_t n = boost::urls::encoded_size(s, boost::urls::pchars);
   size_t at = out.size();
   out.resize(at + n);
   boost::urls::encode(out.data() + at, n, s, boost::urls::pchars);
 }
-
-}  // namespace
 
 Response doc_written(const Request& req, std::string_view id, std::string_view rev,
                      bhttp::status status) {
@@ -79,6 +74,16 @@ Task<WriteResult> write(engine::Database& db, std::vector<engine::WriteOp> ops) 
   };
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(WriteResult)>(
       initiate, asio::use_awaitable, std::move(ops));
+}
+
+Task<Result<std::string>> write_one(engine::Database& db, engine::WriteOp op) {
+  std::vector<engine::WriteOp> ops;
+  ops.push_back(std::move(op));
+  auto result = co_await write(db, std::move(ops));
+  if (!result) co_return tl::unexpected(result.error());
+  auto& outcome = result->front();
+  if (outcome.error) co_return tl::unexpected(*outcome.error);
+  co_return std::move(outcome.rev);
 }
 
 }  // namespace divan::http

@@ -27,6 +27,9 @@ struct ServerContext {
   std::string version = "3.4.2";  // what GET / reports: clients feature-sniff a 3.x CouchDB
   // Admins, sessions, _security and CORS (auth_service.h); nullptr: no checks, everyone is admin.
   AuthService* auth = nullptr;
+  // ServerOptions::max_attachment_size: the most attachment bytes one request may store, counted
+  // decoded (a gzip upload is bounded by what it inflates to, not by what it sends).
+  uint64_t max_attachment_size = uint64_t{1} << 30;
 };
 
 using Handler = Task<Response> (*)(Request&, ServerContext&);
@@ -36,6 +39,10 @@ using Handler = Task<Response> (*)(Request&, ServerContext&);
 // watches every database a handler opens, so feeds and _db_updates hear of its commits.
 Result<std::shared_ptr<engine::Database>> open_database(const Request& req, ServerContext& ctx);
 
+// Appends `s` percent-encoded as a URL path segment ('/' included, as couch_util:url_encode), in
+// place (no temporary string per segment).
+void append_segment(std::string& out, std::string_view s);
+
 // {"ok":true,"id":…,"rev":…} with `ETag: "<rev>"` and Location: the answer to a one-doc write.
 Response doc_written(const Request& req, std::string_view id, std::string_view rev,
                      bhttp::status status);
@@ -43,5 +50,8 @@ Response doc_written(const Request& req, std::string_view id, std::string_view r
 // Hands ops to the database's writer and resumes on the caller's executor once they committed.
 Task<Result<std::vector<engine::WriteOutcome>>> write(engine::Database& db,
                                                       std::vector<engine::WriteOp> ops);
+
+// One write through write(): the new rev, or the error of the write or of its outcome.
+Task<Result<std::string>> write_one(engine::Database& db, engine::WriteOp op);
 
 }  // namespace divan::http

@@ -5,18 +5,16 @@
 // sits whole in memory and no read transaction stays open while the client drains the socket. PUT
 // streams the upload into an AttachmentSpool the same way. Both PUT and DELETE write a new revision
 // that keeps the parent's body and, as stubs, its other attachments.
-#include <boost/url/encode.hpp>
-#include <boost/url/rfc/pchars.hpp>
-
 #include "engine/attachments.h"
 #include "http/multipart/multipart.h"
 #include "http/server/body_pieces.h"
 #include "http/server/byte_ranges.h"
 #include "http/server/doc_json.h"
-#include "http/server/gzip.h"
 #include "http/server/handlers.h"
+#include "http/server/header_values.h"
 #include "http/server/params.h"
 #include "http/server/response.h"
+#include "http/server/upload.h"
 #include "revtree/rev_hash.h"
 
 namespace divan::http {
@@ -127,49 +125,45 @@ std::string_view base64_md5(std::string_view digest) {
 // ---- PUT: the upload ----
 
 // The request body as an attachment body: read piece by piece when the session streams it (a large
-// upload goes to a spool file, never whole into memory), decoded on the way when gzipped.
-Task<Result<std::shared_ptr<const engine::AttachmentBody>>> receive_body(Request& req,
-                                                                          ServerContext& ctx,
-                                                                          bool gzip) {
-  BodyReader* reader = req.body_reader();
-  if (!reader && !gzip) {
-    co_return engine::AttachmentBody::from_bytes(std::move(req.mutable_body()));
-  }
-  engine::AttachmentSpool spool(ctx.catalog.spool_dir());
-  std::unique_ptr<GzipDecoder> decoder;
-  if (gzip) {
-    decoder = std::make_unique<GzipDecoder>(
-        [&spool](std::string_view bytes) { return spool.append(bytes); });
-  }
-  auto take = [&](std::string_view piece) -> Result<void> {
-    return decoder ? decoder->feed(piece) : spool.append(piece);
-  };
-  if (reader) {
+// upload goes to a spool file, never whole into memory), decoded on the way when gzipped, and
+// bounded by ServerContext::max_attachment_size counted decoded.
+Task<Result<ReceivedAttachment>> receive_body(Request& req, ServerContext& ctx, bool gzip) {
+  UploadBudget budget(ctx.max_attachment_size);
+  Upload upload(ctx.catalog.spool_dir(), budget, gzip);
+  if (BodyReader* reader = req.body_reader()) {
     for (;;) {
       auto piece = co_await reader->read_some();
       if (!piece) co_return tl::unexpected(piece.error());
       if (piece->empty()) break;  // the end of the body
-      if (auto ok = take(*piece); !ok) co_return tl::unexpected(ok.error());
+      if (auto ok = upload.append(*piece); !ok) co_return tl::unexpected(ok.error());
     }
   } else {
-    if (auto ok = take(req.body()); !ok) co_return tl::unexpected(ok.error());
+    if (auto ok = upload.append(req.body()); !ok) co_return tl::unexpected(ok.error());
     req.mutable_body().clear();
   }
-  if (decoder) {
-    if (auto ok = decoder->finish(); !ok) co_return tl::unexpected(ok.error());
-  }
-  co_return spool.finish();
+  co_return upload.finish();
 }
 
-// "identity" (or none) → false, "gzip" → true; anything else is 415 (chttpd_db: bad_ctype).
-Result<bool> gzip_encoded(const Request& req) {
-  std::string encoding(req.header(bhttp::field::content_encoding));
-  while (!encoding.empty() && encoding.back() == ' ') encoding.pop_back();
-  while (!encoding.empty() && encoding.front() == ' ') encoding.erase(0, 1);
-  for (char& c : encoding) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (encoding.empty() || encoding == "identity") return false;
-  if (encoding == "gzip") return true;
-  return fail(Code::kBadContentType, "Only gzip and identity content-encodings are supported");
+// The checks a write to an attachment (PUT, DELETE) opens with, in CouchDB's order: the database,
+// the doc id, the attachment name, then the parent rev (body-less: ?rev= or If-Match).
+struct AttachmentWrite {
+  std::shared_ptr<engine::Database> db;
+  AttachmentPath path;
+  std::optional<RevId> rev;
+};
+
+Result<AttachmentWrite> open_attachment_write(const Request& req, ServerContext& ctx) {
+  auto db = open_database(req, ctx);
+  if (!db) return tl::unexpected(db.error());
+  AttachmentWrite out{std::move(*db), attachment_path(req), std::nullopt};
+  if (auto ok = validate_doc_id(out.path.id); !ok) return tl::unexpected(ok.error());
+  if (auto ok = validate_attachment_name(out.path.name); !ok) return tl::unexpected(ok.error());
+  auto rev_text = requested_rev(req, std::nullopt);
+  if (!rev_text) return tl::unexpected(rev_text.error());
+  auto rev = parse_optional_rev(*rev_text);
+  if (!rev) return tl::unexpected(rev.error());
+  out.rev = std::move(*rev);
+  return out;
 }
 
 // Appends "/<name>" (percent-encoded, '/' included, as couch_util:url_encode) to a Location.
@@ -178,10 +172,7 @@ void add_attachment_location(Response& res, std::string_view name) {
   if (location == res.end()) return;
   std::string value(location->value());
   value.push_back('/');
-  size_t n = boost::urls::encoded_size(name, boost::urls::pchars);
-  size_t at = value.size();
-  value.resize(at + n);
-  boost::urls::encode(value.data() + at, n, name, boost::urls::pchars);
+  append_segment(value, name);
   res.set(bhttp::field::location, value);
 }
 
@@ -210,13 +201,12 @@ Task<Response> handle_attachment_get(Request& req, ServerContext& ctx) {
 
   const std::string_view md5 = base64_md5(att.digest);
   const std::string etag = "\"" + std::string(md5) + "\"";
-  auto if_none_match = req.header(bhttp::field::if_none_match);
-  if (!md5.empty() && if_none_match.find(md5) != std::string_view::npos) {
+  if (!md5.empty() && etag_list_matches(req.header(bhttp::field::if_none_match), md5)) {
     Response res{bhttp::status::not_modified, 11};
     res.set(bhttp::field::etag, etag);
     co_return res;
   }
-  const std::string type = att.content_type.empty() ? "application/octet-stream" : att.content_type;
+  const std::string type(header_content_type(att.content_type));
   Response header{bhttp::status::ok, 11};
   header.set(bhttp::field::etag, etag);
   header.set(bhttp::field::cache_control, "must-revalidate");
@@ -263,25 +253,21 @@ Task<Response> handle_attachment_get(Request& req, ServerContext& ctx) {
 }
 
 Task<Response> handle_attachment_put(Request& req, ServerContext& ctx) {
-  auto db = open_database(req, ctx);
-  if (!db) co_return error_response(db.error());
-  AttachmentPath path = attachment_path(req);
-  if (auto ok = validate_doc_id(path.id); !ok) co_return error_response(ok.error());
-  if (auto ok = validate_attachment_name(path.name); !ok) co_return error_response(ok.error());
-  auto gzip = gzip_encoded(req);
+  auto target = open_attachment_write(req, ctx);
+  if (!target) co_return error_response(target.error());
+  auto& [db, path, rev] = *target;
+  auto gzip = gzip_content_encoding(req.header(bhttp::field::content_encoding));
   if (!gzip) co_return error_response(gzip.error());
-  auto rev_text = requested_rev(req, std::nullopt);
-  if (!rev_text) co_return error_response(rev_text.error());
-  auto rev = parse_optional_rev(*rev_text);
-  if (!rev) co_return error_response(rev.error());
+  auto type = attachment_content_type(req.header(bhttp::field::content_type));
+  if (!type) co_return error_response(type.error());
 
   // The parent first, so a bad rev is answered before the upload is read.
   engine::DocUpdate update;
   {
-    auto snapshot = (*db)->snapshot();
+    auto snapshot = db->snapshot();
     if (!snapshot) co_return error_response(snapshot.error());
-    if (*rev) {
-      auto base = read_base(*snapshot, path.id, *rev, true);
+    if (rev) {
+      auto base = read_base(*snapshot, path.id, rev, true);
       if (!base) co_return error_response(base.error());
       update = update_from(path.id, *base, path.name);
     } else {
@@ -300,60 +286,45 @@ Task<Response> handle_attachment_put(Request& req, ServerContext& ctx) {
   if (!body) co_return error_response(body.error());
   // Content-MD5 names the bytes as sent: checkable here for identity uploads only.
   if (auto md5 = req.header(bhttp::field::content_md5); !md5.empty() && !*gzip) {
-    if (md5 != base64_md5((*body)->digest())) {
+    if (md5 != base64_md5(body->sent_digest)) {
       co_return error_response({Code::kContentMd5Mismatch, "Possible message corruption."});
     }
   }
   engine::NewAttachment att;
   att.name = path.name;
-  auto type = req.header(bhttp::field::content_type);
-  att.content_type = type.empty() ? "application/octet-stream" : std::string(type);
-  att.body = std::move(*body);
+  att.content_type = std::move(*type);
+  att.body = std::move(body->body);
   // CouchDB lists the new attachment first, then the parent's others (db_attachment_req).
   update.attachments.insert(update.attachments.begin(), std::move(att));
 
-  std::vector<engine::WriteOp> ops;
-  ops.push_back(std::move(update));
-  auto result = co_await write(**db, std::move(ops));
-  if (!result) co_return error_response(result.error());
-  const auto& outcome = result->front();
-  if (outcome.error) co_return error_response(*outcome.error);
-  Response res = doc_written(req, path.id, outcome.rev, bhttp::status::created);
+  auto written = co_await write_one(*db, std::move(update));
+  if (!written) co_return error_response(written.error());
+  Response res = doc_written(req, path.id, *written, bhttp::status::created);
   add_attachment_location(res, path.name);
   co_return res;
 }
 
 Task<Response> handle_attachment_delete(Request& req, ServerContext& ctx) {
-  auto db = open_database(req, ctx);
-  if (!db) co_return error_response(db.error());
-  AttachmentPath path = attachment_path(req);
-  if (auto ok = validate_doc_id(path.id); !ok) co_return error_response(ok.error());
-  if (auto ok = validate_attachment_name(path.name); !ok) co_return error_response(ok.error());
-  auto rev_text = requested_rev(req, std::nullopt);
-  if (!rev_text) co_return error_response(rev_text.error());
-  auto rev = parse_optional_rev(*rev_text);
-  if (!rev) co_return error_response(rev.error());
+  auto target = open_attachment_write(req, ctx);
+  if (!target) co_return error_response(target.error());
+  auto& [db, path, rev] = *target;
 
   engine::DocUpdate update;
   {
     // The attachment must be in the named revision (or the winner) before any conflict check.
-    auto snapshot = (*db)->snapshot();
+    auto snapshot = db->snapshot();
     if (!snapshot) co_return error_response(snapshot.error());
-    auto base = read_base(*snapshot, path.id, *rev, true);
+    auto base = read_base(*snapshot, path.id, rev, true);
     if (!base) co_return error_response(base.error());
     if (!base->find(path.name)) {
       co_return error_response({Code::kNotFound, std::string(kMissingAttachment)});
     }
-    if (!*rev) co_return error_response({Code::kConflict, reason::kConflict});
+    if (!rev) co_return error_response({Code::kConflict, reason::kConflict});
     update = update_from(path.id, *base, path.name);
   }
-  std::vector<engine::WriteOp> ops;
-  ops.push_back(std::move(update));
-  auto result = co_await write(**db, std::move(ops));
-  if (!result) co_return error_response(result.error());
-  const auto& outcome = result->front();
-  if (outcome.error) co_return error_response(*outcome.error);
-  Response res = doc_written(req, path.id, outcome.rev, bhttp::status::ok);
+  auto written = co_await write_one(*db, std::move(update));
+  if (!written) co_return error_response(written.error());
+  Response res = doc_written(req, path.id, *written, bhttp::status::ok);
   res.erase(bhttp::field::location);  // CouchDB sends none for a DELETE
   co_return res;
 }

@@ -70,50 +70,6 @@ void append_error_item(std::string& out, std::string_view id, const std::string*
   out.push_back('}');
 }
 
-// spec §6.3 / §7.3 for one write with stubs, as the writer will judge it: the stubs' names (and
-// revpos, when given) must be in the base revision's attachments. The base of an interactive write
-// is its parent, of a replicated one the nearest ancestor on its path whose body we hold. Only the
-// cases the writer is sure to refuse are reported; a write that conflicts, or replicates a rev
-// already known, is left to the writer.
-std::optional<Error> unresolvable_stub(engine::Snapshot& snapshot,
-                                       const engine::DocUpdate& update) {
-  auto doc = snapshot.doc(update.id);
-  std::optional<revtree::RevId> base;
-  if (update.revisions) {
-    const revtree::RevPath& path = *update.revisions;
-    if (doc && doc->tree.find({path.start, path.ids.front()})) return std::nullopt;  // a no-op
-    for (size_t k = 1; doc && k < path.ids.size() && k < path.start; ++k) {
-      revtree::RevId rev{path.start - k, path.ids[k]};
-      const auto* node = doc->tree.find(rev);
-      if (node && node->has_body) {
-        base = std::move(rev);
-        break;
-      }
-    }
-  } else if (update.parent) {
-    if (!doc || !doc->tree.is_leaf(*update.parent)) return std::nullopt;  // the writer: conflict
-    base = update.parent;
-  } else if (doc && !doc->tree.deleted()) {
-    return std::nullopt;  // the writer: conflict
-  }
-  std::optional<engine::StoredRevision> stored;
-  if (base) stored = snapshot.revision(update.id, *base);
-  if (!stored) {
-    return Error{Code::kMissingStub, "Previous revision missing for document " + update.id};
-  }
-  auto atts = engine::parse_stored_attachments(stored->atts);
-  for (const auto& att : update.attachments) {
-    if (!att.stub) continue;
-    auto found = std::find_if(atts.begin(), atts.end(),
-                              [&](const engine::AttachmentInfo& a) { return a.name == att.name; });
-    if (found == atts.end() || (att.revpos && *att.revpos != found->revpos)) {
-      return Error{Code::kMissingStub,
-                   "Invalid attachment stub in " + update.id + " for " + att.name};
-    }
-  }
-  return std::nullopt;
-}
-
 // CouchDB aborts the whole request on an unresolvable stub (§7.3): checked before anything is
 // written. Writes of an id seen earlier in the batch are skipped (their base may be written by that
 // earlier op); the writer still checks every op, so a race with another writer can only cost
@@ -134,7 +90,7 @@ std::optional<Error> first_unresolvable_stub(engine::Database& db,
       if (!opened) return std::nullopt;  // the write reports it
       snapshot.emplace(std::move(*opened));
     }
-    if (auto error = unresolvable_stub(*snapshot, *update)) return error;
+    if (auto error = snapshot->check_stubs(*update)) return error;  // the writer's own rule
   }
   return std::nullopt;
 }

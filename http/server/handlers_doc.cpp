@@ -1,10 +1,10 @@
 // Single documents: GET/HEAD/PUT/DELETE /{db}/{docid}, including `_design/` and `_local/` ids
 // (http-api.md §6, §8; revision-trees.md §6, §8).
-#include <cctype>
 #include <variant>
 
 #include "http/server/doc_json.h"
 #include "http/server/handlers.h"
+#include "http/server/header_values.h"
 #include "http/server/multipart_doc.h"
 #include "http/server/params.h"
 #include "http/server/response.h"
@@ -21,12 +21,6 @@ Result<RevId> parse_rev_text(std::string_view text) {
   return *rev;
 }
 
-std::string_view unquote(std::string_view s) {
-  if (s.starts_with("W/")) s.remove_prefix(2);
-  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
-  return s;
-}
-
 // Whether `accept` admits `type` (explicitly, via "major/*", via "*/*", or with no Accept at all).
 bool accepts(std::string_view accept, std::string_view type) {
   if (accept.empty()) return true;
@@ -37,9 +31,7 @@ bool accepts(std::string_view accept, std::string_view type) {
     accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
     size_t semi = range.find(';');
     std::string_view params = semi == std::string_view::npos ? "" : range.substr(semi);
-    range = range.substr(0, semi);
-    while (!range.empty() && range.front() == ' ') range.remove_prefix(1);
-    while (!range.empty() && range.back() == ' ') range.remove_suffix(1);
+    range = trim_ows(range.substr(0, semi));
     bool zero_q = params.find("q=0") != std::string_view::npos &&
                   params.find("q=0.") == std::string_view::npos;
     if (zero_q) continue;
@@ -49,17 +41,6 @@ bool accepts(std::string_view accept, std::string_view type) {
     }
   }
   return false;
-}
-
-// Content-Type multipart/related (any case, any parameters).
-bool is_multipart_related(std::string_view content_type) {
-  constexpr std::string_view kType = "multipart/related";
-  if (content_type.size() < kType.size()) return false;
-  for (size_t i = 0; i < kType.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(content_type[i])) != kType[i]) return false;
-  }
-  return content_type.size() == kType.size() || content_type[kType.size()] == ';' ||
-         content_type[kType.size()] == ' ';
 }
 
 Result<ReadOptions> read_options(const Request& req) {
@@ -112,6 +93,10 @@ Task<Response> get_local(Request& req, engine::Database& db, const std::string& 
 Task<Response> write_local(Request& req, engine::Database& db, const std::string& id, bool remove) {
   IncomingDoc incoming;
   if (!remove) {
+    // CouchDB's answer (chttpd_db), rather than storing the JSON part and dropping the rest.
+    if (is_multipart_related(req.header(bhttp::field::content_type))) {
+      co_return error_response({Code::kBadRequest, "_local documents do not accept attachments."});
+    }
     auto json = parse_json_object(req.body(), "Document must be a JSON object");
     if (!json) co_return error_response(json.error());
     (*json)["_id"] = id;  // the URL id wins over a body `_id`
@@ -125,13 +110,9 @@ Task<Response> write_local(Request& req, engine::Database& db, const std::string
   incoming.deleted = remove || incoming.deleted;
   auto update = to_local_update(std::move(incoming), id);
   if (!update) co_return error_response(update.error());
-  std::vector<engine::WriteOp> ops;
-  ops.push_back(std::move(*update));
-  auto result = co_await write(db, std::move(ops));
-  if (!result) co_return error_response(result.error());
-  const auto& outcome = result->front();
-  if (outcome.error) co_return error_response(*outcome.error);
-  co_return doc_written(req, id, outcome.rev, remove ? bhttp::status::ok : bhttp::status::created);
+  auto written = co_await write_one(db, std::move(*update));
+  if (!written) co_return error_response(written.error());
+  co_return doc_written(req, id, *written, remove ? bhttp::status::ok : bhttp::status::created);
 }
 
 // ---- open_revs (§6.1): several revisions, as a JSON array or multipart/mixed ----
@@ -247,10 +228,7 @@ std::string etag_of(const RevId& rev) { return "\"" + rev.str() + "\""; }
 std::optional<Response> not_modified(const Request& req, const RevId& rev,
                                      const ReadOptions& options) {
   if (!plain_read(options)) return std::nullopt;
-  auto if_none_match = req.header(bhttp::field::if_none_match);
-  if (if_none_match.empty() || if_none_match.find(rev.str()) == std::string_view::npos) {
-    return std::nullopt;
-  }
+  if (!etag_list_matches(req.header(bhttp::field::if_none_match), rev.str())) return std::nullopt;
   Response res{bhttp::status::not_modified, 11};
   res.set(bhttp::field::etag, etag_of(rev));
   return res;
@@ -285,7 +263,7 @@ Result<std::optional<std::string>> requested_rev(const Request& req,
   std::optional<std::string> query;
   if (auto q = req.param("rev")) query = std::string(*q);
   std::optional<std::string> etag;
-  if (auto h = req.header(bhttp::field::if_match); !h.empty()) etag = std::string(unquote(h));
+  if (auto h = req.header(bhttp::field::if_match); !h.empty()) etag = std::string(unquote_etag(h));
   if (body_rev && query && *body_rev != *query) {
     return fail(Code::kBadRequest,
                 "Document rev from request body and query string have different values");
@@ -397,16 +375,12 @@ Task<Response> handle_doc_put(Request& req, ServerContext& ctx) {
   bool deleted = doc->deleted;
   auto update = to_doc_update(std::move(*doc), id, *new_edits);
   if (!update) co_return error_response(update.error());
-  std::vector<engine::WriteOp> ops;
-  ops.push_back(std::move(*update));
-  auto result = co_await write(**db, std::move(ops));
-  if (!result) co_return error_response(result.error());
-  const auto& outcome = result->front();
-  if (outcome.error) co_return error_response(*outcome.error);
+  auto written = co_await write_one(**db, std::move(*update));
+  if (!written) co_return error_response(written.error());
   if (req.param("batch") == "ok") {
     co_return json_response(bhttp::status::accepted, "{\"ok\":true,\"id\":" + json_string(id) + "}");
   }
-  co_return doc_written(req, id, outcome.rev, deleted ? bhttp::status::ok : bhttp::status::created);
+  co_return doc_written(req, id, *written, deleted ? bhttp::status::ok : bhttp::status::created);
 }
 
 Task<Response> handle_doc_delete(Request& req, ServerContext& ctx) {
@@ -439,13 +413,9 @@ Task<Response> handle_doc_delete(Request& req, ServerContext& ctx) {
   update.body = "{}";
   update.canonical_body = "{}";
   update.parent = std::move(rev);
-  std::vector<engine::WriteOp> ops;
-  ops.push_back(std::move(update));
-  auto result = co_await write(**db, std::move(ops));
-  if (!result) co_return error_response(result.error());
-  const auto& outcome = result->front();
-  if (outcome.error) co_return error_response(*outcome.error);
-  co_return doc_written(req, id, outcome.rev, bhttp::status::ok);
+  auto written = co_await write_one(**db, std::move(update));
+  if (!written) co_return error_response(written.error());
+  co_return doc_written(req, id, *written, bhttp::status::ok);
 }
 
 }  // namespace divan::http

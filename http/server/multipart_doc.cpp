@@ -1,16 +1,13 @@
 #include "http/server/multipart_doc.h"
 
-#include <openssl/evp.h>
-
 #include <optional>
-
-#include <boost/beast/core/string.hpp>
 
 #include "http/multipart/multipart.h"
 #include "http/server/body_pieces.h"
-#include "http/server/gzip.h"
+#include "http/server/header_values.h"
 #include "http/server/params.h"
 #include "http/server/response.h"
+#include "http/server/upload.h"
 
 namespace divan::http {
 
@@ -18,97 +15,77 @@ namespace {
 
 // ---- Reading a multipart/related PUT (§7.4) ----
 
-// MD5 of the bytes as sent, as they pass: a supplied digest names those (for a gzip part, the
-// gzip bytes), while the stored digest is of the decoded bytes (engine::AttachmentSpool's).
-class SentDigest {
- public:
-  SentDigest() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_md5(), nullptr); }
-  ~SentDigest() { EVP_MD_CTX_free(ctx_); }
-  SentDigest(const SentDigest&) = delete;
-  SentDigest& operator=(const SentDigest&) = delete;
-  void update(std::string_view bytes) { EVP_DigestUpdate(ctx_, bytes.data(), bytes.size()); }
-  std::string finish() {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_DigestFinal_ex(ctx_, md, &n);
-    return "md5-" + engine::base64_encode(std::string_view(reinterpret_cast<char*>(md), n));
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
-
-// One attachment part being received: spooled (to disk past 1 MiB), gzip decoded when sent so.
-struct PartInProgress {
-  explicit PartInProgress(const std::filesystem::path& spool_dir) : spool(spool_dir) {}
-  engine::AttachmentSpool spool;
-  SentDigest sent_digest;
-  uint64_t sent_length = 0;
-  std::unique_ptr<GzipDecoder> gzip;
-};
-
-// Collects the parts of a multipart/related document body: the JSON first, then attachments.
-// Errors stop the parser (MultipartParser::fail) and are kept here with their proper code.
+// Collects the parts of a multipart/related document body: the JSON first, then one attachment
+// part per `follows` entry of that JSON (count_follows), and not one more: a part beyond them is
+// refused before its bytes are read, so a body cannot make the server spool parts nobody asked
+// for. Every attachment part charges the request's one UploadBudget. Errors stop the parser
+// (MultipartParser::fail) and are kept here with their proper code.
 class DocPartCollector : public multipart::MultipartHandler {
  public:
-  explicit DocPartCollector(std::filesystem::path spool_dir) : spool_dir_(std::move(spool_dir)) {}
+  DocPartCollector(std::filesystem::path spool_dir, uint64_t max_attachment_size)
+      : spool_dir_(std::move(spool_dir)), budget_(max_attachment_size) {}
   void attach(multipart::MultipartParser* parser) { parser_ = parser; }
 
   void on_part_begin(const multipart::Headers& headers) override {
     if (index_++ == 0) return;  // the JSON document
-    part_ = std::make_unique<PartInProgress>(spool_dir_);
-    auto encoding = multipart::find_header(headers, "Content-Encoding");
-    if (encoding && !boost::beast::iequals(*encoding, "identity")) {
-      if (!boost::beast::iequals(*encoding, "gzip")) {
-        stop({Code::kBadContentType, "Only gzip and identity content-encodings are supported"});
-        return;
-      }
-      part_->gzip = std::make_unique<GzipDecoder>(
-          [spool = &part_->spool](std::string_view bytes) { return spool->append(bytes); });
+    if (parts_.size() >= expected_parts_) {
+      stop({Code::kBadRequest,
+            "multipart: more attachment parts than `follows` entries in the document"});
+      return;
     }
+    auto gzip = gzip_content_encoding(
+        multipart::find_header(headers, "Content-Encoding").value_or(std::string_view()));
+    if (!gzip) return stop(gzip.error());
+    part_ = std::make_unique<Upload>(spool_dir_, budget_, *gzip);
   }
 
   void on_part_data(std::string_view data) override {
     if (!part_) {
-      if (json_.size() + data.size() > kMaxDocumentSize) {
+      if (json_text_.size() + data.size() > kMaxDocumentSize) {
         stop({Code::kDocumentTooLarge, "document"});
         return;
       }
-      json_ += data;
+      json_text_ += data;
       return;
     }
-    part_->sent_length += data.size();
-    part_->sent_digest.update(data);
-    auto ok = part_->gzip ? part_->gzip->feed(data) : part_->spool.append(data);
-    if (!ok) stop(ok.error());
+    if (auto ok = part_->append(data); !ok) stop(ok.error());
   }
 
   void on_part_end() override {
-    if (!part_) return;
-    if (part_->gzip) {
-      if (auto ok = part_->gzip->finish(); !ok) return stop(ok.error());
-    }
-    auto body = part_->spool.finish();
-    if (!body) return stop(body.error());
-    parts_.push_back({std::move(*body), part_->sent_length, part_->sent_digest.finish()});
+    if (!part_) return end_json();
+    auto received = part_->finish();
     part_.reset();
+    if (!received) return stop(received.error());
+    parts_.push_back(std::move(*received));
   }
 
   const std::optional<Error>& error() const { return error_; }
-  std::string& json() { return json_; }
+  std::optional<Json>& doc() { return doc_; }
   std::vector<ReceivedAttachment>& parts() { return parts_; }
 
  private:
+  // The JSON part ended: parsed now, to know how many attachment parts may follow.
+  void end_json() {
+    auto json = parse_json_object(json_text_, "Document must be a JSON object");
+    json_text_.clear();
+    if (!json) return stop(json.error());
+    expected_parts_ = count_follows(*json);
+    doc_ = std::move(*json);
+  }
+
   void stop(Error error) {
     if (!error_) error_ = std::move(error);
     if (parser_) parser_->fail(error_->reason);
   }
 
   std::filesystem::path spool_dir_;
+  UploadBudget budget_;  // one per request, for all its parts
   multipart::MultipartParser* parser_ = nullptr;
   size_t index_ = 0;
-  std::string json_;
-  std::unique_ptr<PartInProgress> part_;
+  std::string json_text_;
+  std::optional<Json> doc_;
+  size_t expected_parts_ = 0;
+  std::unique_ptr<Upload> part_;
   std::vector<ReceivedAttachment> parts_;
   std::optional<Error> error_;
 };
@@ -131,10 +108,18 @@ Task<Result<void>> feed_body(Request& req, multipart::MultipartParser& parser) {
 
 // ---- Writing multipart answers (§6.1) ----
 
-// Quotes a filename for Content-Disposition: backslash-escapes '"' and '\' (RFC 7230 quoted-string).
+// Quotes a filename for Content-Disposition: backslash-escapes '"' and '\\' (RFC 9110 quoted-string)
+// and percent-encodes control characters, which a quoted-string cannot hold (names with them are
+// refused on input; this keeps a header intact whatever was stored).
 std::string quoted_filename(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out = "\"";
   for (char c : text) {
+    if (has_control_char(std::string_view(&c, 1))) {
+      auto u = static_cast<unsigned char>(c);
+      out += {'%', kHex[u >> 4], kHex[u & 0xf]};
+      continue;
+    }
     if (c == '"' || c == '\\') out.push_back('\\');
     out.push_back(c);
   }
@@ -149,7 +134,7 @@ void append_related(PieceBody& body, std::string_view boundary, FollowsRevision&
   for (const auto& att : revision.follows) {
     body.text(multipart::part_header(
         boundary, {{"Content-Disposition", "attachment; filename=" + quoted_filename(att.name)},
-                   {"Content-Type", att.content_type},
+                   {"Content-Type", std::string(header_content_type(att.content_type))},
                    {"Content-Length", std::to_string(att.length)}}));
     body.attachment(att.digest, 0, att.length);
     body.text("\r\n");
@@ -159,22 +144,24 @@ void append_related(PieceBody& body, std::string_view boundary, FollowsRevision&
 
 }  // namespace
 
+bool is_multipart_related(std::string_view content_type) {
+  return multipart::parse_media_type(content_type) == "multipart/related";
+}
+
 Task<Result<MultipartDoc>> read_multipart_related(Request& req, ServerContext& ctx) {
   auto type = multipart::parse_content_type(req.header(bhttp::field::content_type));
   if (!type || type->media_type != "multipart/related") {
     co_return fail(Code::kBadRequest, "Invalid multipart/related Content-Type");
   }
-  DocPartCollector collector(ctx.catalog.spool_dir());
+  DocPartCollector collector(ctx.catalog.spool_dir(), ctx.max_attachment_size);
   multipart::MultipartParser parser(type->boundary, collector);
   collector.attach(&parser);
   auto fed = co_await feed_body(req, parser);
   if (!fed) co_return tl::unexpected(fed.error());
   if (collector.error()) co_return tl::unexpected(*collector.error());
   if (parser.failed()) co_return fail(Code::kBadRequest, std::string(parser.error()));
-  if (parser.parts() == 0) co_return fail(Code::kBadRequest, "multipart: no document part");
-  auto json = parse_json_object(collector.json(), "Document must be a JSON object");
-  if (!json) co_return tl::unexpected(json.error());
-  co_return MultipartDoc{std::move(*json), std::move(collector.parts())};
+  if (!collector.doc()) co_return fail(Code::kBadRequest, "multipart: no document part");
+  co_return MultipartDoc{std::move(*collector.doc()), std::move(collector.parts())};
 }
 
 Task<Response> send_open_revs_multipart(Request& req, engine::Database& db,

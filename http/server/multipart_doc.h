@@ -15,15 +15,21 @@ namespace divan::http {
 
 // A multipart/related PUT body, read (streamed when the session streams it, see routes.h
 // streams_request_body) into its JSON part and one ReceivedAttachment (doc_json.h) per following
-// part, in order. Attachment parts are spooled to disk past a size (engine::AttachmentSpool), and
-// gzip parts (Content-Encoding: gzip) are decoded on the way. Errors: bad_request for a malformed
-// body or a JSON part that is not an object; too_large; the JSON part is limited to
-// kMaxDocumentSize.
+// part, in order. Attachment parts are spooled to disk past a size (upload.h), and gzip parts
+// (Content-Encoding: gzip) are decoded on the way. Errors: bad_request for a malformed body, a JSON
+// part that is not an object, or an attachment part beyond the JSON's `follows` entries (refused
+// as it begins); too_large once the parts decode to more than ServerContext::max_attachment_size;
+// the JSON part is limited to kMaxDocumentSize.
 struct MultipartDoc {
   Json doc;
   std::vector<ReceivedAttachment> parts;
 };
 Task<Result<MultipartDoc>> read_multipart_related(Request& req, ServerContext& ctx);
+
+// Whether a Content-Type value's media type is multipart/related (any case; parameters are not
+// looked at, so a missing or bad boundary is read_multipart_related's 400). The one rule for both
+// the router (routes.h streams_request_body) and the document PUT handler.
+bool is_multipart_related(std::string_view content_type);
 
 // One revision for a multipart answer: its JSON as read_revision() rendered it with
 // AttachmentMode::kFollows, and the attachments whose bytes follow it.

@@ -6,13 +6,13 @@
 #include <string_view>
 #include <vector>
 
-#include <boost/beast/core/string.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 #include <spdlog/spdlog.h>
 
 #include "http/server/auth_service.h"
 #include "http/server/handlers.h"
+#include "http/server/multipart_doc.h"
 #include "http/server/response.h"
 
 namespace divan::http {
@@ -159,22 +159,6 @@ std::string doc_id_from_path(const Request& req) {
   }
   return path.at(1);
 }
-
-namespace {
-
-// Content-Type's media type is multipart/related (case-insensitive, parameters ignored).
-bool is_multipart_related(std::string_view content_type) {
-  content_type = content_type.substr(0, content_type.find(';'));
-  while (!content_type.empty() && (content_type.front() == ' ' || content_type.front() == '\t')) {
-    content_type.remove_prefix(1);
-  }
-  while (!content_type.empty() && (content_type.back() == ' ' || content_type.back() == '\t')) {
-    content_type.remove_suffix(1);
-  }
-  return boost::beast::iequals(content_type, "multipart/related");
-}
-
-}  // namespace
 
 // Mirrors match() above, segment for segment, so a streamed body always reaches the handler that
 // expects one: the attachment endpoint, or the document endpoint with a multipart body.

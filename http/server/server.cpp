@@ -30,6 +30,7 @@
 
 #include "http/server/auth_service.h"
 #include "http/server/handler.h"
+#include "http/server/header_values.h"
 #include "http/server/response.h"
 #include "http/server/routes.h"
 
@@ -69,6 +70,7 @@ struct Server::Impl {
         context{catalog, notifier},
         ioc(static_cast<int>(thread_count())) {
     context.auth = options.auth.get();
+    context.max_attachment_size = options.max_attachment_size;
   }
 
   size_t thread_count() const {
@@ -105,8 +107,7 @@ std::optional<Error> request_error(const beast::error_code& ec) {
 
 // True for no Transfer-Encoding or plain "chunked": the only coding we decode.
 bool only_chunked(std::string_view transfer_encoding) {
-  while (!transfer_encoding.empty() && transfer_encoding.front() == ' ') transfer_encoding.remove_prefix(1);
-  while (!transfer_encoding.empty() && transfer_encoding.back() == ' ') transfer_encoding.remove_suffix(1);
+  transfer_encoding = trim_ows(transfer_encoding);
   return transfer_encoding.empty() || beast::iequals(transfer_encoding, "chunked");
 }
 
@@ -195,12 +196,20 @@ Task<void> linger_close(beast::tcp_stream& stream) {
 // Lives in serve_streamed()'s frame, on the connection's strand.
 class SocketBodyReader final : public BodyReader {
  public:
+  // Each socket read may take up to `timeout`; the body as a whole must keep up the average rate
+  // of ServerOptions::min_body_rate once `rate_grace` has passed.
+  struct Pace {
+    std::chrono::seconds timeout;
+    std::chrono::seconds rate_grace;
+    uint64_t min_rate;  // bytes per second; 0: no rate
+  };
+
   SocketBodyReader(beast::tcp_stream& stream, beast::flat_buffer& buffer, StreamedParser& parser,
-                   std::chrono::seconds timeout, bool expect_continue, unsigned version)
+                   Pace pace, bool expect_continue, unsigned version)
       : stream_(stream),
         buffer_(buffer),
         parser_(parser),
-        timeout_(timeout),
+        pace_(pace),
         expect_continue_(expect_continue),
         version_(version) {
     parser_.eager(true);  // one put() may run through many chunks, up to a full piece
@@ -221,11 +230,16 @@ class SocketBodyReader final : public BodyReader {
 
   bool parse_buffered(beast::error_code& ec);
   tl::unexpected<Error> fail(const beast::error_code& ec);
+  // When the next socket read must have completed: its own timeout, or earlier when the body so
+  // far falls below the minimum average rate by then.
+  Clock::time_point read_deadline() const;
 
   beast::tcp_stream& stream_;
   beast::flat_buffer& buffer_;  // the session's: may hold body bytes that came with the header
   StreamedParser& parser_;
-  std::chrono::seconds timeout_;
+  Pace pace_;
+  std::optional<Clock::time_point> began_;  // the first read_some(): the rate's clock starts
+  uint64_t received_ = 0;                   // body bytes handed out so far
   bool expect_continue_;
   unsigned version_;
   std::unique_ptr<char[]> piece_;  // what the last read_some() returned a view of
@@ -240,9 +254,10 @@ Task<Result<std::string_view>> SocketBodyReader::read_some() {
     // Sent only now, when the handler wants the body: a request refused before reading (auth, a
     // missing database) then never makes the client upload it.
     expect_continue_ = false;
-    stream_.expires_after(timeout_);
+    stream_.expires_after(pace_.timeout);
     if (auto ec = co_await send_continue(stream_, version_)) co_return fail(ec);
   }
+  if (!began_) began_ = Clock::now();
   if (!piece_) piece_ = std::make_unique<char[]>(kPieceSize);
   auto& body = parser_.get().body();
   for (;;) {
@@ -250,13 +265,16 @@ Task<Result<std::string_view>> SocketBodyReader::read_some() {
     body.size = kPieceSize;
     beast::error_code ec;
     if (!parse_buffered(ec)) {
-      stream_.expires_after(timeout_);  // per read: a big upload may take long, a stall may not
+      const auto deadline = read_deadline();  // a big upload may take long, a stall or trickle not
+      if (deadline <= Clock::now()) co_return fail(beast::error::timeout);
+      stream_.expires_at(deadline);
       std::tie(ec, std::ignore) =
           co_await bhttp::async_read_some(stream_, buffer_, parser_, kNoThrow);
       if (ec == bhttp::error::need_buffer) ec = {};  // the piece is full
     }
     if (ec) co_return fail(ec);
     const size_t got = kPieceSize - body.size;
+    received_ += got;
     // Zero bytes and not done: only chunk framing was read. Read on.
     if (got > 0 || parser_.is_done()) co_return std::string_view(piece_.get(), got);
   }
@@ -278,6 +296,18 @@ bool SocketBodyReader::parse_buffered(beast::error_code& ec) {
     if (used == 0) break;
   }
   return body.size < kPieceSize || parser_.is_done();
+}
+
+Clock::time_point SocketBodyReader::read_deadline() const {
+  const auto now = Clock::now();
+  auto deadline = now + pace_.timeout;
+  if (pace_.min_rate > 0) {
+    // The body so far earns grace + received / rate seconds from its start; a deadline already
+    // past expires the read at once.
+    const auto earned = pace_.rate_grace + std::chrono::seconds(received_ / pace_.min_rate);
+    deadline = std::min(deadline, *began_ + std::chrono::duration_cast<Clock::duration>(earned));
+  }
+  return deadline;
 }
 
 tl::unexpected<Error> SocketBodyReader::fail(const beast::error_code& ec) {
@@ -372,8 +402,9 @@ Task<bool> Server::Impl::serve_streamed(beast::tcp_stream& stream, beast::flat_b
   Request req{RawRequest{bhttp::request_header<>(header)}};
   StreamedParser parser(std::move(header_parser));
   parser.body_limit(options.max_attachment_size);  // a Content-Length was checked already
-  SocketBodyReader reader(stream, buffer, parser, options.request_timeout, expect_continue,
-                          version);
+  SocketBodyReader::Pace pace{options.request_timeout, options.body_rate_grace,
+                              options.min_body_rate};
+  SocketBodyReader reader(stream, buffer, parser, pace, expect_continue, version);
   req.set_body_reader(&reader);
   co_return co_await respond(stream, req, &reader, started);
 }

@@ -24,12 +24,23 @@ struct ServerOptions {
   // Bodies streamed to their handler (attachments, multipart documents: routes.h
   // streams_request_body) are never held whole in memory, so they get a limit of their own.
   // Larger ones get 413: at once for a Content-Length, from BodyReader::read_some() when chunked.
+  // The attachment bytes a request stores are held to it too, counted decoded (a gzip upload or
+  // part is bounded by what it inflates to) and summed over all of a multipart request's parts
+  // (ServerContext::max_attachment_size).
   uint64_t max_attachment_size = uint64_t{1} << 30;
   size_t threads = 0;                       // 0: one per core
   // How long a connection may sit idle between requests, or take to send one request: bounds what
   // abandoned and slow clients (slowloris) can hold.
   std::chrono::seconds idle_timeout{120};
   std::chrono::seconds request_timeout{120};
+  // A streamed body must also keep up an average rate: from `body_rate_grace` after its first byte
+  // was asked for, at least `min_body_rate` bytes per second over the whole body so far, else the
+  // connection is dropped as timed out. request_timeout bounds each read only, so a client sending
+  // a byte a minute could otherwise hold a connection, its spool file and a slot for as long as
+  // max_attachment_size allows. 16 KiB/s after 30 s refuses no real uplink (a modem-era 128 kbit/s
+  // passes) yet bounds a trickle: it must send 16 KiB more for every second it stays. 0: off.
+  std::chrono::seconds body_rate_grace{30};
+  uint64_t min_body_rate = 16 * 1024;
   // Admins, sessions, _security and CORS (auth_service.h); null: no checks, everyone is admin.
   std::shared_ptr<AuthService> auth;
   // Tests only: answers every request in place of the route table (and of `auth`). null: routes.h.

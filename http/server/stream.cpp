@@ -47,44 +47,41 @@ ResponseStream::ResponseStream(const Request& req)
     : stream_(*req.connection()),
       version_(req.version()),
       keep_alive_(req.keep_alive()),
+      head_(req.method() == bhttp::verb::head),
       shared_(std::make_shared<Shared>(stream_.get_executor())) {}
 
-StreamTask<bool> ResponseStream::begin(Response& header) {
+StreamTask<bool> ResponseStream::send_header(Response& header,
+                                             std::optional<uint64_t> content_length) {
   started_ = true;
   bhttp::response<bhttp::empty_body> res{header.result(), version_};
   for (const auto& field : header) res.set(field.name_string(), field.value());
-  res.chunked(true);
+  if (content_length) {
+    res.erase(bhttp::field::transfer_encoding);
+    res.content_length(*content_length);
+  } else {
+    res.chunked(true);
+  }
   res.set(bhttp::field::server, kServerHeader);
   // Saying keep-alive and then closing makes clients that pool sockets (Node ≥ 19) send their
   // next request into a closed connection.
   res.keep_alive(keep_alive_);
   stream_.expires_after(kWriteTimeout);
-  // Header only: serializing the whole (empty, chunked) message would also send the last chunk.
+  // Header only: serializing the whole (empty) message would also send the last chunk, or count a
+  // Content-Length message as complete. The same bytes answer HEAD, which then writes nothing more.
   bhttp::response_serializer<bhttp::empty_body> serializer{res};
   auto [ec, n] = co_await bhttp::async_write_header(stream_, serializer, kNoThrow);
   if (ec) gone_ = true;
   co_return !gone_;
 }
 
+StreamTask<bool> ResponseStream::begin(Response& header) {
+  return send_header(header, std::nullopt);
+}
+
 StreamTask<bool> ResponseStream::begin_fixed(Response& header, uint64_t content_length) {
-  started_ = true;
   fixed_ = true;
   content_length_ = content_length;
-  bhttp::response<bhttp::empty_body> res{header.result(), version_};
-  for (const auto& field : header) res.set(field.name_string(), field.value());
-  res.erase(bhttp::field::transfer_encoding);
-  res.content_length(content_length);
-  res.set(bhttp::field::server, kServerHeader);
-  // Saying keep-alive and then closing makes clients that pool sockets (Node ≥ 19) send their
-  // next request into a closed connection.
-  res.keep_alive(keep_alive_);
-  stream_.expires_after(kWriteTimeout);
-  // Header only, as in begin(): an empty_body message with a Content-Length would otherwise be
-  // serialized as complete. The same bytes answer HEAD, which then writes nothing more.
-  bhttp::response_serializer<bhttp::empty_body> serializer{res};
-  auto [ec, n] = co_await bhttp::async_write_header(stream_, serializer, kNoThrow);
-  if (ec) gone_ = true;
-  co_return !gone_;
+  return send_header(header, content_length);
 }
 
 StreamTask<bool> ResponseStream::write(std::string_view data) {
@@ -93,8 +90,8 @@ StreamTask<bool> ResponseStream::write(std::string_view data) {
   stream_.expires_after(kWriteTimeout);
   beast::error_code ec;
   if (fixed_) {
-    // Bytes past the announced length would be read as the start of the next response.
-    if (data.size() > content_length_ - written_) {
+    // Bytes past the announced length (any, for HEAD) would be read as the next response.
+    if (head_ || data.size() > content_length_ - written_) {
       overrun_ = true;
       co_return false;
     }
@@ -111,8 +108,8 @@ StreamTask<bool> ResponseStream::write(std::string_view data) {
 StreamTask<bool> ResponseStream::finish() {
   if (gone_ || overrun_) co_return false;
   if (fixed_) {
-    // Nothing to send: Content-Length delimits the body. None written is the HEAD answer.
-    finished_ = written_ == content_length_ || written_ == 0;
+    // Nothing to send: Content-Length delimits the body, which HEAD announces but never sends.
+    finished_ = written_ == (head_ ? 0 : content_length_);
     co_return finished_;
   }
   stream_.expires_after(kWriteTimeout);

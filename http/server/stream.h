@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,7 +30,8 @@ using StreamTask = boost::asio::awaitable<T>;
 class ResponseStream {
  public:
   // Answers `req` on its connection (REQUIRES: req.connection() is set). The response keeps the
-  // connection open only when the request asked for keep-alive, as the session then decides.
+  // connection open only when the request asked for keep-alive, as the session then decides. A
+  // HEAD request gets the headers only: see begin_fixed() and finish().
   explicit ResponseStream(const Request& req);
 
   // Sends the status line and headers (Transfer-Encoding: chunked). False if the client is gone.
@@ -37,14 +39,14 @@ class ResponseStream {
   // Sends the status line and headers with `Content-Length: content_length` (no chunking): for
   // bodies whose size is known up front (attachments, multipart documents). The writes that follow
   // must add up to exactly that many bytes; finish() then checks it. For HEAD, send the headers
-  // with begin_fixed and call finish() without writing.
+  // with begin_fixed and call finish() without writing (a write is refused).
   StreamTask<bool> begin_fixed(Response& header, uint64_t content_length);
   // Sends one chunk (or, after begin_fixed, the raw bytes); empty data is skipped (an empty chunk
   // would end the body). After begin_fixed, bytes past content_length are not sent: false, and the
   // connection is unusable.
   StreamTask<bool> write(std::string_view data);
   // Ends the body: the last chunk, or after begin_fixed the check that exactly content_length
-  // bytes went out — or none at all, the HEAD answer. True: the connection may serve its next
+  // bytes went out (none at all for HEAD). True: the connection may serve its next
   // request; false: the client is gone or the body came out short or long (close the connection:
   // req.mark_streamed(false)).
   StreamTask<bool> finish();
@@ -62,9 +64,13 @@ class ResponseStream {
 
  private:
   struct Shared;  // what waker() callbacks may outlive the stream with
+  // The status line and headers, chunked or with a Content-Length: begin() and begin_fixed().
+  StreamTask<bool> send_header(Response& header, std::optional<uint64_t> content_length);
+
   boost::beast::tcp_stream& stream_;
   unsigned version_;
   bool keep_alive_;
+  bool head_;  // HEAD: a fixed-length answer sends no body bytes
   std::shared_ptr<Shared> shared_;
   bool started_ = false;
   bool finished_ = false;

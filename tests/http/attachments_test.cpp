@@ -1,7 +1,5 @@
 // Attachments through the route table (http-api.md §7): the standalone endpoints (§7.2),
 // documents carrying `_attachments` (§6.1, §6.2, §10, §11), without sockets.
-#include <zlib.h>
-
 #include <doctest/doctest.h>
 
 #include "engine/attachments.h"
@@ -14,31 +12,12 @@ using bhttp::field;
 using bhttp::status;
 using bhttp::verb;
 
-// Runs `raw` through the route table, like Node::call but with any headers.
-Response run(Node& node, RawRequest raw) {
-  Request req(std::move(raw));
-  boost::asio::io_context ioc;
-  auto work = boost::asio::make_work_guard(ioc);
-  std::optional<Response> out;
-  std::exception_ptr error;
-  boost::asio::co_spawn(ioc, handle_request(req, node.ctx),
-                        [&](std::exception_ptr e, Response res) {
-                          error = e;
-                          out = std::move(res);
-                          work.reset();
-                        });
-  ioc.run();
-  if (error) std::rethrow_exception(error);
-  REQUIRE(out.has_value());
-  return std::move(*out);
-}
-
 Response with_header(Node& node, verb method, std::string_view target, field name,
                      std::string_view value, std::string body = {},
                      std::string_view content_type = "application/json") {
   RawRequest raw = raw_request(method, target, std::move(body), content_type);
   raw.set(name, value);
-  return run(node, std::move(raw));
+  return node.run(std::move(raw));
 }
 
 Response put_att(Node& node, std::string_view target, std::string bytes,
@@ -47,21 +26,6 @@ Response put_att(Node& node, std::string_view target, std::string bytes,
 }
 
 std::string rev_of(const Response& res) { return body_json(res)["rev"].get<std::string>(); }
-
-std::string gzip(std::string_view bytes) {
-  z_stream zs{};
-  REQUIRE(deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8,
-                       Z_DEFAULT_STRATEGY) == Z_OK);
-  std::string out(deflateBound(&zs, bytes.size()) + 32, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
-  zs.avail_in = static_cast<uInt>(bytes.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  REQUIRE(deflate(&zs, Z_FINISH) == Z_STREAM_END);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
 
 // base64(md5("hello")).
 constexpr std::string_view kHelloMd5 = "XUFAKrxLKna5cZ2REBfFkg==";
@@ -313,6 +277,172 @@ TEST_CASE("§9 _all_docs include_docs&attachments=true inlines") {
   CHECK(keys["rows"][0]["doc"]["_attachments"]["a"]["data"] == "aGVsbG8=");
   Json stubs = body_json(node.get("/db/_all_docs?include_docs=true"));
   CHECK(stubs["rows"][0]["doc"]["_attachments"]["a"]["stub"] == true);
+}
+
+// ---- Regressions from the attachments review ----
+
+std::string multipart_body(std::string_view boundary, std::string_view json,
+                           std::initializer_list<std::pair<std::string, std::string>> parts) {
+  std::string b(boundary);
+  std::string body = "--" + b + "\r\nContent-Type: application/json\r\n\r\n" + std::string(json);
+  for (const auto& [headers, bytes] : parts) body += "\r\n--" + b + "\r\n" + headers + "\r\n" + bytes;
+  return body + "\r\n--" + b + "--";
+}
+
+TEST_CASE("header injection: control characters in content types and names are refused (400)") {
+  Node node;
+  // The standalone PUT's Content-Type.
+  check_error(put_att(node, "/db/doc/a.txt", "x", "text/plain\r\nX-Injected: yes"),
+              status::bad_request, "bad_request",
+              "Attachment content_type must not contain control characters");
+  // A name from the path (percent-decoded), PUT and DELETE alike.
+  Response crlf = put_att(node, "/db/doc/a%0D%0AX-Injected:%20yes", "x");
+  CHECK(crlf.result() == status::bad_request);
+  CHECK(body_json(crlf)["reason"].get<std::string>().starts_with("Attachment name "));
+  CHECK(node.call(verb::delete_, "/db/doc/a%0A?rev=1-abc").result() == status::bad_request);
+  // JSON `_attachments`, through PUT and _bulk_docs.
+  Response json = node.call(
+      verb::put, "/db/d2",
+      R"({"_attachments":{"a":{"content_type":"text/plain\r\nX-Injected: yes","data":"eA=="}}})");
+  CHECK(json.result() == status::bad_request);
+  Response bulk = node.post("/db/_bulk_docs",
+                            R"({"docs":[{"_id":"d3","_attachments":{"a\nb":{"data":"eA=="}}}]})");
+  CHECK(bulk.result() == status::bad_request);
+  CHECK(body_json(bulk)["reason"].get<std::string>().starts_with("Attachment name "));
+  // A multipart/related PUT: the JSON part names and types the parts.
+  Response related = node.call(
+      verb::put, "/db/d4",
+      multipart_body("B", R"({"_attachments":{"a":{"follows":true,"content_type":"a\r\nb: c"}}})",
+                     {{"", "xx"}}),
+      "multipart/related; boundary=B");
+  CHECK(related.result() == status::bad_request);
+  CHECK(node.get("/db/d4").result() == status::not_found);
+}
+
+TEST_CASE("an empty Content-Type is stored as application/octet-stream") {
+  Node node;
+  REQUIRE(node.call(verb::put, "/db/doc/raw", "bytes", "").result() == status::created);
+  Json doc = body_json(node.get("/db/doc"));
+  CHECK(doc["_attachments"]["raw"]["content_type"] == "application/octet-stream");
+}
+
+TEST_CASE("max_attachment_size counts decoded bytes: a small gzip upload cannot inflate past it") {
+  Node node;
+  node.ctx.max_attachment_size = 1 << 20;
+  const std::string zeros(3 << 20, '\0');
+  const std::string bomb = gzip(zeros);
+  REQUIRE(bomb.size() < 20'000);
+  check_error(with_header(node, verb::put, "/db/doc/z", field::content_encoding, "gzip", bomb,
+                          "application/octet-stream"),
+              status::payload_too_large, "too_large",
+              "Attachment data exceeds the server's max_attachment_size");
+  CHECK(node.get("/db/doc").result() == status::not_found);
+  // Identity bytes count the same; at the limit is fine.
+  CHECK(put_att(node, "/db/doc/big", std::string((1 << 20) + 1, 'x')).result() ==
+        status::payload_too_large);
+  CHECK(put_att(node, "/db/doc/fits", std::string(1 << 20, 'x')).result() == status::created);
+
+  // multipart/related: one budget for the whole request, gzip parts decoded.
+  Response part = node.call(
+      verb::put, "/db/mp1",
+      multipart_body("B", R"({"_attachments":{"a":{"follows":true}}})",
+                     {{"Content-Encoding: gzip\r\n", bomb}}),
+      "multipart/related; boundary=B");
+  CHECK(part.result() == status::payload_too_large);
+  const std::string half((600 << 10), 'y');
+  Response two = node.call(
+      verb::put, "/db/mp2",
+      multipart_body("B", R"({"_attachments":{"a":{"follows":true},"b":{"follows":true}}})",
+                     {{"", half}, {"", half}}),
+      "multipart/related; boundary=B");
+  CHECK(two.result() == status::payload_too_large);
+}
+
+TEST_CASE("multipart/related PUT: a part beyond the `follows` entries is 400, not spooled") {
+  Node node;
+  Response extra = node.call(
+      verb::put, "/db/d",
+      multipart_body("B", R"({"_attachments":{"a":{"follows":true}}})",
+                     {{"", "aa"}, {"Content-Encoding: gzip\r\n", gzip("extra")}}),
+      "multipart/related; boundary=B");
+  check_error(extra, status::bad_request, "bad_request",
+              "multipart: more attachment parts than `follows` entries in the document");
+  Response none = node.call(verb::put, "/db/d", multipart_body("B", R"({"x":1})", {{"", "aa"}}),
+                            "multipart/related; boundary=B");
+  CHECK(none.result() == status::bad_request);
+  Response exact = node.call(
+      verb::put, "/db/d",
+      multipart_body("B", R"({"_attachments":{"a":{"follows":true}}})", {{"", "aa"}}),
+      "multipart/related; boundary=B");
+  CHECK(exact.result() == status::created);
+}
+
+TEST_CASE("multipart/related is recognised by its media type alone, as the router does") {
+  Node node;
+  const std::string body =
+      multipart_body("BB", R"({"_attachments":{"a":{"follows":true}}})", {{"", "aa"}});
+  Response tab = node.call(verb::put, "/db/d", body, "multipart/related\t; boundary=BB");
+  CHECK(tab.result() == status::created);
+  CHECK(node.get("/db/d/a").body() == "aa");
+  CHECK(streams_request_body(
+      raw_request(verb::put, "/db/d", "x", "multipart/related\t; boundary=BB").base()));
+  // No boundary: still multipart by its type, so a 400 about the type, not a JSON parse error.
+  check_error(node.call(verb::put, "/db/e", body, "Multipart/Related"), status::bad_request,
+              "bad_request", "Invalid multipart/related Content-Type");
+}
+
+TEST_CASE("_local documents sent as multipart/related are 400, not stored without attachments") {
+  Node node;
+  const std::string body =
+      multipart_body("B", R"({"_attachments":{"a":{"follows":true}}})", {{"", "aa"}});
+  check_error(node.call(verb::put, "/db/_local/l", body, "multipart/related; boundary=B"),
+              status::bad_request, "bad_request", "_local documents do not accept attachments.");
+  CHECK(node.get("/db/_local/l").result() == status::not_found);
+}
+
+TEST_CASE("If-None-Match is a list of entity tags, not a substring search") {
+  Node node;
+  put_att(node, "/db/doc/a.txt", "hello");
+  const std::string etag = "\"" + std::string(kHelloMd5) + "\"";
+  auto get = [&](std::string_view if_none_match) {
+    return with_header(node, verb::get, "/db/doc/a.txt", field::if_none_match, if_none_match);
+  };
+  CHECK(get(etag).result() == status::not_modified);
+  CHECK(get("\"other\", W/" + etag).result() == status::not_modified);
+  CHECK(get("*").result() == status::not_modified);
+  CHECK(get("\"x" + std::string(kHelloMd5) + "x\"").result() == status::ok);
+  CHECK(get(std::string(kHelloMd5).substr(0, 8)).result() == status::ok);
+
+  // The document GET reads the header the same way.
+  std::string rev = rev_of(node.call(verb::put, "/db/d", "{}"));
+  auto get_doc = [&](std::string_view if_none_match) {
+    return with_header(node, verb::get, "/db/d", field::if_none_match, if_none_match);
+  };
+  CHECK(get_doc("\"" + rev + "\"").result() == status::not_modified);
+  CHECK(get_doc("\"a\", \"" + rev + "\"").result() == status::not_modified);
+  CHECK(get_doc("\"" + rev + "0\"").result() == status::ok);
+  CHECK(get_doc("\"" + rev.substr(2) + "\"").result() == status::ok);
+}
+
+// A stub against a deleted winner's attachment: the PUT resolves it (201), and _bulk_docs now
+// judges by the writer's own rule (Snapshot::check_stubs) instead of a drifted copy (was 412).
+TEST_CASE("_bulk_docs judges stubs as the writer does (a deleted winner's attachment)") {
+  Node node;
+  for (const char* id : {"p", "b"}) {
+    std::string rev1 = rev_of(node.call(verb::put, std::string("/db/") + id,
+                                        R"({"_attachments":{"a":{"data":"eHg="}}})"));
+    Response del = node.call(verb::put, std::string("/db/") + id,
+                             R"({"_rev":")" + rev1 +
+                                 R"(","_deleted":true,"_attachments":{"a":{"stub":true}}})");
+    REQUIRE(del.result() == status::ok);
+  }
+  Response put = node.call(verb::put, "/db/p", R"({"_attachments":{"a":{"stub":true}}})");
+  Response bulk = node.post("/db/_bulk_docs",
+                            R"({"docs":[{"_id":"b","_attachments":{"a":{"stub":true}}}]})");
+  CHECK(put.result() == status::created);
+  CHECK(bulk.result() == status::created);
+  CHECK(body_json(bulk)[0]["ok"] == true);
+  CHECK(body_json(put)["rev"] == body_json(bulk)[0]["rev"]);
 }
 
 }  // namespace

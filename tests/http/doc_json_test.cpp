@@ -472,3 +472,57 @@ TEST_CASE("parse_atts_since: an array of revs") {
 
 }  // namespace
 }  // namespace divan::http::test
+
+namespace divan::http::test {
+namespace {
+
+// Regression: content_type and names were stored as given and written into response headers
+// (GET Content-Type, multipart part headers, Content-Disposition), so a CR LF made a header.
+TEST_CASE("§7.1 control characters in an attachment name or content_type are 400") {
+  auto name = parse_incoming_doc(Json::parse(R"({"_attachments":{"a\r\nX-Injected: yes":{"data":""}}})"));
+  REQUIRE_FALSE(name.has_value());
+  CHECK(name.error().code == Code::kBadRequest);
+  CHECK(name.error().reason.starts_with("Attachment name "));  // the replicator skips the doc
+  auto stub = parse_incoming_doc(Json::parse(R"({"_attachments":{"a\u0000":{"stub":true}}})"));
+  REQUIRE_FALSE(stub.has_value());
+  CHECK(stub.error().reason.starts_with("Attachment name "));
+  for (const char* type : {"text/plain\r\nX-Injected: yes", "text/plain\n", "a\u0001b", "a\u007f"}) {
+    Json doc{{"_attachments", {{"a", {{"content_type", type}, {"data", ""}}}}}};
+    auto parsed = parse_incoming_doc(std::move(doc));
+    REQUIRE_FALSE(parsed.has_value());
+    check_fails(parsed.error(), Code::kBadRequest,
+                "Attachment content_type must not contain control characters");
+  }
+  CHECK(validate_attachment_name("a\tb").has_value());  // a tab may sit in a quoted filename
+  CHECK(validate_attachment_name("ä b/c.txt").has_value());
+}
+
+// Regression: "" was stored (and hashed) as "", while the engine defaulted it on write.
+TEST_CASE("§7.1 content_type \"\" or absent is application/octet-stream before the rev hash") {
+  auto empty = parse_incoming_doc(Json::parse(R"({"_attachments":{"a":{"content_type":"","data":""}}})"));
+  auto absent = parse_incoming_doc(Json::parse(R"({"_attachments":{"a":{"data":""}}})"));
+  auto given = parse_incoming_doc(Json::parse(
+      R"({"_attachments":{"a":{"content_type":"application/octet-stream","data":""}}})"));
+  REQUIRE(empty.has_value());
+  REQUIRE(absent.has_value());
+  REQUIRE(given.has_value());
+  CHECK(empty->attachments[0].content_type == "application/octet-stream");
+  CHECK(absent->attachments[0].content_type == "application/octet-stream");
+  auto rev = [](IncomingDoc&& doc) { return to_doc_update(std::move(doc), "d", true)->new_rev_id; };
+  const std::string r1 = rev(std::move(*empty));
+  CHECK(r1 == rev(std::move(*absent)));
+  CHECK(r1 == rev(std::move(*given)));
+  CHECK(attachment_content_type(std::nullopt).value() == "application/octet-stream");
+  CHECK(attachment_content_type("text/plain").value() == "text/plain");
+}
+
+TEST_CASE("count_follows: follows entries that are not stubs") {
+  CHECK(count_follows(Json::parse(R"({"a":1})")) == 0);
+  CHECK(count_follows(Json::parse(R"({"_attachments":[]})")) == 0);
+  CHECK(count_follows(Json::parse(R"({"_attachments":{
+      "a":{"follows":true},"b":{"stub":true,"follows":true},"c":{"data":""},
+      "d":{"follows":false},"e":{"follows":true},"f":7}})")) == 2);
+}
+
+}  // namespace
+}  // namespace divan::http::test

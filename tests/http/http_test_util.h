@@ -3,6 +3,7 @@
 #pragma once
 
 #include <doctest/doctest.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
@@ -86,7 +87,11 @@ struct Node {
   // Runs the request to completion on a private io_context (the handler may co_await a write).
   Response call(bhttp::verb method, std::string_view target, std::string body = {},
                 std::string_view content_type = "application/json") {
-    Request req(raw_request(method, target, std::move(body), content_type));
+    return run(raw_request(method, target, std::move(body), content_type));
+  }
+  // The same with any headers.
+  Response run(RawRequest raw) {
+    Request req(std::move(raw));
     boost::asio::io_context ioc;
     auto work = boost::asio::make_work_guard(ioc);  // a pending write holds no other asio work
     std::optional<Response> out;
@@ -134,6 +139,22 @@ struct Node {
     write(std::move(ops));
   }
 };
+
+// `bytes` gzip-compressed (Content-Encoding: gzip bodies and parts).
+inline std::string gzip(std::string_view bytes) {
+  z_stream zs{};
+  REQUIRE(deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) ==
+          Z_OK);
+  std::string out(deflateBound(&zs, bytes.size()) + 32, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+  zs.avail_in = static_cast<uInt>(bytes.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  REQUIRE(deflate(&zs, Z_FINISH) == Z_STREAM_END);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
 
 // The body of a JSON reply, which must end with CouchDB's newline.
 inline std::string body_text(const Response& res) {

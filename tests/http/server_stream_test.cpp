@@ -129,17 +129,18 @@ uint64_t fnv1a(uint64_t hash, std::string_view bytes) {
 }
 constexpr uint64_t kFnvBasis = 14695981039346656037ull;
 
-// GET|HEAD /fixed/{n}[/short|/long]: n bytes through begin_fixed (or 10 fewer / more).
+// GET|HEAD /fixed/{n}[/short|/long|/none]: n bytes through begin_fixed (or 10 fewer / more / none).
 Task<Response> send_fixed(Request& req) {
   const uint64_t n = std::stoull(req.path().at(1));
   uint64_t to_write = n;
   if (req.path().size() > 2 && req.path()[2] == "short") to_write = n - 10;
   if (req.path().size() > 2 && req.path()[2] == "long") to_write = n + 10;
+  if (req.path().size() > 2 && req.path()[2] == "none") to_write = 0;
   ResponseStream out(req);
   Response header{bhttp::status::ok, req.version()};
   header.set(bhttp::field::content_type, "application/octet-stream");
   bool ok = co_await out.begin_fixed(header, n);
-  if (req.method() != bhttp::verb::head) {
+  if (req.method() != bhttp::verb::head || to_write > n) {  // HEAD …/long: try to write anyway
     std::string piece(1000, 'x');
     for (uint64_t sent = 0; ok && sent < to_write; sent += piece.size()) {
       ok = co_await out.write(std::string_view(piece).substr(0, std::min<uint64_t>(1000, to_write - sent)));
@@ -194,7 +195,8 @@ struct LiveServer {
   uint16_t port = 0;
   std::thread thread;
 
-  LiveServer() {
+  // `min_body_rate` with a 1 s grace period when given (ServerOptions), else the defaults.
+  explicit LiveServer(uint64_t min_body_rate = 0) {
     ServerOptions options;
     options.port = 0;
     options.threads = 2;
@@ -202,6 +204,10 @@ struct LiveServer {
     options.max_attachment_size = kMaxAttachment;
     options.request_timeout = std::chrono::seconds(2);  // the stalled-client test waits this long
     options.route_override = test_handler;
+    if (min_body_rate) {
+      options.min_body_rate = min_body_rate;
+      options.body_rate_grace = std::chrono::seconds(1);
+    }
     server = std::make_unique<Server>(options, catalog);
     port = server->start();
     thread = std::thread([this] { server->run(); });
@@ -477,12 +483,25 @@ TEST_CASE("server: ResponseStream::begin_fixed sends Content-Length and raw byte
   client.send("GET /fixed/5 HTTP/1.1\r\nHost: t\r\n\r\n");
   CHECK(client.read().body() == "xxxxx");
 
-  SUBCASE("a body that comes out short closes the connection") {
-    client.send("GET /fixed/5000/short HTTP/1.1\r\nHost: t\r\n\r\n");
+  // The answer to `target` ends before its Content-Length: the connection closed mid-body.
+  auto cut_short = [&](std::string_view target) {
+    client.send("GET " + std::string(target) + " HTTP/1.1\r\nHost: t\r\n\r\n");
     beast::error_code ec;
     bhttp::response<bhttp::string_body> cut;
     bhttp::read(client.socket, client.buffer, cut, ec);
-    CHECK(ec == bhttp::error::partial_message);
+    return ec == bhttp::error::partial_message;
+  };
+  SUBCASE("a body that comes out short closes the connection") {
+    CHECK(cut_short("/fixed/5000/short"));
+  }
+  SUBCASE("a GET that wrote nothing of a non-empty body is not complete: closed") {
+    CHECK(cut_short("/fixed/5000/none"));
+  }
+  SUBCASE("a HEAD that tried to write body bytes closes the connection") {
+    client.send("HEAD /fixed/5000/long HTTP/1.1\r\nHost: t\r\n\r\n");
+    auto head_only = client.read(/*head=*/true);
+    CHECK(head_only[bhttp::field::content_length] == "5000");
+    CHECK(client.closed());
   }
   SUBCASE("a body that would come out long is cut at the length, then closed") {
     client.send("GET /fixed/5000/long HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -490,6 +509,41 @@ TEST_CASE("server: ResponseStream::begin_fixed sends Content-Length and raw byte
     CHECK(longer.body() == std::string(5000, 'x'));
     CHECK(client.closed());
   }
+}
+
+// Regression: only each read had a timeout, so a client sending a few bytes before each one
+// expired could hold a streamed upload open indefinitely.
+TEST_CASE("server: a streamed body trickling below the minimum rate is dropped after the grace") {
+  LiveServer live(/*min_body_rate=*/64 * 1024);  // and a 1 s grace; reads time out after 2 s
+  g_last_read_error = -1;
+  Client client(live.port);
+  client.send(std::string(kPutAttachment) + "Transfer-Encoding: chunked\r\n\r\n");
+  const auto began = std::chrono::steady_clock::now();
+  // 100 bytes every 100 ms: each read well within its own timeout, the average far below 64 KiB/s.
+  beast::error_code ec;
+  while (g_last_read_error == -1 && std::chrono::steady_clock::now() - began < std::chrono::seconds(8)) {
+    asio::write(client.socket, asio::buffer("64\r\n" + std::string(100, 't') + "\r\n"), ec);
+    if (ec) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(wait_for_read_error() == static_cast<int>(Code::kInternal));  // dropped as timed out
+  CHECK(std::chrono::steady_clock::now() - began < std::chrono::seconds(4));
+  CHECK(client.closed());
+
+  // A body that keeps up the rate is unaffected, however long the grace has been over.
+  Client fast(live.port);
+  const std::string body = random_bytes(2 << 20, 11);
+  fast.send(std::string(kPutAttachment) + "Content-Length: " + std::to_string(body.size()) +
+            "\r\n\r\n" + body);
+  check_echo(fast.read(), body, true);
+}
+
+TEST_CASE("streams_request_body: multipart/related by its media type alone (tab before ';')") {
+  using bhttp::verb;
+  CHECK(streams(verb::put, "/db/doc", "multipart/related\t; boundary=BB"));
+  CHECK(streams(verb::put, "/db/doc", "MULTIPART/RELATED"));
+  CHECK_FALSE(streams(verb::put, "/db/doc", "multipart/relatedx; boundary=BB"));
+  CHECK_FALSE(streams(verb::put, "/db/doc", "application/json"));
 }
 
 }  // namespace

@@ -1035,3 +1035,82 @@ class LargeAttachmentTest(NodeTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+# ---- Regressions from the attachments review -----------------------------------------------------
+
+class AttachmentLimitsRegressionTest(AttachmentTestBase):
+    """Header injection through stored content types and names, gzip uploads past the size limit,
+    If-None-Match read as a list. Own node with a 1 MiB max_attachment_size."""
+
+    node_args = ("--max-attachment-size", str(MiB))
+
+    def assert_no_injected_header(self, r):
+        self.assertIsNone(r.header("X-Injected"), r)
+
+    def test_json_content_type_with_crlf_400(self):
+        bad = "text/plain\r\nX-Injected: yes"
+        r = self.put(self.path("d"), {"_attachments": {"a": inline(b"x", bad)}})
+        self.assertError(r, 400, "bad_request",
+                         "Attachment content_type must not contain control characters")
+        r = self.post(db_path(self.db) + "/_bulk_docs",
+                      {"docs": [{"_id": "e", "_attachments": {"a": inline(b"x", "a\u0001b")}}]})
+        self.assertStatus(r, 400)
+        self.assertStatus(self.getdoc("d"), 404)
+        self.assertStatus(self.getdoc("e"), 404)
+
+    def test_attachment_name_with_control_characters_400(self):
+        r = self.put(self.path("d") + "/a%0D%0AX-Injected:%20yes", b"x",
+                     headers={"Content-Type": "text/plain"})
+        self.assertStatus(r, 400)
+        self.assertTrue(r.body["reason"].startswith("Attachment name "), r.body)
+        r = self.put(self.path("d2"), {"_attachments": {"a\nb": inline(b"x", "text/plain")}})
+        self.assertStatus(r, 400)
+        self.assertTrue(r.body["reason"].startswith("Attachment name "), r.body)
+        self.assertStatus(self.getdoc("d"), 404)
+
+    def test_standalone_control_character_content_type_400(self):
+        r = self.put_att("d", "a.txt", b"x", content_type="text/plain\x01x")
+        self.assertStatus(r, 400)
+        self.assertStatus(self.getdoc("d"), 404)
+
+    def test_empty_content_type_is_octet_stream(self):
+        self.put_doc("d", {"_attachments": {"a": {"content_type": "", "data": b64(b"x")}}})
+        self.assertEqual(self.doc_ok("d")["_attachments"]["a"]["content_type"],
+                         "application/octet-stream")
+        self.assertEqual(self.get_att("d", "a").header("Content-Type"), "application/octet-stream")
+
+    def test_gzip_upload_counts_decoded_bytes_413(self):
+        bomb = gzip.compress(b"\0" * (8 * MiB))
+        self.assertLess(len(bomb), 64 * 1024)
+        r = self.put_att("d", "z", bomb, headers={"Content-Encoding": "gzip"})
+        self.assertError(r, 413, "too_large",
+                         "Attachment data exceeds the server's max_attachment_size")
+        self.assertStatus(self.getdoc("d"), 404)
+        r = self.put_att("d", "z", gzip.compress(b"\0" * MiB), headers={"Content-Encoding": "gzip"})
+        self.assertStatus(r, 201)  # exactly the limit, decoded
+
+    def test_multipart_gzip_parts_share_one_budget_413(self):
+        part = gzip.compress(b"y" * (600 * 1024))
+        ctype, body = related_request(
+            {"_attachments": {"a": {"follows": True}, "b": {"follows": True}}},
+            [("a", "text/plain", part, {"Content-Encoding": "gzip"}),
+             ("b", "text/plain", part, {"Content-Encoding": "gzip"})])
+        r = self.put(self.path("d"), body, headers={"Content-Type": ctype})
+        self.assertStatus(r, 413)
+        self.assertStatus(self.getdoc("d"), 404)
+
+    def test_if_none_match_is_a_list_not_a_substring(self):
+        data = b"etag me"
+        self.put_att("d", "a.txt", data, content_type="text/plain")
+        tag = md5_b64(data)
+        for value, status in ((f'"{tag}"', 304), (f'"zz", W/"{tag}"', 304), ("*", 304),
+                              (f'"x{tag}x"', 200), (tag[:6], 200)):
+            with self.subTest(if_none_match=value):
+                self.assertStatus(self.get_att("d", "a.txt", headers={"If-None-Match": value}),
+                                  status)
+        rev = self.doc_ok("d")["_rev"]
+        for value, status in ((f'"{rev}"', 304), (f'"a", "{rev}"', 304), (f'"{rev}0"', 200),
+                              (f'"{rev[2:]}"', 200)):
+            with self.subTest(doc_if_none_match=value):
+                self.assertStatus(self.getdoc("d", headers={"If-None-Match": value}), status)

@@ -444,3 +444,41 @@ class PutRelatedTest(MultipartTestBase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+# ---- Regressions from the attachments review -----------------------------------------------------
+
+class PutRelatedRegressionTest(MultipartTestBase):
+
+    def test_parts_beyond_follows_entries_400(self):
+        # Was 201 with every extra part spooled (3,000 gzip parts: 3,000 fds, 3.3 GB).
+        extra = [(f"x{i}", "text/plain", gzip.compress(b"z" * 1000), {"Content-Encoding": "gzip"})
+                 for i in range(50)]
+        r = self.put_related("d", {"_attachments": {"a": {"follows": True}}},
+                             [("a", "text/plain", b"aa", None)] + extra)
+        self.assertError(r, 400, "bad_request",
+                         "multipart: more attachment parts than `follows` entries in the document")
+        self.assertStatus(self.get(self.path("d"), headers=JSON_ACCEPT), 404)
+        self.node.assert_alive()
+
+    def test_media_type_alone_decides_multipart(self):
+        # The router streamed this body as multipart while the handler parsed it as JSON (400).
+        _, body = related_request({"_attachments": {"a": {"follows": True}}},
+                                  [("a", "text/plain", b"tabbed", None)], boundary="BB")
+        r = self.put(self.path("d"), body,
+                     headers={"Content-Type": "multipart/related\t; boundary=BB"})
+        self.assertStatus(r, 201)
+        self.assertEqual(self.get(att_path(self.db, "d", "a")).raw, b"tabbed")
+
+    def test_local_doc_multipart_400(self):
+        r = self.put_related("_local/l", {"v": 1, "_attachments": {"a": {"follows": True}}},
+                             [("a", "text/plain", b"aa", None)])
+        self.assertError(r, 400, "bad_request", "_local documents do not accept attachments.")
+        self.assertStatus(self.get(self.path("_local/l")), 404)
+
+    def test_content_type_with_crlf_never_becomes_a_header(self):
+        r = self.put_related("d", {"_attachments": {"a": {
+            "follows": True, "content_type": "text/plain\r\nX-Injected: yes"}}},
+            [("a", "text/plain", b"aa", None)])
+        self.assertStatus(r, 400)
+        self.assertStatus(self.get(self.path("d"), headers=JSON_ACCEPT), 404)

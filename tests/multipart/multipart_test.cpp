@@ -370,3 +370,31 @@ TEST_CASE("writer helpers round-trip through the parser") {
   CHECK(parsed.parts[0].body == "{}");
   CHECK(parsed.parts[1].body == kBinary);
 }
+
+TEST_CASE("parse_media_type: the type alone, parameters never looked at") {
+  CHECK(mp::parse_media_type("multipart/related; boundary=B") == "multipart/related");
+  CHECK(mp::parse_media_type("multipart/related\t; boundary=BB") == "multipart/related");
+  CHECK(mp::parse_media_type(" Multipart/Related") == "multipart/related");
+  CHECK(mp::parse_media_type("multipart/related") == "multipart/related");  // no boundary: still
+  CHECK(mp::parse_media_type("multipart/related;") == "multipart/related");
+  CHECK(mp::parse_media_type("multipart/related; boundary=\"unterminated") == "multipart/related");
+  CHECK_FALSE(mp::parse_media_type("multipart/relatedx; a=b") == "multipart/related");
+  CHECK_FALSE(mp::parse_media_type("multipart/related x").has_value());
+  CHECK_FALSE(mp::parse_media_type("multipart").has_value());
+  CHECK_FALSE(mp::parse_media_type("").has_value());
+  // The same type parse_content_type finds, whenever that parses.
+  auto full = mp::parse_content_type("multipart/related\t; boundary=BB");
+  REQUIRE(full.has_value());
+  CHECK(full->media_type == "multipart/related");
+  CHECK(full->boundary == "BB");
+}
+
+TEST_CASE("part_header never writes a control character into a header block") {
+  std::string block = mp::part_header(
+      "B", {{"Content-Type", "text/plain\r\nX-Injected: yes"}, {"X-Tab", "a\tb\x7f\x01"}});
+  CHECK(block == "--B\r\nContent-Type: text/plain  X-Injected: yes\r\nX-Tab: a\tb  \r\n\r\n");
+  auto parsed = mp::parse_all(block + "data\r\n--B--", "B");
+  REQUIRE(parsed.ok());
+  REQUIRE(parsed.parts.size() == 1);
+  CHECK(parsed.parts[0].headers.size() == 2);
+}

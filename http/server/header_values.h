@@ -1,0 +1,37 @@
+// Reading and writing header field values (RFC 9110 §5.5, §5.6): the few rules every handler that
+// looks at a header needs, in one place.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "engine/error.h"
+
+namespace divan::http {
+
+// The content type of an attachment stored or sent without one (couch_att's default).
+inline constexpr std::string_view kOctetStream = "application/octet-stream";
+
+// `s` without surrounding spaces and tabs (optional whitespace, RFC 9110 §5.6.3).
+std::string_view trim_ows(std::string_view s);
+
+// Whether `s` holds a control character other than HTAB (0x00–0x08, 0x0A–0x1F, 0x7F): CR and LF
+// end a header field, and none of them may be written into one; a tab may (RFC 9110 §5.5).
+bool has_control_char(std::string_view s);
+
+// An entity tag without its weak prefix and quotes: `W/"x"` → `x`, `"x"` → `x`, `x` → `x`.
+std::string_view unquote_etag(std::string_view tag);
+
+// Whether an If-None-Match value names `tag` (the bare opaque tag, unquoted): a comma-separated list
+// of entity tags, each with an optional W/ (weak comparison, RFC 9110 §13.1.2), or `*`.
+bool etag_list_matches(std::string_view if_none_match, std::string_view tag);
+
+// A request's Content-Encoding: none or "identity" → false, "gzip" → true (any case, surrounding
+// whitespace ignored); anything else is 415 bad_content_type (chttpd_db, CouchDB's reason).
+Result<bool> gzip_content_encoding(std::string_view content_encoding);
+
+// A stored content type as a Content-Type value: kOctetStream for an empty one, or for one that
+// could not be a header value (stored before control characters were refused on input).
+std::string_view header_content_type(std::string_view stored);
+
+}  // namespace divan::http
