@@ -455,6 +455,18 @@ size_t op_bytes(const WriteOp& op) {
 // waits well under a second.
 constexpr uint64_t kStageBytesPerTxn = 8u << 20;
 
+// Ends the writer's open transaction, if any, after a failure. False when ROLLBACK itself failed:
+// the connection's state is then unknown and the database must not be written again.
+bool rollback_quietly(sqlite::Connection& writer) {
+  if (!writer.in_transaction()) return true;
+  try {
+    writer.exec("ROLLBACK");
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 // Runs `f`, swallowing what it throws: a throwing completion or observer must not wedge the
 // writer (the drain would never end, and close() would wait forever).
 template <typename F>
@@ -605,14 +617,7 @@ void DatabaseImpl::commit_group(std::vector<PendingBatch>& group, bool was_poiso
   } catch (const std::exception& e) {
     // The whole group shares one fate. After a failed COMMIT we cannot know what is on disk
     // (LevelDB: the log is "indeterminate"), so refuse further writes until the file is reopened.
-    bool rolled_back = true;
-    if (writer->in_transaction()) {
-      try {
-        writer->exec("ROLLBACK");
-      } catch (...) {
-        rolled_back = false;
-      }
-    }
+    bool rolled_back = rollback_quietly(*writer);
     poison = committing || !rolled_back;
     if (had_pins) sweep_pending = true;  // their staged rows are unpinned now
     results.clear();
@@ -670,14 +675,7 @@ void DatabaseImpl::stage_step() {
   } catch (const std::exception& e) {
     // This batch alone fails; what it staged (committed earlier steps) stays at refs 0 until a
     // sweep. A failed ROLLBACK leaves the connection unusable: poison as a failed group does.
-    bool rolled_back = true;
-    if (writer->in_transaction()) {
-      try {
-        writer->exec("ROLLBACK");
-      } catch (...) {
-        rolled_back = false;
-      }
-    }
+    bool rolled_back = rollback_quietly(*writer);
     PendingBatch batch = std::move(s.batch);
     staging.pop_front();
     sweep_pending = true;
