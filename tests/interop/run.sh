@@ -23,8 +23,14 @@ exec 9>.npm-ci.lock
 flock -w 300 9 || fail "timed out waiting for another npm ci in $(pwd)"
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "interop: npm ci (node $(node --version), npm $(npm --version))"
-  timeout 300 npm ci --no-audit --no-fund --loglevel=error \
-    || fail "npm ci failed (is the npm registry reachable?)"
+  if ! timeout 300 npm ci --no-audit --no-fund --loglevel=error 2>&1 | tee npm-ci.log; then
+    # Behind a TLS-intercepting proxy npm needs that proxy's CA (NODE_EXTRA_CA_CERTS or
+    # `npm config set cafile`); say so rather than leave a bare certificate error.
+    if grep -qE 'SELF_SIGNED_CERT|UNABLE_TO_GET_ISSUER|CERT_' npm-ci.log; then
+      fail "npm ci failed on a TLS certificate: behind a proxy, point NODE_EXTRA_CA_CERTS at its CA"
+    fi
+    fail "npm ci failed (is the npm registry reachable?)"
+  fi
 fi
 flock -u 9
 
