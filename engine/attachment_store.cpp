@@ -148,17 +148,21 @@ void add_ref(sqlite::Connection& conn, const AttachmentInfo& info, const Attachm
   if (body == nullptr) {
     throw std::runtime_error("attachment body " + info.digest + " is missing from the database");
   }
+  insert(conn, info, *body);
+}
+
+void insert(sqlite::Connection& conn, const AttachmentInfo& info, const AttachmentBody& body) {
   int64_t id = 0;
   {
     sqlite::Use q(conn.prepare(
         "INSERT INTO attachments(digest, length, sha256, refs) VALUES(?1, ?2, ?3, 1) RETURNING id"));
     q->bind_text(1, info.digest);
-    q->bind_int(2, static_cast<int64_t>(body->length()));
-    q->bind_blob(3, body->sha256());
+    q->bind_int(2, static_cast<int64_t>(body.length()));
+    q->bind_blob(3, body.sha256());
     if (!q->step()) throw std::runtime_error("attachment insert returned no row");
     id = q->column_int(0);
   }
-  write_chunks(conn, id, *body, 0, UINT64_MAX);
+  write_chunks(conn, id, body, 0, UINT64_MAX);
 }
 
 void release(sqlite::Connection& conn, std::string_view digest) {

@@ -78,6 +78,10 @@ bool same_bytes(const BodyRow& row, const AttachmentBody& body);
 // REQUIRES: when a row exists and `body` is given, same_bytes() (the writer refuses a collision
 // before calling this).
 void add_ref(sqlite::Connection& conn, const AttachmentInfo& info, const AttachmentBody* body);
+// add_ref() for a digest known to have no row yet (the writer's collision check just looked):
+// inserts the row with one reference and its chunks, without first trying the UPDATE.
+// REQUIRES: no row holds info.digest (else the INSERT fails: digest is UNIQUE).
+void insert(sqlite::Connection& conn, const AttachmentInfo& info, const AttachmentBody& body);
 // One reference less; the row stays (possibly at 0) until sweep().
 void release(sqlite::Connection& conn, std::string_view digest);
 // Deletes every row whose count is 0 (and its chunks), except those in `keep` (staged rows whose

@@ -100,8 +100,29 @@ Error io_error(const char* what) {
 
 // ---- Md5 ----------------------------------------------------------------------------------------
 
+namespace {
+
+// The algorithms, fetched once: EVP_md5()/EVP_sha256() make every EVP_DigestInit_ex look the
+// implementation up again (OpenSSL 3), a tenth of a small upload's digest cost under callgrind.
+const EVP_MD* fetched_md(const char* name, const EVP_MD* fallback) {
+  const EVP_MD* md = EVP_MD_fetch(nullptr, name, nullptr);  // held for the process's lifetime
+  return md != nullptr ? md : fallback;
+}
+
+const EVP_MD* md5_md() {
+  static const EVP_MD* md = fetched_md("MD5", EVP_md5());
+  return md;
+}
+
+const EVP_MD* sha256_md() {
+  static const EVP_MD* md = fetched_md("SHA256", EVP_sha256());
+  return md;
+}
+
+}  // namespace
+
 struct Md5::State {
-  DigestCtx ctx = new_digest(EVP_md5());
+  DigestCtx ctx = new_digest(md5_md());
 };
 
 Md5::Md5() : state_(std::make_unique<State>()) {}
@@ -114,7 +135,7 @@ std::string Md5::finish() {
 }
 
 struct Sha256::State {
-  DigestCtx ctx = new_digest(EVP_sha256());
+  DigestCtx ctx = new_digest(sha256_md());
 };
 
 Sha256::Sha256() : state_(std::make_unique<State>()) {}

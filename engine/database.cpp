@@ -339,6 +339,20 @@ std::optional<StoredRevision> Snapshot::revision(std::string_view id, const revt
   return StoredRevision{std::string(q->column_text(0)), std::string(q->column_text(1))};
 }
 
+Result<WinnerAttachments> Snapshot::winner_attachments(std::string_view id) {
+  // docs.winner and docs.deleted are tree.winner() as written with the tree (writer.cpp
+  // store_doc): the same revision doc(id)->tree.winner() names.
+  sqlite::Use q(lease_->conn->prepare(
+      "SELECT d.deleted, r.doc_id IS NOT NULL, r.atts FROM docs d "
+      "LEFT JOIN revs r ON r.doc_id = d.doc_id AND r.rev = d.winner WHERE d.doc_id = ?1"));
+  q->bind_text(1, id);
+  if (!q->step()) return fail(Code::kNotFound, reason::kMissing);
+  WinnerAttachments out;
+  out.deleted = q->column_int(0) != 0;
+  if (q->column_int(1) != 0) out.atts = std::string(q->column_text(2));
+  return out;
+}
+
 std::optional<Error> Snapshot::check_stubs(const DocUpdate& update) {
   bool any_stub = std::any_of(update.attachments.begin(), update.attachments.end(),
                               [](const NewAttachment& a) { return a.stub; });

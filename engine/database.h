@@ -106,6 +106,12 @@ struct StoredRevision {
   std::string atts;  // compact JSON object of attachment stubs (§7.1 stub form); "" when none
 };
 
+// The winning revision's attachment stubs (Snapshot::winner_attachments()).
+struct WinnerAttachments {
+  bool deleted = false;             // the winner is deleted
+  std::optional<std::string> atts;  // as StoredRevision::atts; nullopt when we hold no body
+};
+
 // One row of an id-ordered or seq-ordered scan. `winner` is "<pos>-<id>".
 struct DocRow {
   std::string_view id;
@@ -155,6 +161,9 @@ class Snapshot {
   std::optional<std::string> body(std::string_view id, const revtree::RevId& rev);
   // The same revision with body and attachment stubs apart: for reads that inline attachment data.
   std::optional<StoredRevision> revision(std::string_view id, const revtree::RevId& rev);
+  // The winner of doc `id` and its attachment stubs, in one statement (no tree decoded): for
+  // attachment reads without a rev. not_found "missing" if the id was never written.
+  Result<WinnerAttachments> winner_attachments(std::string_view id);
   // Whether the stubs of `update` resolve against this snapshot's state, by the very rule the
   // writer applies (revision-trees.md §6.3): missing_stub error, or nullopt when they do (or the
   // update has none). For handlers that must refuse a whole request before writing any of it

@@ -48,6 +48,9 @@ WritePlan plan_write(revtree::RevTree stored, const DocUpdate& update);
 struct ResolvedAttachments {
   std::vector<AttachmentInfo> infos;
   std::vector<const AttachmentBody*> bodies;
+  // Set by the writer's digest-collision check (same size as `bodies` once it ran): no body row
+  // held bodies[i]'s digest then, so storing it needs no UPDATE attempt first.
+  std::vector<bool> unstored;
 };
 
 // Resolves `update.attachments` against `plan.stub_base`, reading the base's stored stubs through

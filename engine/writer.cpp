@@ -188,7 +188,9 @@ void insert_body(WriteTxn& txn, const std::string& id, const std::string& rev, b
 // (400), not conflict: a 409 tells CouchDB clients and replicators to fetch the latest rev and
 // retry, which would collide again forever; the same bytes can never be stored here, so the
 // refusal must be final.
-std::optional<Error> digest_collision(WriteTxn& txn, const ResolvedAttachments& atts) {
+// Records in atts.unstored which new bodies no row holds yet.
+std::optional<Error> digest_collision(WriteTxn& txn, ResolvedAttachments& atts) {
+  atts.unstored.assign(atts.infos.size(), false);
   for (size_t i = 0; i < atts.infos.size(); ++i) {
     const AttachmentBody* body = atts.bodies[i];
     if (body == nullptr) continue;
@@ -196,6 +198,7 @@ std::optional<Error> digest_collision(WriteTxn& txn, const ResolvedAttachments& 
     if (row && !attachment_store::same_bytes(*row, *body)) {
       return Error{Code::kBadRequest, "attachment digest collision: " + atts.infos[i].name};
     }
+    atts.unstored[i] = !row;
   }
   return std::nullopt;
 }
@@ -223,7 +226,16 @@ std::vector<revtree::AttachmentDigest> hash_input(const ResolvedAttachments& att
 // and the row's stub JSON.
 std::string reference_attachments(WriteTxn& txn, const ResolvedAttachments& atts) {
   for (size_t i = 0; i < atts.infos.size(); ++i) {
-    attachment_store::add_ref(txn.conn, atts.infos[i], atts.bodies[i]);
+    const AttachmentInfo& info = atts.infos[i];
+    // Nothing of this op was written between the collision check and here, so a body no row held
+    // then is still unstored, unless an earlier entry of this op carried the same bytes.
+    bool unstored = i < atts.unstored.size() && atts.unstored[i] && atts.bodies[i] != nullptr;
+    for (size_t j = 0; unstored && j < i; ++j) unstored = atts.infos[j].digest != info.digest;
+    if (unstored) {
+      attachment_store::insert(txn.conn, info, *atts.bodies[i]);
+    } else {
+      attachment_store::add_ref(txn.conn, info, atts.bodies[i]);
+    }
   }
   return attachment_store::stubs_json(atts.infos);
 }

@@ -1,5 +1,9 @@
 #include "http/server/body_pieces.h"
 
+#include <optional>
+#include <string_view>
+#include <utility>
+
 #include "http/server/auth_service.h"
 #include "http/server/response.h"
 #include "http/server/stream.h"
@@ -16,16 +20,41 @@ constexpr uint64_t kInMemoryLimit = 1 << 20;
 constexpr uint64_t kSliceRead = 1 << 20;
 
 // Appends the slice to `out`; false when the attachment body is gone (compacted away meanwhile).
-bool append_slice(engine::Database& db, const PieceBody::Slice& slice, std::string& out) {
+// `read(digest, offset, max)` is Database or Snapshot::read_attachment, as an optional of bytes.
+template <typename Read>
+bool append_slice(Read read, const PieceBody::Slice& slice, std::string& out) {
   uint64_t done = 0;
   while (done < slice.length) {
-    auto bytes = db.read_attachment(slice.digest, slice.offset + done,
-                                    static_cast<size_t>(slice.length - done));
-    if (!bytes || !*bytes || (*bytes)->empty()) return false;
-    out += **bytes;
-    done += (*bytes)->size();
+    std::optional<std::string> bytes =
+        read(slice.digest, slice.offset + done, static_cast<size_t>(slice.length - done));
+    if (!bytes || bytes->empty()) return false;
+    done += bytes->size();
+    if (out.empty() && bytes->size() == slice.length) {
+      out = std::move(*bytes);  // the whole answer is this one slice: no copy
+    } else {
+      out += *bytes;
+    }
   }
   return true;
+}
+
+// The in-memory answer (see send_pieces), slices read by `read` (as append_slice).
+template <typename Read>
+Response assemble(const Request& req, Read read, Response header, const PieceBody& body) {
+  const bool head = req.method() == bhttp::verb::head;
+  std::string out;
+  if (!head) out.reserve(body.size());
+  for (const auto& piece : body.pieces()) {
+    if (const auto* text = std::get_if<std::string>(&piece)) {
+      out += *text;
+    } else if (head) {
+      out.append(std::get<PieceBody::Slice>(piece).length, '\0');  // only its size is sent
+    } else if (!append_slice(read, std::get<PieceBody::Slice>(piece), out)) {
+      return error_response({Code::kNotFound, reason::kMissing});
+    }
+  }
+  header.body() = std::move(out);
+  return header;
 }
 
 Task<bool> stream_slice(engine::Database& db, const PieceBody::Slice& slice,
@@ -55,22 +84,29 @@ void PieceBody::attachment(std::string digest, uint64_t offset, uint64_t length)
   pieces_.emplace_back(Slice{std::move(digest), offset, length});
 }
 
+bool assembled_in_memory(const Request& req, const PieceBody& body) {
+  return body.size() <= kInMemoryLimit || !req.connection();
+}
+
+Response assemble_pieces(const Request& req, engine::Snapshot& snapshot, Response header,
+                         const PieceBody& body) {
+  auto read = [&](std::string_view digest, uint64_t offset, size_t max) {
+    return snapshot.read_attachment(digest, offset, max);
+  };
+  return assemble(req, read, std::move(header), body);
+}
+
 Task<Response> send_pieces(Request& req, engine::Database& db, Response header, PieceBody body) {
   const bool head = req.method() == bhttp::verb::head;
-  if (body.size() <= kInMemoryLimit || !req.connection()) {
-    std::string out;
-    if (!head) out.reserve(body.size());
-    for (const auto& piece : body.pieces()) {
-      if (const auto* text = std::get_if<std::string>(&piece)) {
-        out += *text;
-      } else if (head) {
-        out.append(std::get<PieceBody::Slice>(piece).length, '\0');  // only its size is sent
-      } else if (!append_slice(db, std::get<PieceBody::Slice>(piece), out)) {
-        co_return error_response({Code::kNotFound, reason::kMissing});
-      }
-    }
-    header.body() = std::move(out);
-    co_return header;
+  if (assembled_in_memory(req, body)) {
+    // Each slice in its own read transaction (Database::read_attachment).
+    auto read = [&](std::string_view digest, uint64_t offset,
+                    size_t max) -> std::optional<std::string> {
+      auto bytes = db.read_attachment(digest, offset, max);
+      if (!bytes || !*bytes) return std::nullopt;
+      return std::move(**bytes);
+    };
+    co_return assemble(req, read, std::move(header), body);
   }
 
   ResponseStream stream(req);

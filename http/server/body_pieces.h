@@ -37,6 +37,14 @@ class PieceBody {
   uint64_t size_ = 0;
 };
 
+// Whether send_pieces() answers `body` from memory (small, or no connection to stream to): then the
+// caller may build that answer itself with assemble_pieces(), inside a read transaction it holds.
+bool assembled_in_memory(const Request& req, const PieceBody& body);
+// The answer send_pieces() gives for a body assembled in memory, its slices read through
+// `snapshot` (so they are read in the caller's transaction): not_found when a body is missing.
+Response assemble_pieces(const Request& req, engine::Snapshot& snapshot, Response header,
+                         const PieceBody& body);
+
 // Sends `header` (status, Content-Type, ETag, … — not Content-Length) with `body`. Returns the
 // Response for the session to send when the body was assembled in memory; when it was streamed,
 // marks the request streamed and returns a placeholder. HEAD sends the headers only. An attachment

@@ -5,6 +5,9 @@
 // sits whole in memory and no read transaction stays open while the client drains the socket. PUT
 // streams the upload into an AttachmentSpool the same way. Both PUT and DELETE write a new revision
 // that keeps the parent's body and, as stubs, its other attachments.
+#include <algorithm>
+#include <optional>
+
 #include "engine/attachments.h"
 #include "http/multipart/multipart.h"
 #include "http/server/body_pieces.h"
@@ -188,16 +191,33 @@ Task<Response> handle_attachment_get(Request& req, ServerContext& ctx) {
   auto rev = parse_optional_rev(rev_text);
   if (!rev) co_return error_response(rev.error());
 
+  // One read transaction finds the attachment and, when the answer is small enough to assemble in
+  // memory, reads its bytes too; it ends before any byte goes out.
+  auto opened = (*db)->snapshot();
+  if (!opened) co_return error_response(opened.error());
+  std::optional<engine::Snapshot> snapshot(std::move(*opened));
   engine::AttachmentInfo att;
   {
-    auto snapshot = (*db)->snapshot();
-    if (!snapshot) co_return error_response(snapshot.error());
-    auto base = read_base(*snapshot, path.id, *rev, false);
-    if (!base) co_return error_response(base.error());
-    const auto* found = base->find(path.name);
-    if (!found) co_return error_response({Code::kNotFound, std::string(kMissingAttachment)});
-    att = *found;
-  }  // the read transaction ends before any byte goes out
+    std::vector<engine::AttachmentInfo> atts;
+    if (*rev) {
+      auto base = read_base(*snapshot, path.id, *rev, false);
+      if (!base) co_return error_response(base.error());
+      atts = std::move(base->atts);
+    } else {
+      // The winner, as read_base() finds it, without decoding the tree.
+      auto winner = snapshot->winner_attachments(path.id);
+      if (!winner) co_return error_response(winner.error());
+      if (winner->deleted) co_return error_response({Code::kNotFound, reason::kDeleted});
+      if (!winner->atts) co_return error_response({Code::kNotFound, reason::kMissing});
+      atts = engine::parse_stored_attachments(*winner->atts);
+    }
+    auto found = std::find_if(atts.begin(), atts.end(),
+                              [&](const engine::AttachmentInfo& a) { return a.name == path.name; });
+    if (found == atts.end()) {
+      co_return error_response({Code::kNotFound, std::string(kMissingAttachment)});
+    }
+    att = std::move(*found);
+  }
 
   const std::string_view md5 = base64_md5(att.digest);
   const std::string etag = "\"" + std::string(md5) + "\"";
@@ -249,6 +269,10 @@ Task<Response> handle_attachment_get(Request& req, ServerContext& ctx) {
     if (!md5.empty()) header.set(bhttp::field::content_md5, md5);
     if (att.length > 0) body.attachment(att.digest, 0, att.length);
   }
+  if (assembled_in_memory(req, body)) {
+    co_return assemble_pieces(req, *snapshot, std::move(header), body);
+  }
+  snapshot.reset();  // streamed: each slice in its own short transaction, none open meanwhile
   co_return co_await send_pieces(req, **db, std::move(header), std::move(body));
 }
 

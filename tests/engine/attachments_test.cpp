@@ -304,6 +304,29 @@ TEST_CASE("one body row per digest, counted by the revisions naming it") {
   (void)ra2;
 }
 
+// The writer inserts a body its collision check found unstored without trying an UPDATE first;
+// the same bytes twice in one write must still make one row with two references.
+TEST_CASE("one write naming the same new bytes twice: one row, two references") {
+  TempDir dir;
+  Catalog catalog(options_for(dir));
+  auto db = *catalog.create("twice");
+  const fs::path file = dir.path() / "twice.sqlite3";
+  const std::string same = "twice the same bytes";
+  const std::string digest = md5_digest(same);
+  auto r1 = write_one(*db, with_atts(edit("a", "{}"), {data_att("f", same), data_att("g", same)}));
+  REQUIRE(!r1.error);
+  CHECK(attachments_table(file, digest).rows == 1);
+  CHECK(attachments_table(file, digest).refs_of_digest == 2);
+  // A stub of the stored body and new data with the same bytes, in one write: three references.
+  auto r2 = write_one(*db, with_atts(edit("b", "{}"), {data_att("h", same)}));
+  auto r3 = write_one(*db, with_atts(edit("a", "{}", r1.rev), {stub_att("f"), data_att("i", same)}));
+  REQUIRE(!r3.error);
+  CHECK(attachments_table(file, digest).rows == 1);
+  CHECK(attachments_table(file, digest).refs_of_digest == 3);  // a: f, i; b: h
+  CHECK(db->read_attachment(digest, 0, 100)->value() == same);
+  (void)r2;
+}
+
 TEST_CASE("a 20 MiB spooled body round-trips through read_attachment in slices") {
   TempDir dir;
   Catalog catalog(options_for(dir));

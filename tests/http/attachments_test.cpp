@@ -74,6 +74,33 @@ TEST_CASE("§7.2 GET: missing doc, rev, attachment; deleted doc") {
   check_error(node.get("/db/doc/a"), status::not_found, "not_found", "deleted");
 }
 
+// GET without ?rev= reads the winner's stubs in one statement (no tree decoded): it must pick the
+// same revision the tree does, and ?rev= still reaches a losing leaf.
+TEST_CASE("§7.2 GET: the winner's attachment among conflicts; ?rev= reads a losing leaf") {
+  Node node;
+  const std::string loser = "1-" + std::string(32, 'a');
+  const std::string winner = "1-" + std::string(32, 'b');
+  Response bulk = node.call(
+      verb::post, "/db/_bulk_docs",
+      R"({"new_edits":false,"docs":[{"_id":"c","_rev":")" + loser +
+          R"(","_attachments":{"a":{"content_type":"text/plain","data":"bG9zZXI="}}},)"
+          R"({"_id":"c","_rev":")" + winner +
+          R"(","_attachments":{"a":{"content_type":"text/plain","data":"d2lubmVy"}}}]})");
+  REQUIRE(bulk.result() == status::created);
+  CHECK(node.get("/db/c/a").body() == "winner");
+  CHECK(node.get("/db/c/a?rev=" + loser).body() == "loser");
+  CHECK(node.get("/db/c/a?rev=" + winner).body() == "winner");
+  // The winner deleted: the live loser wins, and its attachment is served.
+  Response del = node.call(verb::delete_, "/db/c?rev=" + winner);
+  REQUIRE(del.result() == status::ok);
+  CHECK(node.get("/db/c/a").body() == "loser");
+  // A winner without the attachment: 404 for the name, though a loser has it.
+  Response edit = node.call(verb::put, "/db/c?rev=" + loser, R"({"v":2})");
+  REQUIRE(edit.result() == status::created);
+  check_error(node.get("/db/c/a"), status::not_found, "not_found",
+              "Document is missing attachment");
+}
+
 TEST_CASE("§7.2 Range: one range 206, several multipart/byteranges, 416, bytes=0- is 200") {
   Node node;
   REQUIRE(put_att(node, "/db/doc/r.bin", "0123456789", "application/x-test").result() ==
