@@ -11,6 +11,8 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "http/server/header_values.h"
+
 namespace divan::http {
 
 namespace {
@@ -43,12 +45,6 @@ bool contains(const std::vector<std::string>& list, std::string_view value) {
 bool any_role_in(const UserCtx& user, const std::vector<std::string>& roles) {
   return std::any_of(user.roles.begin(), user.roles.end(),
                      [&](const std::string& role) { return contains(roles, role); });
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 bool parse_u64(std::string_view text, uint64_t& out, int base = 10) {
@@ -125,7 +121,7 @@ bool verify_password(const PasswordHash& hash, std::string_view password) {
 }
 
 std::optional<PasswordHash> parse_config_hash(std::string_view value) {
-  value = trim(value);
+  value = trim_ows(value);
   PasswordHash hash;
   auto split = [](std::string_view s, std::vector<std::string_view>& parts) {
     parts.clear();
@@ -265,13 +261,13 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 // ---- Basic credentials --------------------------------------------------------------------------
 
 Result<std::optional<BasicCredentials>> parse_basic_authorization(std::string_view header) {
-  header = trim(header);
+  header = trim_ows(header);
   if (header.size() < 6) return std::optional<BasicCredentials>();
   std::string scheme(header.substr(0, 6));
   std::transform(scheme.begin(), scheme.end(), scheme.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (scheme != "basic ") return std::optional<BasicCredentials>();
-  auto decoded = base64_decode(trim(header.substr(6)));
+  auto decoded = base64_decode(trim_ows(header.substr(6)));
   if (!decoded) return fail(Code::kBadRequest, "Authorization header has invalid base64 value");
   auto colon = decoded->find(':');
   if (colon == std::string::npos) return std::optional<BasicCredentials>();
@@ -331,11 +327,11 @@ bool session_needs_refresh(const SessionToken& token, uint64_t now, uint64_t tim
 std::optional<std::string_view> cookie_value(std::string_view header, std::string_view name) {
   while (!header.empty()) {
     auto semi = header.find(';');
-    std::string_view pair = trim(header.substr(0, semi));
+    std::string_view pair = trim_ows(header.substr(0, semi));
     header = semi == std::string_view::npos ? std::string_view() : header.substr(semi + 1);
     auto eq = pair.find('=');
-    if (eq == std::string_view::npos || trim(pair.substr(0, eq)) != name) continue;
-    std::string_view value = trim(pair.substr(eq + 1));
+    if (eq == std::string_view::npos || trim_ows(pair.substr(0, eq)) != name) continue;
+    std::string_view value = trim_ows(pair.substr(eq + 1));
     if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
       value = value.substr(1, value.size() - 2);
     }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "http/server/header_values.h"
+
 namespace divan::http {
 
 namespace {
@@ -19,12 +21,6 @@ constexpr std::string_view kExposeHeaders =
     "content-type, cache-control, accept-ranges, etag, server, x-couch-request-id, "
     "x-couch-update-newrev, x-couchdb-body-time";
 constexpr std::string_view kMaxAge = "600";  // seconds a browser may cache a preflight
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 bool wildcard(const CorsOptions& cors) {
   return std::find(cors.origins.begin(), cors.origins.end(), "*") != cors.origins.end();
@@ -50,7 +46,7 @@ std::vector<std::string> CorsOptions::parse_origins(std::string_view list) {
   std::vector<std::string> out;
   while (!list.empty()) {
     auto comma = list.find(',');
-    std::string_view item = trim(list.substr(0, comma));
+    std::string_view item = trim_ows(list.substr(0, comma));
     if (!item.empty()) out.emplace_back(item);
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
@@ -61,14 +57,14 @@ std::vector<std::string> CorsOptions::parse_origins(std::string_view list) {
 std::optional<Response> cors_preflight(const CorsOptions& cors, const Request& req) {
   std::string_view origin = req.header(bhttp::field::origin);
   if (req.method() != bhttp::verb::options || !origin_allowed(cors, origin)) return std::nullopt;
-  std::string_view method = trim(req.header(bhttp::field::access_control_request_method));
+  std::string_view method = trim_ows(req.header(bhttp::field::access_control_request_method));
   if (std::find(std::begin(kMethods), std::end(kMethods), method) == std::end(kMethods)) {
     return std::nullopt;
   }
-  std::string_view requested = trim(req.header(bhttp::field::access_control_request_headers));
+  std::string_view requested = trim_ows(req.header(bhttp::field::access_control_request_headers));
   for (std::string_view rest = requested; !rest.empty();) {
     auto comma = rest.find(',');
-    std::string_view name = trim(rest.substr(0, comma));
+    std::string_view name = trim_ows(rest.substr(0, comma));
     if (!name.empty() && !header_allowed(name)) return std::nullopt;
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);
