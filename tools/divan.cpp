@@ -86,12 +86,12 @@ int serve(const ServeFlags& flags) {
   divan::engine::Catalog catalog(catalog_options);
 
   // Server admins, sessions, _users and CORS: everything that can fail does so before listening.
-  divan::http::AuthOptions auth_options;
+  divan::http::server::AuthOptions auth_options;
   size_t hashed_in_file = 0;
   try {
-    divan::http::ensure_system_databases(catalog);  // _users, _replicator
+    divan::http::server::ensure_system_databases(catalog);  // _users, _replicator
     for (const auto& spec : flags.admins) {
-      auto admin = divan::http::admin_from_flag(spec);
+      auto admin = divan::http::server::admin_from_flag(spec);
       if (!admin) {
         spdlog::critical("{}", admin.error().reason);
         return EXIT_FAILURE;
@@ -99,7 +99,7 @@ int serve(const ServeFlags& flags) {
       auth_options.admins.push_back(std::move(*admin));
     }
     if (!flags.admins_file.empty()) {
-      auto file = divan::http::load_admins_file(flags.admins_file);
+      auto file = divan::http::server::load_admins_file(flags.admins_file);
       if (!file) {
         spdlog::critical("{}", file.error().reason);
         return EXIT_FAILURE;
@@ -107,25 +107,25 @@ int serve(const ServeFlags& flags) {
       hashed_in_file = file->hashed_now;
       for (auto& admin : file->admins) auth_options.admins.push_back(std::move(admin));
     }
-    auth_options.secret = divan::http::load_or_create_auth_secret(flags.data_dir);
+    auth_options.secret = divan::http::server::load_or_create_auth_secret(flags.data_dir);
   } catch (const std::exception& e) {
     spdlog::critical("cannot set up authentication: {}", e.what());
     return EXIT_FAILURE;
   }
   auth_options.session_timeout = flags.session_timeout;
-  auth_options.cors.origins = divan::http::CorsOptions::parse_origins(flags.cors_origins);
+  auth_options.cors.origins = divan::http::server::CorsOptions::parse_origins(flags.cors_origins);
   auth_options.cors.credentials = flags.cors_credentials;
   const bool admin_party = auth_options.admins.empty();
   const bool cors = auth_options.cors.enabled();
 
-  divan::http::ServerOptions server_options;
+  divan::http::server::ServerOptions server_options;
   server_options.bind = flags.bind;
   server_options.port = flags.port;
   server_options.max_request_body = flags.max_request_body;
   server_options.max_attachment_size = flags.max_attachment_size;
   server_options.threads = flags.threads;
-  server_options.auth = std::make_shared<divan::http::AuthService>(std::move(auth_options), catalog);
-  divan::http::Server server(server_options, catalog);
+  server_options.auth = std::make_shared<divan::http::server::AuthService>(std::move(auth_options), catalog);
+  divan::http::server::Server server(server_options, catalog);
   uint16_t port = 0;
   try {
     port = server.start();

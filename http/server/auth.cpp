@@ -13,7 +13,7 @@
 
 #include "http/server/header_values.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 namespace {
 
@@ -437,4 +437,4 @@ std::optional<Error> check_access(Access access, const UserCtx& user,
   return std::nullopt;
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

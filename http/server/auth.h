@@ -20,7 +20,7 @@
 
 #include "engine/error.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 // ---- Who is asking ------------------------------------------------------------------------------
 
@@ -193,4 +193,4 @@ inline constexpr const char* kNotAllowedForDb = "You are not allowed to access t
 inline constexpr const char* kNotAuthenticated = "You are not an authenticated user";
 }  // namespace auth_reason
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <system_error>
 
-namespace divan::http {
+namespace divan::http::server {
 
 namespace fs = std::filesystem;
 
@@ -156,4 +156,4 @@ std::string load_or_create_auth_secret(const fs::path& data_dir) {
   return secret;
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -14,7 +14,7 @@
 #include "engine/error.h"
 #include "http/server/auth.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 // "NAME:PASSWORD" (the password may contain ':'): a hashed admin. 400 bad_request when there is no
 // ':' or the name is empty.
@@ -36,4 +36,4 @@ Result<AdminsFile> load_admins_file(const std::filesystem::path& path);
 // corrupt file.
 std::string load_or_create_auth_secret(const std::filesystem::path& data_dir);
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -12,7 +12,7 @@
 #include "http/server/response.h"
 #include "http/server/users_db.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 using Json = nlohmann::ordered_json;
 
@@ -462,4 +462,4 @@ void restore_denied_writes(std::vector<engine::WriteOutcome>& outcomes, DeniedWr
   outcomes = std::move(merged);
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -30,7 +30,7 @@
 #include "http/server/handler.h"
 #include "http/server/request.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 struct AuthOptions {
   std::vector<Credentials> admins;  // server admins, hashes only; empty: admin party
@@ -104,4 +104,4 @@ DeniedWrites take_denied_writes(const Request& req, ServerContext& ctx,
                                 std::vector<engine::WriteOp>& ops);
 void restore_denied_writes(std::vector<engine::WriteOutcome>& outcomes, DeniedWrites&& denied);
 
-}  // namespace divan::http
+}  // namespace divan::http::server

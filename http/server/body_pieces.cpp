@@ -8,7 +8,7 @@
 #include "http/server/response.h"
 #include "http/server/stream.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 namespace {
 
@@ -125,4 +125,4 @@ Task<Response> send_pieces(Request& req, engine::Database& db, Response header, 
   co_return Response{};
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

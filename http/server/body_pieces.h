@@ -15,7 +15,7 @@
 #include "engine/database.h"
 #include "http/server/handler.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 class PieceBody {
  public:
@@ -51,4 +51,4 @@ Response assemble_pieces(const Request& req, engine::Snapshot& snapshot, Respons
 // body that vanished meanwhile (compaction) ends a streamed answer early: the connection closes.
 Task<Response> send_pieces(Request& req, engine::Database& db, Response header, PieceBody body);
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -5,7 +5,7 @@
 
 #include "http/server/header_values.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 namespace {
 
@@ -89,4 +89,4 @@ std::string content_range(const ByteRange& range, uint64_t length) {
          std::to_string(length);
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -10,7 +10,7 @@
 
 #include "engine/error.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 // Inclusive byte positions, as Content-Range writes them.
 struct ByteRange {
@@ -38,4 +38,4 @@ inline constexpr size_t kMaxRanges = 10;
 // "bytes <first>-<last>/<length>".
 std::string content_range(const ByteRange& range, uint64_t length);
 
-}  // namespace divan::http
+}  // namespace divan::http::server

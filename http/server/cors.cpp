@@ -5,7 +5,7 @@
 
 #include "http/server/header_values.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 namespace {
 
@@ -89,4 +89,4 @@ void add_cors_headers(const CorsOptions& cors, const Request& req, Response& res
   res.set(bhttp::field::access_control_expose_headers, kExposeHeaders);
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

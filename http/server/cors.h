@@ -13,7 +13,7 @@
 
 #include "http/server/request.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 struct CorsOptions {
   std::vector<std::string> origins;  // exact origins ("https://app.example:8080"), or "*" for any
@@ -31,4 +31,4 @@ std::optional<Response> cors_preflight(const CorsOptions& cors, const Request& r
 // Adds the CORS headers to a normal response when `req` has an allowed Origin.
 void add_cors_headers(const CorsOptions& cors, const Request& req, Response& res);
 
-}  // namespace divan::http
+}  // namespace divan::http::server

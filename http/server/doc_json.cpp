@@ -6,7 +6,7 @@
 #include "http/server/response.h"
 #include "revtree/rev_hash.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 namespace {
 
@@ -306,4 +306,4 @@ Result<engine::LocalUpdate> to_local_update(IncomingDoc&& doc, std::string id) {
   return update;
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -17,7 +17,7 @@
 #include "engine/error.h"
 #include "revtree/rev_tree.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 using Json = nlohmann::ordered_json;
 
@@ -96,4 +96,4 @@ using engine::read_revision;
 using engine::render_doc;
 using engine::render_extras;
 
-}  // namespace divan::http
+}  // namespace divan::http::server

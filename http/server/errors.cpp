@@ -1,6 +1,6 @@
 #include "http/server/errors.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 using boost::beast::http::status;
 
@@ -32,4 +32,4 @@ ErrorInfo error_info(Code code) {
   return {status::internal_server_error, "unknown_error"};
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

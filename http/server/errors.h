@@ -9,7 +9,7 @@
 
 #include "engine/error.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 struct ErrorInfo {
   boost::beast::http::status status;
@@ -18,4 +18,4 @@ struct ErrorInfo {
 
 ErrorInfo error_info(Code code);
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -4,7 +4,7 @@
 
 #include <array>
 
-namespace divan::http {
+namespace divan::http::server {
 
 struct GzipDecoder::State {
   z_stream zs{};
@@ -54,4 +54,4 @@ Result<void> GzipDecoder::finish() {
   return {};
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -8,7 +8,7 @@
 
 #include "engine/error.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 class GzipDecoder {
  public:
@@ -31,4 +31,4 @@ class GzipDecoder {
   Sink sink_;
 };
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -11,7 +11,7 @@
 
 #include "http/server/response.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 namespace asio = boost::asio;
 using WriteResult = Result<std::vector<engine::WriteOutcome>>;
@@ -86,4 +86,4 @@ Task<Result<std::string>> write_one(engine::Database& db, engine::WriteOp op) {
   co_return std::move(outcome.rev);
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

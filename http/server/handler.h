@@ -14,7 +14,7 @@
 #include "engine/database.h"
 #include "http/server/request.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 template <typename T>
 using Task = boost::asio::awaitable<T>;
@@ -54,4 +54,4 @@ Task<Result<std::vector<engine::WriteOutcome>>> write(engine::Database& db,
 // One write through write(): the new rev, or the error of the write or of its outcome.
 Task<Result<std::string>> write_one(engine::Database& db, engine::WriteOp op);
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -7,7 +7,7 @@
 
 #include "http/server/handler.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 // handlers_server.cpp: /, /_up, /_all_dbs, /_uuids
 Task<Response> handle_welcome(Request& req, ServerContext& ctx);
@@ -64,4 +64,4 @@ std::string doc_id_from_path(const Request& req);
 Result<std::optional<std::string>> requested_rev(const Request& req,
                                                  const std::optional<std::string>& body_rev);
 
-}  // namespace divan::http
+}  // namespace divan::http::server

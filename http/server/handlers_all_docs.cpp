@@ -16,7 +16,7 @@
 #include "http/server/params.h"
 #include "http/server/response.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 namespace {
 
@@ -492,4 +492,4 @@ Task<Response> handle_local_docs(Request& req, ServerContext& ctx) {
   co_return co_await list_docs(req, ctx, Namespace::kLocal);
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -20,7 +20,7 @@
 #include "http/server/upload.h"
 #include "revtree/rev_hash.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 namespace {
 
@@ -353,4 +353,4 @@ Task<Response> handle_attachment_delete(Request& req, ServerContext& ctx) {
   co_return res;
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -13,7 +13,7 @@
 #include "http/server/params.h"
 #include "http/server/response.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 namespace {
 
@@ -256,4 +256,4 @@ Task<Response> handle_revs_diff(Request& req, ServerContext& ctx) {
   co_return json_response(bhttp::status::ok, std::move(out));
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

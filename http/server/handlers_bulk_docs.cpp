@@ -13,7 +13,7 @@
 #include "http/server/response.h"
 #include "http/server/uuids.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 namespace {
 
@@ -143,4 +143,4 @@ Task<Response> handle_bulk_docs(Request& req, ServerContext& ctx) {
   co_return json_response(bhttp::status::created, std::move(body));
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -16,7 +16,7 @@
 #include "http/server/response.h"
 #include "http/server/stream.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 namespace {
 
@@ -418,4 +418,4 @@ Task<Response> handle_db_updates(Request& req, ServerContext& ctx) {
   co_return co_await run_feed(req, source, *params);
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

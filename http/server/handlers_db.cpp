@@ -11,7 +11,7 @@
 #include "http/server/response.h"
 #include "http/server/uuids.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 Task<Response> handle_db_info(Request& req, ServerContext& ctx) {
   auto db = open_database(req, ctx);
@@ -184,4 +184,4 @@ Task<Response> handle_accepted_noop(Request& req, ServerContext& ctx) {
   co_return json_response(bhttp::status::accepted, R"({"ok":true})");
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

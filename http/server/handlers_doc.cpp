@@ -9,7 +9,7 @@
 #include "http/server/params.h"
 #include "http/server/response.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 namespace {
 
@@ -418,4 +418,4 @@ Task<Response> handle_doc_delete(Request& req, ServerContext& ctx) {
   co_return doc_written(req, id, *written, bhttp::status::ok);
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

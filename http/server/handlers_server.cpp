@@ -6,7 +6,7 @@
 #include "http/server/response.h"
 #include "http/server/uuids.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 Task<Response> handle_welcome(Request&, ServerContext& ctx) {
   std::string body = "{\"couchdb\":\"Welcome\",\"version\":";
@@ -88,4 +88,4 @@ Task<Response> handle_uuids(Request& req, ServerContext&) {
   co_return res;
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

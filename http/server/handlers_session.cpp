@@ -9,7 +9,7 @@
 #include "http/server/handlers.h"
 #include "http/server/response.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 namespace {
 
@@ -156,4 +156,4 @@ Task<Response> handle_session(Request& req, ServerContext& ctx) {
   }
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -4,7 +4,7 @@
 
 #include <boost/beast/core/string.hpp>
 
-namespace divan::http {
+namespace divan::http::server {
 
 std::string_view trim_ows(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -49,4 +49,4 @@ std::string_view header_content_type(std::string_view stored) {
   return stored;
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -7,7 +7,7 @@
 
 #include "engine/error.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 // The content type of an attachment stored or sent without one (couch_att's default).
 inline constexpr std::string_view kOctetStream = "application/octet-stream";
@@ -34,4 +34,4 @@ Result<bool> gzip_content_encoding(std::string_view content_encoding);
 // could not be a header value (stored before control characters were refused on input).
 std::string_view header_content_type(std::string_view stored);
 
-}  // namespace divan::http
+}  // namespace divan::http::server

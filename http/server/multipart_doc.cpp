@@ -9,7 +9,7 @@
 #include "http/server/response.h"
 #include "http/server/upload.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 namespace {
 
@@ -204,4 +204,4 @@ Task<Response> send_doc_multipart(Request& req, engine::Database& db, FollowsRev
   co_return co_await send_pieces(req, db, std::move(header), std::move(body));
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

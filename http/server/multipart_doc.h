@@ -11,7 +11,7 @@
 #include "http/server/doc_json.h"
 #include "http/server/handler.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 // A multipart/related PUT body, read (streamed when the session streams it, see routes.h
 // streams_request_body) into its JSON part and one ReceivedAttachment (doc_json.h) per following
@@ -50,4 +50,4 @@ Task<Response> send_open_revs_multipart(Request& req, engine::Database& db,
 Task<Response> send_doc_multipart(Request& req, engine::Database& db, FollowsRevision revision,
                                   std::string etag);
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-namespace divan::http {
+namespace divan::http::server {
 
 Result<bool> bool_param(const Request& req, std::string_view key, bool fallback) {
   auto value = req.param(key);
@@ -81,4 +81,4 @@ Result<void> require_json_content_type(const Request& req) {
   return fail(Code::kBadContentType, "Content-Type must be application/json");
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

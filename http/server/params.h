@@ -10,7 +10,7 @@
 #include "engine/error.h"
 #include "http/server/request.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 // "true"/"false"; anything else → 400 query_parse_error `Invalid boolean parameter: "x"`.
 Result<bool> bool_param(const Request& req, std::string_view key, bool fallback = false);
@@ -30,4 +30,4 @@ Result<nlohmann::ordered_json> parse_json(std::string_view body);
 // 415 unless Content-Type is application/json (parameters allowed). An absent type is accepted.
 Result<void> require_json_content_type(const Request& req);
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -3,7 +3,7 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
-namespace divan::http {
+namespace divan::http::server {
 
 Request::Request(RawRequest&& raw) : raw_(std::move(raw)) {
   auto url = boost::urls::parse_origin_form(raw_.target());
@@ -40,4 +40,4 @@ std::string_view Request::header(std::string_view name) const {
   return it == raw_.end() ? std::string_view() : std::string_view(it->value());
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -17,7 +17,7 @@
 
 #include "engine/error.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 struct RequestAuth;  // auth_service.h: who sent the request
 
@@ -104,4 +104,4 @@ class Request {
   std::vector<std::pair<std::string, std::string>> params_;
 };
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -2,7 +2,7 @@
 
 #include "http/server/errors.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 Response json_response(bhttp::status status, std::string body) {
   Response res{status, 11};
@@ -29,4 +29,4 @@ Response method_not_allowed(std::string_view methods) {
   return res;
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -8,7 +8,7 @@
 #include "engine/error.h"
 #include "http/server/request.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 // The Server header of every response.
 inline constexpr const char* kServerHeader = "Divan/0.1.0 (CouchDB/3 compatible)";
@@ -23,4 +23,4 @@ Response method_not_allowed(std::string_view methods);
 using engine::append_json_string;
 using engine::json_string;
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -15,7 +15,7 @@
 #include "http/server/multipart_doc.h"
 #include "http/server/response.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 namespace {
 
@@ -190,4 +190,4 @@ bool streams_request_body(const bhttp::request_header<>& header) {
   return true;  // /{db}/{docid}/{att…}
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

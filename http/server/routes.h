@@ -3,7 +3,7 @@
 
 #include "http/server/handler.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 // Routes `req`, runs its handler, and turns any escaped exception into a logged 500.
 // HEAD is answered by the GET handler (the session drops the body).
@@ -15,4 +15,4 @@ Task<Response> handle_request(Request& req, ServerContext& ctx);
 // Decided from the header alone, before any body byte is read.
 bool streams_request_body(const bhttp::request_header<>& header);
 
-}  // namespace divan::http
+}  // namespace divan::http::server

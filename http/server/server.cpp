@@ -34,7 +34,7 @@
 #include "http/server/response.h"
 #include "http/server/routes.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -557,4 +557,4 @@ void Server::stop() {
   });
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -13,7 +13,7 @@
 #include "engine/catalog.h"
 #include "http/server/handler.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 class AuthService;
 
@@ -64,4 +64,4 @@ class Server {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace divan::http
+}  // namespace divan::http::server

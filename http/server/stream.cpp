@@ -17,7 +17,7 @@
 
 #include "http/server/response.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -165,4 +165,4 @@ std::function<void()> ResponseStream::waker() {
   };
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -22,7 +22,7 @@
 
 #include "http/server/request.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 template <typename T>
 using StreamTask = boost::asio::awaitable<T>;
@@ -82,4 +82,4 @@ class ResponseStream {
   uint64_t written_ = 0;
 };
 
-}  // namespace divan::http
+}  // namespace divan::http::server

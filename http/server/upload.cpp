@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace divan::http {
+namespace divan::http::server {
 
 Result<void> UploadBudget::take(size_t n) {
   if (n > bytes_left_) {
@@ -50,4 +50,4 @@ Result<ReceivedAttachment> Upload::finish() {
   return out;
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -14,7 +14,7 @@
 #include "http/server/doc_json.h"
 #include "http/server/gzip.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 // What one request may store: `limit` attachment bytes in all, counted decoded (so a small gzip
 // upload cannot inflate past it), and a bounded share of them held in memory rather than spooled
@@ -60,4 +60,4 @@ class Upload {
   uint64_t sent_length_ = 0;
 };
 
-}  // namespace divan::http
+}  // namespace divan::http::server

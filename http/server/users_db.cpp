@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-namespace divan::http {
+namespace divan::http::server {
 
 using Json = nlohmann::ordered_json;
 
@@ -175,4 +175,4 @@ std::optional<Credentials> credentials_from_user_doc(std::string_view name, cons
   return creds;
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -17,7 +17,7 @@
 #include "engine/error.h"
 #include "http/server/auth.h"
 
-namespace divan::http {
+namespace divan::http::server {
 
 inline constexpr std::string_view kUsersDb = "_users";
 inline constexpr std::string_view kReplicatorDb = "_replicator";
@@ -49,4 +49,4 @@ std::optional<nlohmann::ordered_json> read_winner_body(engine::Database& db, std
 std::optional<Credentials> credentials_from_user_doc(std::string_view name,
                                                      const nlohmann::ordered_json& body);
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -3,7 +3,7 @@
 #include <mutex>
 #include <random>
 
-namespace divan::http {
+namespace divan::http::server {
 
 namespace {
 
@@ -43,4 +43,4 @@ std::string next_uuid() {
   return generator.next();
 }
 
-}  // namespace divan::http
+}  // namespace divan::http::server

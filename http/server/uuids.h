@@ -6,8 +6,8 @@
 
 #include <string>
 
-namespace divan::http {
+namespace divan::http::server {
 
 std::string next_uuid();
 
-}  // namespace divan::http
+}  // namespace divan::http::server

@@ -3,7 +3,7 @@
 
 #include "http_test_util.h"
 
-namespace divan::http::test {
+namespace divan::http::server::test {
 namespace {
 
 using bhttp::status;
@@ -310,4 +310,4 @@ TEST_CASE("regress: deeply nested JSON is refused, not a stack overflow") {
 }
 
 }  // namespace
-}  // namespace divan::http::test
+}  // namespace divan::http::server::test

@@ -5,7 +5,7 @@
 #include "engine/attachments.h"
 #include "http_test_util.h"
 
-namespace divan::http::test {
+namespace divan::http::server::test {
 namespace {
 
 using bhttp::field;
@@ -473,4 +473,4 @@ TEST_CASE("_bulk_docs judges stubs as the writer does (a deleted winner's attach
 }
 
 }  // namespace
-}  // namespace divan::http::test
+}  // namespace divan::http::server::test

@@ -16,7 +16,7 @@
 #include "http/server/users_db.h"
 #include "http_test_util.h"
 
-namespace divan::http::test {
+namespace divan::http::server::test {
 namespace {
 
 using bhttp::status;
@@ -685,4 +685,4 @@ TEST_CASE("admin from flag and admins file: plain passwords are hashed and writt
 }
 
 }  // namespace
-}  // namespace divan::http::test
+}  // namespace divan::http::server::test

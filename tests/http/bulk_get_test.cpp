@@ -3,7 +3,7 @@
 
 #include "http_test_util.h"
 
-namespace divan::http::test {
+namespace divan::http::server::test {
 namespace {
 
 using bhttp::status;
@@ -150,4 +150,4 @@ TEST_CASE_FIXTURE(Docs, "§11 request errors: no docs list, not an object, conte
 }
 
 }  // namespace
-}  // namespace divan::http::test
+}  // namespace divan::http::server::test

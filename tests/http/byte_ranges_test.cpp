@@ -3,7 +3,7 @@
 
 #include <doctest/doctest.h>
 
-namespace divan::http::test {
+namespace divan::http::server::test {
 namespace {
 
 using Ranges = std::vector<ByteRange>;
@@ -72,4 +72,4 @@ TEST_CASE("content_range") {
 }
 
 }  // namespace
-}  // namespace divan::http::test
+}  // namespace divan::http::server::test

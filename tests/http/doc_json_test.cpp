@@ -7,7 +7,7 @@
 #include "http_test_util.h"
 #include "revtree/rev_hash.h"
 
-namespace divan::http::test {
+namespace divan::http::server::test {
 namespace {
 
 void check_fails(const Error& error, Code code, std::string_view reason) {
@@ -471,9 +471,9 @@ TEST_CASE("parse_atts_since: an array of revs") {
 }
 
 }  // namespace
-}  // namespace divan::http::test
+}  // namespace divan::http::server::test
 
-namespace divan::http::test {
+namespace divan::http::server::test {
 namespace {
 
 // Regression: content_type and names were stored as given and written into response headers
@@ -525,4 +525,4 @@ TEST_CASE("count_follows: follows entries that are not stubs") {
 }
 
 }  // namespace
-}  // namespace divan::http::test
+}  // namespace divan::http::server::test

@@ -6,7 +6,7 @@
 #include "http/server/response.h"
 #include "http_test_util.h"
 
-namespace divan::http::test {
+namespace divan::http::server::test {
 namespace {
 
 using bhttp::status;
@@ -79,4 +79,4 @@ TEST_CASE("append_json_string: escapes, control characters, UTF-8 passes through
 }
 
 }  // namespace
-}  // namespace divan::http::test
+}  // namespace divan::http::server::test

@@ -3,7 +3,7 @@
 
 #include "http/server/header_values.h"
 
-namespace divan::http {
+namespace divan::http::server {
 namespace {
 
 TEST_CASE("etag_list_matches: a list of entity tags, W/ and *, never a substring") {
@@ -47,4 +47,4 @@ TEST_CASE("control characters; content types written into headers") {
 }
 
 }  // namespace
-}  // namespace divan::http
+}  // namespace divan::http::server

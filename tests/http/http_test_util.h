@@ -28,7 +28,7 @@
 #include "http/server/routes.h"
 #include "revtree/rev_id.h"
 
-namespace divan::http::test {
+namespace divan::http::server::test {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
@@ -198,4 +198,4 @@ inline std::string qs(std::string_view text) {
   return out;
 }
 
-}  // namespace divan::http::test
+}  // namespace divan::http::server::test

@@ -7,7 +7,7 @@
 #include "http/server/multipart_doc.h"
 #include "http_test_util.h"
 
-namespace divan::http::test {
+namespace divan::http::server::test {
 namespace {
 
 // Decodes `encoded` fed `piece` bytes at a time.
@@ -143,4 +143,4 @@ TEST_CASE("multipart/mixed open_revs answer: plain JSON parts and error parts") 
   CHECK(parsed.parts[1].body == R"({"missing":"2-b"})");
 }
 
-}  // namespace divan::http::test
+}  // namespace divan::http::server::test

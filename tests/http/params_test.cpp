@@ -5,7 +5,7 @@
 
 #include "http_test_util.h"
 
-namespace divan::http::test {
+namespace divan::http::server::test {
 namespace {
 
 void check_fails(const Error& error, Code code, std::string_view reason) {
@@ -90,4 +90,4 @@ TEST_CASE("require_json_content_type: application/json with parameters; absent i
 }
 
 }  // namespace
-}  // namespace divan::http::test
+}  // namespace divan::http::server::test

@@ -5,7 +5,7 @@
 #include "http/server/handlers.h"
 #include "http_test_util.h"
 
-namespace divan::http::test {
+namespace divan::http::server::test {
 namespace {
 
 using Segments = std::vector<std::string>;
@@ -81,4 +81,4 @@ TEST_CASE("headers: looked up case-insensitively, empty when absent") {
 }
 
 }  // namespace
-}  // namespace divan::http::test
+}  // namespace divan::http::server::test

@@ -5,7 +5,7 @@
 
 #include "http_test_util.h"
 
-namespace divan::http::test {
+namespace divan::http::server::test {
 namespace {
 
 using bhttp::status;
@@ -86,4 +86,4 @@ TEST_CASE_FIXTURE(Forest, "§12 invalid input is 400") {
 }
 
 }  // namespace
-}  // namespace divan::http::test
+}  // namespace divan::http::server::test

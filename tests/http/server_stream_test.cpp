@@ -30,7 +30,7 @@
 #include "http/server/stream.h"
 #include "http_test_util.h"
 
-namespace divan::http::test {
+namespace divan::http::server::test {
 namespace {
 
 namespace asio = boost::asio;
@@ -547,4 +547,4 @@ TEST_CASE("streams_request_body: multipart/related by its media type alone (tab 
 }
 
 }  // namespace
-}  // namespace divan::http::test
+}  // namespace divan::http::server::test
