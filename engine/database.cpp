@@ -354,10 +354,8 @@ Result<WinnerAttachments> Snapshot::winner_attachments(std::string_view id) {
 }
 
 std::optional<Error> Snapshot::check_stubs(const DocUpdate& update) {
-  bool any_stub = std::any_of(update.attachments.begin(), update.attachments.end(),
-                              [](const NewAttachment& a) { return a.stub; });
-  if (!any_stub) return std::nullopt;
-  auto doc = this->doc(update.id);
+  if (!update.has_stubs()) return std::nullopt;
+  auto doc = this->doc(update.id());
   WritePlan plan = plan_write(doc ? std::move(doc->tree) : revtree::RevTree(), update);
   // A write that fails otherwise (conflict, bad path) or stores nothing never looks at its stubs.
   if (plan.error || !plan.store) return std::nullopt;

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "engine/attachments.h"
+#include "engine/write_ops.h"
 #include "engine/error.h"
 #include "revtree/rev_tree.h"
 
@@ -38,44 +39,6 @@ struct DatabaseImpl;
 struct ReadLease;
 
 // ---- Writes -------------------------------------------------------------------------------------
-
-// A validated document write. Interactive (new_edits=true) when `revisions` is empty: the writer
-// applies revision-trees.md §6.1 with `parent`. Replicated (new_edits=false) when `revisions` is set:
-// the path is merged verbatim (§6.2) and never conflicts.
-struct DocUpdate {
-  std::string id;
-  bool deleted = false;
-  std::string body;            // compact JSON object text of the stored body (no `_` fields)
-  std::string canonical_body;  // revtree::canonical_json(body); interactive writes only
-  std::optional<revtree::RevId> parent;     // interactive only
-  // Optional, interactive only: revtree::new_rev_id(deleted, parent, canonical_body) with `parent`
-  // as given, computed by the caller off the writer thread (the writer is the bottleneck of bulk
-  // writes). The writer uses it when the edit does extend `parent`, and otherwise (recreating a
-  // deleted doc extends the deleted winner) or when it is empty computes the id itself.
-  std::string new_rev_id;
-  std::optional<revtree::RevPath> revisions;  // replicated only
-  // The new revision's complete attachment set (engine/attachments.h), in `_attachments` order.
-  // Stubs are resolved by the writer against the base revision (revision-trees.md §6.3: the
-  // parent, or for a replicated write the nearest ancestor on `revisions` whose body we hold);
-  // failure is a per-op missing_stub error. New data whose MD5 digest names a stored body with other
-  // bytes (SHA-256 or length differ) is a per-op bad_request "attachment digest collision: <name>".
-  // When any entry is a stub, `new_rev_id` must be empty:
-  // the writer hashes the resolved set (the rev hash covers every attachment's name, type, digest).
-  std::vector<NewAttachment> attachments;
-};
-
-// A `_local/…` document write (spec http-api.md §8): no tree, no MVCC, rev "0-N".
-struct LocalUpdate {
-  std::string id;              // full id, "_local/…"
-  uint64_t rev_counter = 0;    // N of the supplied "0-N" (0 when absent); stored rev = N + 1
-  bool deleted = false;
-  std::string body;            // compact JSON object text (no `_` fields)
-};
-
-struct SetRevsLimit { uint32_t limit = 1000; };
-struct SetSecurity { std::string json; };  // the whole `_security` object, compact JSON text
-
-using WriteOp = std::variant<DocUpdate, LocalUpdate, SetRevsLimit, SetSecurity>;
 
 struct WriteOutcome {
   std::optional<Error> error;  // per-op failure (conflict, not_found…); nullopt on success

@@ -30,15 +30,10 @@ std::optional<revtree::RevId> replicated_base(const revtree::RevTree& tree,
   return std::nullopt;
 }
 
-bool has_stub(const DocUpdate& update) {
-  return std::any_of(update.attachments.begin(), update.attachments.end(),
-                     [](const NewAttachment& a) { return a.stub; });
-}
-
 bool has_duplicate_name(const DocUpdate& update) {
-  if (update.attachments.size() < 2) return false;
+  if (update.attachments().size() < 2) return false;
   std::unordered_set<std::string_view> names;
-  for (const auto& a : update.attachments) {
+  for (const auto& a : update.attachments()) {
     if (!names.insert(a.name).second) return true;
   }
   return false;
@@ -46,30 +41,30 @@ bool has_duplicate_name(const DocUpdate& update) {
 
 Error missing_stub(const DocUpdate& update, std::string_view name) {
   return Error{Code::kMissingStub,
-               "Invalid attachment stub in " + update.id + " for " + std::string(name)};
+               "Invalid attachment stub in " + update.id() + " for " + std::string(name)};
 }
 
 }  // namespace
 
 WritePlan plan_write(revtree::RevTree stored, const DocUpdate& update) {
   WritePlan plan;
-  if (update.revisions) {
+  if (update.revisions()) {
     // spec §6.2: merge verbatim, never conflict; written only if the newest rev became a leaf.
-    const revtree::RevPath& path = *update.revisions;
+    const revtree::RevPath& path = *update.revisions();
     if (!valid_path(path)) {
       plan.error = Error{Code::kBadRequest, reason::kBadRev};
       return plan;
     }
     plan.newest = path.newest();
     bool was_leaf = stored.is_leaf(plan.newest);
-    if (!was_leaf && has_stub(update)) plan.stub_base = replicated_base(stored, path);
+    if (!was_leaf && update.has_stubs()) plan.stub_base = replicated_base(stored, path);
     plan.tree = std::move(stored);
-    plan.tree.merge(path, update.deleted);
+    plan.tree.merge(path, update.deleted());
     plan.store = !was_leaf && plan.tree.is_leaf(plan.newest);
     return plan;
   }
   // spec §6.1: interactive edit.
-  revtree::EditPlan edit = stored.plan_edit(update.parent, update.deleted);
+  revtree::EditPlan edit = stored.plan_edit(update.parent(), update.deleted());
   if (edit.conflict) {
     plan.error = Error{Code::kConflict, reason::kConflict};
     return plan;
@@ -86,19 +81,19 @@ Result<ResolvedAttachments> resolve_attachments(sqlite::Connection& conn, const 
                                                 const WritePlan& plan) {
   if (has_duplicate_name(update)) return fail(Code::kBadRequest, "Duplicate attachments");
   std::vector<AttachmentInfo> base_atts;
-  if (has_stub(update)) {
+  if (update.has_stubs()) {
     std::optional<std::string> json =
-        plan.stub_base ? attachment_store::stored_atts(conn, update.id, plan.stub_base->str())
+        plan.stub_base ? attachment_store::stored_atts(conn, update.id(), plan.stub_base->str())
                        : std::nullopt;
     if (!json) {
-      return fail(Code::kMissingStub, "Previous revision missing for document " + update.id);
+      return fail(Code::kMissingStub, "Previous revision missing for document " + update.id());
     }
     base_atts = parse_stored_attachments(*json);
   }
   ResolvedAttachments out;
-  out.infos.reserve(update.attachments.size());
-  out.bodies.reserve(update.attachments.size());
-  for (const NewAttachment& a : update.attachments) {
+  out.infos.reserve(update.attachments().size());
+  out.bodies.reserve(update.attachments().size());
+  for (const NewAttachment& a : update.attachments()) {
     if (a.stub) {
       auto found = std::find_if(base_atts.begin(), base_atts.end(),
                                 [&](const AttachmentInfo& b) { return b.name == a.name; });

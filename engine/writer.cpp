@@ -207,7 +207,7 @@ std::optional<Error> digest_collision(WriteTxn& txn, ResolvedAttachments& atts) 
 // written.
 Result<ResolvedAttachments> attachments_for(WriteTxn& txn, const DocUpdate& update,
                                             const WritePlan& plan) {
-  if (update.attachments.empty()) return ResolvedAttachments{};
+  if (update.attachments().empty()) return ResolvedAttachments{};
   auto atts = resolve_attachments(txn.conn, update, plan);
   if (!atts) return atts;
   if (auto collision = digest_collision(txn, *atts)) return tl::unexpected(std::move(*collision));
@@ -296,32 +296,32 @@ void store_doc(WriteTxn& txn, const DocUpdate& update, const std::optional<Store
   std::string atts_json;
   if (new_has_body) {
     atts_json = reference_attachments(txn, atts);
-    txn.state.external_size += update.body.size() + attachment_store::total_length(atts.infos);
+    txn.state.external_size += update.body().size() + attachment_store::total_length(atts.infos);
     txn.counters_dirty = true;
   }
   if (!old) {
     // No rows yet for this id, in either table: queue them for the group's multi-row INSERTs.
-    txn.new_docs.push_back(NewDocRows{&update.id, static_cast<int64_t>(seq), std::move(winner_text),
+    txn.new_docs.push_back(NewDocRows{&update.id(), static_cast<int64_t>(seq), std::move(winner_text),
                                       winner.deleted, std::move(tree_bytes),
                                       new_has_body ? std::optional(new_rev.str()) : std::nullopt,
-                                      update.deleted, &update.body, std::move(atts_json)});
-    txn.new_doc_ids.insert(update.id);
+                                      update.deleted(), &update.body(), std::move(atts_json)});
+    txn.new_doc_ids.insert(update.id());
     count_winner(txn, old, winner);
     return;
   }
   for (const auto& rev : before) {
     bool kept = std::binary_search(after.begin(), after.end(), rev) && rev != new_rev;
-    if (!kept) delete_body(txn, update.id, rev);  // the new rev's row is replaced below
+    if (!kept) delete_body(txn, update.id(), rev);  // the new rev's row is replaced below
   }
   if (new_has_body) {
-    insert_body(txn, update.id, new_rev.str(), update.deleted, update.body, atts_json);
+    insert_body(txn, update.id(), new_rev.str(), update.deleted(), update.body(), atts_json);
   }
   {
     sqlite::Use q(txn.conn.prepare(
         "INSERT INTO docs(doc_id, seq, winner, deleted, tree) VALUES(?1, ?2, ?3, ?4, ?5) "
         "ON CONFLICT(doc_id) DO UPDATE SET seq = excluded.seq, winner = excluded.winner, "
         "deleted = excluded.deleted, tree = excluded.tree"));
-    q->bind_text(1, update.id);
+    q->bind_text(1, update.id());
     q->bind_int(2, static_cast<int64_t>(seq));
     q->bind_text(3, winner_text);
     q->bind_int(4, winner.deleted ? 1 : 0);
@@ -334,13 +334,13 @@ void store_doc(WriteTxn& txn, const DocUpdate& update, const std::optional<Store
 
 WriteOutcome apply(WriteTxn& txn, const DocUpdate& update) {
   WriteOutcome out;
-  std::optional<StoredDoc> old = load_doc(txn, update.id);
+  std::optional<StoredDoc> old = load_doc(txn, update.id());
   WritePlan plan = plan_write(old ? old->tree : revtree::RevTree(), update);
   if (plan.error) {
     out.error = std::move(plan.error);
     return out;
   }
-  if (update.revisions) {
+  if (update.revisions()) {
     out.rev = plan.newest.str();
     // Already known: success, nothing written, and its stubs need not resolve.
     if (!plan.store) return out;
@@ -362,15 +362,15 @@ WriteOutcome apply(WriteTxn& txn, const DocUpdate& update) {
   }
   const std::optional<revtree::RevId>& parent = plan.parent;
   // A caller-computed id hashed the same attachment set (callers compute it only without stubs).
-  std::string new_id = !update.new_rev_id.empty() && parent == update.parent
-                           ? update.new_rev_id
-                           : revtree::new_rev_id(update.deleted, parent ? parent->pos : 0,
+  std::string new_id = !update.new_rev_id().empty() && parent == update.parent()
+                           ? update.new_rev_id()
+                           : revtree::new_rev_id(update.deleted(), parent ? parent->pos : 0,
                                                  parent ? std::string_view(parent->id) : "",
-                                                 update.canonical_body, hash_input(*atts));
+                                                 update.canonical_body(), hash_input(*atts));
   revtree::RevPath path = parent ? revtree::RevPath{parent->pos + 1, {new_id, parent->id}}
                                  : revtree::RevPath{1, {new_id}};
   revtree::RevTree& tree = plan.tree;
-  if (tree.merge(path, update.deleted) != revtree::MergeResult::kNewLeaf) {
+  if (tree.merge(path, update.deleted()) != revtree::MergeResult::kNewLeaf) {
     // Only reachable when the new id already sits in the forest (e.g. an identical edit arrived
     // by replication into a stemmed tree); `tree` is a local copy, so nothing is stored.
     out.error = Error{Code::kConflict, reason::kConflict};
@@ -440,13 +440,13 @@ size_t op_bytes(const WriteOp& op) {
       [](const auto& o) -> size_t {
         using T = std::decay_t<decltype(o)>;
         if constexpr (std::is_same_v<T, DocUpdate>) {
-          size_t n = o.id.size() + o.body.size() + o.canonical_body.size();
-          if (o.revisions) {
-            for (const auto& id : o.revisions->ids) n += id.size();
+          size_t n = o.id().size() + o.body().size() + o.canonical_body().size();
+          if (o.revisions()) {
+            for (const auto& id : o.revisions()->ids) n += id.size();
           }
           // In-memory attachment bytes count, so the group cap bounds memory; a spooled body
           // costs the writer a file read, not memory, so only its entry counts.
-          for (const auto& a : o.attachments) {
+          for (const auto& a : o.attachments()) {
             n += a.name.size() + a.content_type.size() + 64;
             if (a.body && a.body->memory()) n += a.body->length();
           }
@@ -496,7 +496,7 @@ void DatabaseImpl::submit(std::vector<WriteOp> ops, WriteDone done) {
   for (const auto& op : ops) {
     batch.bytes += op_bytes(op);
     if (const auto* update = std::get_if<DocUpdate>(&op)) {
-      for (const auto& a : update->attachments) {
+      for (const auto& a : update->attachments()) {
         if (!a.body || a.body->memory()) continue;
         if (std::find(batch.spooled.begin(), batch.spooled.end(), a.body.get()) ==
             batch.spooled.end()) {

@@ -447,6 +447,32 @@ std::vector<Leaf> RevTree::leaves_under(const RevId& rev) const {
   return out;
 }
 
+OpenRevs RevTree::open_revs(const std::optional<std::vector<RevId>>& requested,
+                            bool latest) const {
+  OpenRevs out;
+  auto add = [&out](const Leaf& leaf) {
+    for (const auto& seen : out.found) {
+      if (seen.rev == leaf.rev) return;
+    }
+    out.found.push_back(leaf);
+  };
+  if (!requested) {
+    for (const auto& leaf : leaves()) add(leaf);
+    return out;
+  }
+  for (const auto& rev : *requested) {
+    const Node* node = find(rev);
+    if (node && latest) {
+      for (const auto& leaf : leaves_under(rev)) add(leaf);
+    } else if (node && node->has_body) {
+      add({rev, node->deleted});
+    } else {
+      out.missing.push_back(rev);
+    }
+  }
+  return out;
+}
+
 RevsDiff RevTree::revs_diff(const std::vector<RevId>& revs) const {
   RevsDiff diff;
   // spec §10: present = the {pos,id} is any node of the forest (body-less ancestors and deleted

@@ -47,6 +47,12 @@ struct RevsDiff {
   std::vector<RevId> possible_ancestors;  // leaves (leaf order) with pos < max missing pos
 };
 
+// Which stored revisions a read of several revisions sends (open_revs, _bulk_get; spec §8).
+struct OpenRevs {
+  std::vector<Leaf> found;     // to send, each once, in the order first named
+  std::vector<RevId> missing;  // named revs we cannot send: unknown, or known without a body
+};
+
 // Where an interactive edit attaches (spec §6.1).
 struct EditPlan {
   bool conflict = false;          // true: answer 409, write nothing
@@ -100,6 +106,12 @@ class RevTree {
   std::vector<Leaf> leaves_under(const RevId& rev) const;
 
   RevsDiff revs_diff(const std::vector<RevId>& revs) const;
+
+  // The open_revs rule (couch_db:open_doc_revs), shared by GET ?open_revs= and _bulk_get:
+  // `requested` nullopt means every leaf ("all", or a _bulk_get entry without `rev`). A named rev
+  // resolves, with `latest`, to the leaves under it, else to itself when we hold its body;
+  // anything else is missing. A revision reachable from several named revs is sent once.
+  OpenRevs open_revs(const std::optional<std::vector<RevId>>& requested, bool latest) const;
 
   // Interactive edit rule table (spec §6.1) for a write with optional parent rev.
   EditPlan plan_edit(const std::optional<RevId>& requested_parent, bool deleted) const;

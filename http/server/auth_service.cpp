@@ -414,16 +414,16 @@ DeniedWrites take_denied_writes(const Request& req, ServerContext& ctx,
     std::optional<Error> error;
     std::string rev;
     if (const auto* update = std::get_if<engine::DocUpdate>(&ops[i])) {
-      if (update->revisions && !update->revisions->ids.empty()) {
-        rev = std::to_string(update->revisions->start) + "-" + update->revisions->ids.front();
+      if (update->revisions() && !update->revisions()->ids.empty()) {
+        rev = update->revisions()->newest().str();
       }
-      if (update->id.starts_with(kDesignPrefix)) {
+      if (update->id().starts_with(kDesignPrefix)) {
         if (!auth->db_admin) error = not_db_admin_error(auth->user);
       } else if (users_db && db) {
-        auto body = Json::parse(update->body, nullptr, false);
+        auto body = Json::parse(update->body(), nullptr, false);
         if (!body.is_object()) body = Json::object();
-        auto old = read_winner_body(*db, update->id);
-        error = validate_user_doc_write(body, update->id, update->deleted, old ? &*old : nullptr,
+        auto old = read_winner_body(*db, update->id());
+        error = validate_user_doc_write(body, update->id(), update->deleted(), old ? &*old : nullptr,
                                         auth->user, auth->db_admin);
       }
     }

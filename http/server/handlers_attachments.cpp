@@ -97,26 +97,38 @@ Result<BaseRevision> read_base(engine::Snapshot& snapshot, const std::string& id
   return base;
 }
 
-// The write of a new revision on top of `base`: its body, and every attachment but `except` kept
-// as a stub. The writer resolves the stubs against the parent and hashes the rev id itself.
-engine::DocUpdate update_from(const std::string& id, const BaseRevision& base,
-                              std::string_view except) {
-  engine::DocUpdate update;
-  update.id = id;
-  update.parent = base.rev;
-  update.body = base.stored.body.empty() ? "{}" : base.stored.body;
-  auto json = Json::parse(update.body, nullptr, false);
-  update.canonical_body =
-      json.is_discarded() ? update.body : revtree::canonical_json(json, update.body);
+// The parts of a new revision on top of `base` (the body, and every attachment but `except` kept
+// as a stub) that become an engine::DocUpdate once the upload, if any, is in. `parent` is the rev
+// the request named: with none, the writer's edit rule (RevTree::plan_edit) answers 409 for a live
+// document. The writer resolves the stubs against the parent and hashes the rev id itself.
+struct NextRevision {
+  std::optional<RevId> parent;
+  Json body = Json::object();
+  std::vector<engine::NewAttachment> attachments;
+
+  Result<engine::DocUpdate> update(std::string id) && {
+    return engine::DocUpdate::edit(std::move(id), std::move(parent), false, body,
+                                   std::move(attachments));
+  }
+};
+
+Result<NextRevision> next_revision(const BaseRevision& base, std::optional<RevId> parent,
+                                   std::string_view except) {
+  NextRevision next;
+  next.parent = std::move(parent);
+  if (!base.stored.body.empty()) {
+    next.body = Json::parse(base.stored.body, nullptr, false);
+    if (!next.body.is_object()) return fail(Code::kInternal, "stored body is not a JSON object");
+  }
   for (const auto& att : base.atts) {
     if (att.name == except) continue;
     engine::NewAttachment stub;
     stub.name = att.name;
     stub.stub = true;
     stub.revpos = att.revpos;
-    update.attachments.push_back(std::move(stub));
+    next.attachments.push_back(std::move(stub));
   }
-  return update;
+  return next;
 }
 
 // `digest` without its "md5-" prefix: the base64 MD5 that ETag and Content-MD5 carry.
@@ -286,23 +298,19 @@ Task<Response> handle_attachment_put(Request& req, ServerContext& ctx) {
   if (!type) co_return error_response(type.error());
 
   // The parent first, so a bad rev is answered before the upload is read.
-  engine::DocUpdate update;
+  NextRevision next;
   {
     auto snapshot = db->snapshot();
     if (!snapshot) co_return error_response(snapshot.error());
     if (rev) {
       auto base = read_base(*snapshot, path.id, rev, true);
       if (!base) co_return error_response(base.error());
-      update = update_from(path.id, *base, path.name);
-    } else {
-      // No rev: a new document, or one recreated over a deleted winner; an existing live
-      // document is a conflict (the writer would say so too, after the upload).
-      auto doc = snapshot->doc(path.id);
-      if (doc && !doc->tree.deleted()) {
-        co_return error_response({Code::kConflict, reason::kConflict});
-      }
-      update.id = path.id;
-      update.body = update.canonical_body = "{}";
+      auto built = next_revision(*base, rev, path.name);
+      if (!built) co_return error_response(built.error());
+      next = std::move(*built);
+    } else if (auto doc = snapshot->doc(path.id); doc && doc->tree.plan_edit({}, false).conflict) {
+      // No rev on a live document: the writer would refuse it after the upload; say so first.
+      co_return error_response({Code::kConflict, reason::kConflict});
     }
   }
 
@@ -319,9 +327,10 @@ Task<Response> handle_attachment_put(Request& req, ServerContext& ctx) {
   att.content_type = std::move(*type);
   att.body = std::move(body->body);
   // CouchDB lists the new attachment first, then the parent's others (db_attachment_req).
-  update.attachments.insert(update.attachments.begin(), std::move(att));
-
-  auto written = co_await write_one(*db, std::move(update));
+  next.attachments.insert(next.attachments.begin(), std::move(att));
+  auto update = std::move(next).update(path.id);
+  if (!update) co_return error_response(update.error());
+  auto written = co_await write_one(*db, std::move(*update));
   if (!written) co_return error_response(written.error());
   Response res = doc_written(req, path.id, *written, bhttp::status::created);
   add_attachment_location(res, path.name);
@@ -333,7 +342,7 @@ Task<Response> handle_attachment_delete(Request& req, ServerContext& ctx) {
   if (!target) co_return error_response(target.error());
   auto& [db, path, rev] = *target;
 
-  engine::DocUpdate update;
+  NextRevision next;
   {
     // The attachment must be in the named revision (or the winner) before any conflict check.
     auto snapshot = db->snapshot();
@@ -343,10 +352,13 @@ Task<Response> handle_attachment_delete(Request& req, ServerContext& ctx) {
     if (!base->find(path.name)) {
       co_return error_response({Code::kNotFound, std::string(kMissingAttachment)});
     }
-    if (!rev) co_return error_response({Code::kConflict, reason::kConflict});
-    update = update_from(path.id, *base, path.name);
+    auto built = next_revision(*base, rev, path.name);  // no rev: the writer answers 409
+    if (!built) co_return error_response(built.error());
+    next = std::move(*built);
   }
-  auto written = co_await write_one(*db, std::move(update));
+  auto update = std::move(next).update(path.id);
+  if (!update) co_return error_response(update.error());
+  auto written = co_await write_one(*db, std::move(*update));
   if (!written) co_return error_response(written.error());
   Response res = doc_written(req, path.id, *written, bhttp::status::ok);
   res.erase(bhttp::field::location);  // CouchDB sends none for a DELETE

@@ -53,17 +53,10 @@ void append_revisions(std::string& out, engine::Snapshot& snapshot, std::string_
     append_error_item(out, id_json, rev ? json_string(rev->str()) : "\"undefined\"", kMissing);
     return;
   }
-  std::vector<revtree::Leaf> to_send;
-  std::optional<RevId> missing;
-  if (!rev) {
-    to_send = doc->tree.leaves();  // deleted leaves too: they come back with "_deleted":true
-  } else if (const auto* node = doc->tree.find(*rev); node && options.latest) {
-    to_send = doc->tree.leaves_under(*rev);
-  } else if (node && node->has_body) {
-    to_send.push_back({*rev, node->deleted});
-  } else {
-    missing = rev;
-  }
+  // deleted leaves too: they come back with "_deleted":true
+  revtree::OpenRevs selected = doc->tree.open_revs(
+      rev ? std::optional<std::vector<RevId>>({*rev}) : std::nullopt, options.latest);
+  const std::vector<revtree::Leaf>& to_send = selected.found;
   bool first = true;
   for (const auto& leaf : to_send) {
     if (!first) out.push_back(',');
@@ -77,9 +70,10 @@ void append_revisions(std::string& out, engine::Snapshot& snapshot, std::string_
       append_error_item(out, id_json, json_string(leaf.rev.str()), kMissing);
     }
   }
-  if (missing) {
+  for (const auto& missing : selected.missing) {
     if (!first) out.push_back(',');
-    append_error_item(out, id_json, json_string(missing->str()), kMissing);
+    first = false;
+    append_error_item(out, id_json, json_string(missing.str()), kMissing);
   }
 }
 

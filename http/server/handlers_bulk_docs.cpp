@@ -41,15 +41,9 @@ Result<BulkRequest> parse_bulk_request(std::string_view body) {
     auto doc = parse_incoming_doc(std::move(item));
     if (!doc) return tl::unexpected(doc.error());
     std::string id = doc->id ? *doc->id : next_uuid();
-    if (id.starts_with(kLocalPrefix)) {
-      auto update = to_local_update(std::move(*doc), id);
-      if (!update) return tl::unexpected(update.error());
-      bulk.ops.push_back(std::move(*update));
-    } else {
-      auto update = to_doc_update(std::move(*doc), id, bulk.new_edits);
-      if (!update) return tl::unexpected(update.error());
-      bulk.ops.push_back(std::move(*update));
-    }
+    auto op = engine::to_write_op(std::move(*doc), id, bulk.new_edits);
+    if (!op) return tl::unexpected(op.error());
+    bulk.ops.push_back(std::move(*op));
     bulk.ids.push_back(std::move(id));
   }
   return bulk;
@@ -81,10 +75,8 @@ std::optional<Error> first_unresolvable_stub(engine::Database& db,
   for (const engine::WriteOp& op : ops) {
     const auto* update = std::get_if<engine::DocUpdate>(&op);
     if (!update) continue;
-    bool first_of_id = seen.insert(update->id).second;
-    bool stubs = std::any_of(update->attachments.begin(), update->attachments.end(),
-                             [](const engine::NewAttachment& a) { return a.stub; });
-    if (!stubs || !first_of_id) continue;
+    bool first_of_id = seen.insert(update->id()).second;
+    if (!update->has_stubs() || !first_of_id) continue;
     if (!snapshot) {
       auto opened = db.snapshot();
       if (!opened) return std::nullopt;  // the write reports it

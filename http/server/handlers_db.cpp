@@ -82,18 +82,10 @@ Task<Response> handle_db_post(Request& req, ServerContext& ctx) {
   auto doc = parse_incoming_doc(std::move(*json));
   if (!doc) co_return error_response(doc.error());
   std::string id = doc->id ? *doc->id : next_uuid();
-  engine::WriteOp op;
-  if (id.starts_with(kLocalPrefix)) {
-    auto update = to_local_update(std::move(*doc), id);
-    if (!update) co_return error_response(update.error());
-    op = std::move(*update);
-  } else {
-    auto update = to_doc_update(std::move(*doc), id, true);
-    if (!update) co_return error_response(update.error());
-    op = std::move(*update);
-  }
+  auto op = engine::to_write_op(std::move(*doc), id, true);
+  if (!op) co_return error_response(op.error());
   std::vector<engine::WriteOp> ops;
-  ops.push_back(std::move(op));
+  ops.push_back(std::move(*op));
   auto result = co_await write(**db, std::move(ops));
   if (!result) co_return error_response(result.error());
   const engine::WriteOutcome& outcome = result->front();

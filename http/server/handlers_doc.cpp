@@ -165,28 +165,10 @@ std::variant<Response, OpenRevs> read_open_revs(Request& req, engine::Database& 
     for (const auto& rev : requested) result.missing.push_back(rev.str());
     return result;
   }
-  // Each requested rev resolves to the revisions to send: itself, or with latest its leaves.
-  std::vector<revtree::Leaf> to_send;
-  auto add = [&](const revtree::Leaf& leaf) {
-    for (const auto& seen : to_send) {
-      if (seen.rev == leaf.rev) return;  // a leaf reachable from several requested revs goes once
-    }
-    to_send.push_back(leaf);
-  };
-  if (all) {
-    for (const auto& leaf : doc->tree.leaves()) add(leaf);
-  } else {
-    for (const auto& rev : requested) {
-      const auto* node = doc->tree.find(rev);
-      if (*latest && node) {
-        for (const auto& leaf : doc->tree.leaves_under(rev)) add(leaf);
-      } else if (node && node->has_body) {
-        add({rev, node->deleted});
-      } else {
-        result.missing.push_back(rev.str());
-      }
-    }
-  }
+  revtree::OpenRevs selected = doc->tree.open_revs(
+      all ? std::nullopt : std::optional<std::vector<RevId>>(std::move(requested)), *latest);
+  for (const auto& rev : selected.missing) result.missing.push_back(rev.str());
+  const std::vector<revtree::Leaf>& to_send = selected.found;
   const bool follows = options.attachments == engine::AttachmentMode::kFollows;
   for (const auto& leaf : to_send) {
     FollowsRevision revision;
@@ -406,13 +388,8 @@ Task<Response> handle_doc_delete(Request& req, ServerContext& ctx) {
     if (!doc) co_return error_response(doc.error());
     if (doc->tree.deleted()) co_return error_response({Code::kNotFound, reason::kDeleted});
   }
-  if (!rev) co_return error_response({Code::kConflict, reason::kConflict});
-  engine::DocUpdate update;
-  update.id = id;
-  update.deleted = true;
-  update.body = "{}";
-  update.canonical_body = "{}";
-  update.parent = std::move(rev);
+  // No rev on a live document: the writer's edit rule answers 409.
+  auto update = engine::DocUpdate::deletion(id, std::move(rev));
   auto written = co_await write_one(**db, std::move(update));
   if (!written) co_return error_response(written.error());
   co_return doc_written(req, id, *written, bhttp::status::ok);

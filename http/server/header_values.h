@@ -5,19 +5,16 @@
 #include <string>
 #include <string_view>
 
+#include "engine/doc_json.h"
 #include "engine/error.h"
 
 namespace divan::http::server {
 
-// The content type of an attachment stored or sent without one (couch_att's default).
-inline constexpr std::string_view kOctetStream = "application/octet-stream";
+using engine::has_control_char;
+using engine::kOctetStream;
 
 // `s` without surrounding spaces and tabs (optional whitespace, RFC 9110 §5.6.3).
 std::string_view trim_ows(std::string_view s);
-
-// Whether `s` holds a control character other than HTAB (0x00–0x08, 0x0A–0x1F, 0x7F): CR and LF
-// end a header field, and none of them may be written into one; a tab may (RFC 9110 §5.5).
-bool has_control_char(std::string_view s);
 
 // An entity tag without its weak prefix and quotes: `W/"x"` → `x`, `"x"` → `x`, `x` → `x`.
 std::string_view unquote_etag(std::string_view tag);

@@ -33,11 +33,6 @@ NewAttachment stub_att(std::string name, std::optional<uint64_t> revpos = {}) {
   return a;
 }
 
-DocUpdate with_atts(DocUpdate u, std::vector<NewAttachment> atts) {
-  u.attachments = std::move(atts);
-  return u;
-}
-
 std::vector<AttachmentInfo> stored_atts(Database& db, const std::string& id, const std::string& r) {
   auto snap = db.snapshot();
   REQUIRE(snap.has_value());

@@ -63,30 +63,38 @@ inline std::string hash_for(bool deleted, const std::optional<revtree::RevId>& p
   return revtree::new_rev_id(deleted, parent ? parent->pos : 0, parent ? parent->id : "", body);
 }
 
+// An interactive write through the named constructor (bodies are JSON object text).
 inline DocUpdate edit(std::string id, std::string body, std::optional<std::string> parent = {},
-                      bool deleted = false) {
-  DocUpdate u;
-  u.id = std::move(id);
-  u.body = body;
-  u.canonical_body = std::move(body);
-  u.deleted = deleted;
-  if (parent) u.parent = rev(*parent);
-  return u;
+                      bool deleted = false, std::vector<NewAttachment> atts = {}) {
+  auto json = Json::parse(body);
+  auto u = DocUpdate::edit(std::move(id), parent ? std::optional(rev(*parent)) : std::nullopt,
+                           deleted, json, std::move(atts));
+  REQUIRE(u.has_value());
+  return std::move(*u);
 }
 
 inline DocUpdate remove_doc(std::string id, std::string parent) {
-  return edit(std::move(id), "{}", std::move(parent), true);
+  return DocUpdate::deletion(std::move(id), rev(parent));
 }
 
 // A new_edits=false write of `_revisions {start, ids}` (newest first).
 inline DocUpdate replicated(std::string id, uint64_t start, std::vector<std::string> ids,
-                            bool deleted = false, std::string body = "{}") {
-  DocUpdate u;
-  u.id = std::move(id);
-  u.body = std::move(body);
-  u.deleted = deleted;
-  u.revisions = revtree::RevPath{start, std::move(ids)};
-  return u;
+                            bool deleted = false, std::string body = "{}",
+                            std::vector<NewAttachment> atts = {}) {
+  auto u = DocUpdate::replicated(std::move(id), revtree::RevPath{start, std::move(ids)}, deleted,
+                                 Json::parse(body), std::move(atts));
+  REQUIRE(u.has_value());
+  return std::move(*u);
+}
+
+// The same write with `atts` as its attachment set.
+inline DocUpdate with_atts(const DocUpdate& u, std::vector<NewAttachment> atts) {
+  auto body = Json::parse(u.body());
+  auto out = u.replicated()
+                 ? DocUpdate::replicated(u.id(), *u.revisions(), u.deleted(), body, std::move(atts))
+                 : DocUpdate::edit(u.id(), u.parent(), u.deleted(), body, std::move(atts));
+  REQUIRE(out.has_value());
+  return std::move(*out);
 }
 
 inline LocalUpdate local_put(std::string id, uint64_t counter, std::string body) {

@@ -62,40 +62,40 @@ struct Model {
   }
 
   WriteOutcome apply(const DocUpdate& u) {
-    auto it = docs.find(u.id);
+    auto it = docs.find(u.id());
     revtree::RevTree tree = it != docs.end() ? it->second.tree : revtree::RevTree();
     WriteOutcome out;
-    if (u.revisions) {
-      revtree::RevId newest = u.revisions->newest();
+    if (u.revisions()) {
+      revtree::RevId newest = u.revisions()->newest();
       out.rev = newest.str();
       bool was_leaf = tree.is_leaf(newest);
-      tree.merge(*u.revisions, u.deleted);
+      tree.merge(*u.revisions(), u.deleted());
       if (was_leaf || !tree.is_leaf(newest)) return out;
-      store(u.id, std::move(tree), newest, u.body);
+      store(u.id(), std::move(tree), newest, u.body());
       out.written = true;
       return out;
     }
     // spec §6.1, row by row.
     std::optional<revtree::RevId> parent;
     if (tree.empty()) {
-      if (u.parent) return conflict();
+      if (u.parent()) return conflict();
     } else if (!tree.winner().deleted) {
-      if (!u.parent) return conflict();
+      if (!u.parent()) return conflict();
       auto leaves = tree.leaves();
       bool is_leaf = std::any_of(leaves.begin(), leaves.end(),
-                                 [&](const revtree::Leaf& l) { return l.rev == *u.parent; });
+                                 [&](const revtree::Leaf& l) { return l.rev == *u.parent(); });
       if (!is_leaf) return conflict();
-      parent = u.parent;
+      parent = u.parent();
     } else {
-      if (u.parent || u.deleted) return conflict();
+      if (u.parent() || u.deleted()) return conflict();
       parent = tree.winner().rev;
     }
-    std::string new_id = hash_for(u.deleted, parent, u.canonical_body);
+    std::string new_id = hash_for(u.deleted(), parent, u.canonical_body());
     revtree::RevPath path = parent ? revtree::RevPath{parent->pos + 1, {new_id, parent->id}}
                                    : revtree::RevPath{1, {new_id}};
-    if (tree.merge(path, u.deleted) != revtree::MergeResult::kNewLeaf) return conflict();
+    if (tree.merge(path, u.deleted()) != revtree::MergeResult::kNewLeaf) return conflict();
     revtree::RevId new_rev{path.start, new_id};
-    store(u.id, std::move(tree), new_rev, u.body);
+    store(u.id(), std::move(tree), new_rev, u.body());
     out.rev = new_rev.str();
     out.written = true;
     return out;
@@ -233,11 +233,11 @@ std::string describe(const std::vector<WriteOp>& ops) {
   std::string text;
   for (const auto& op : ops) {
     if (const auto* u = std::get_if<DocUpdate>(&op)) {
-      text += u->id + (u->deleted ? " deleted" : "") + " body=" + u->body;
-      if (u->parent) text += " parent=" + u->parent->str();
-      if (u->revisions) {
-        text += " revisions=" + std::to_string(u->revisions->start) + "[";
-        for (const auto& id : u->revisions->ids) text += id + " ";
+      text += u->id() + (u->deleted() ? " deleted" : "") + " body=" + u->body();
+      if (u->parent()) text += " parent=" + u->parent()->str();
+      if (u->revisions()) {
+        text += " revisions=" + std::to_string(u->revisions()->start) + "[";
+        for (const auto& id : u->revisions()->ids) text += id + " ";
         text += "]";
       }
     } else if (const auto* l = std::get_if<LocalUpdate>(&op)) {

@@ -226,13 +226,13 @@ TEST_CASE_FIXTURE(Fixture, "many new docs in one group, some written twice, read
 TEST_CASE_FIXTURE(Fixture, "a precomputed new_rev_id is used only for the parent it was made for") {
   // Made for "no parent": right for a new doc...
   DocUpdate first = edit("d", R"({"v":1})");
-  first.new_rev_id = hash_for(false, {}, R"({"v":1})");
+  CHECK(first.new_rev_id() == hash_for(false, {}, R"({"v":1})"));
   std::string r1 = put(first).rev;
-  CHECK(r1 == "1-" + first.new_rev_id);
+  CHECK(r1 == "1-" + first.new_rev_id());
   std::string r2 = put(remove_doc("d", r1)).rev;
   // ...but recreating the deleted doc extends its deleted winner: the writer hashes that itself.
   DocUpdate again = edit("d", R"({"v":1})");
-  again.new_rev_id = hash_for(false, {}, R"({"v":1})");
+  CHECK(again.new_rev_id() == hash_for(false, {}, R"({"v":1})"));
   auto out = put(again);
   CHECK_FALSE(out.error.has_value());
   CHECK(out.rev == "3-" + hash_for(false, rev(r2), R"({"v":1})"));

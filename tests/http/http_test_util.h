@@ -120,13 +120,11 @@ struct Node {
   // A new_edits=false write of `_revisions {start, ids}` (newest first) with a compact JSON body.
   void replicate(std::string id, uint64_t start, std::vector<std::string> ids,
                  std::string body = "{}", bool deleted = false) {
-    engine::DocUpdate update;
-    update.id = std::move(id);
-    update.body = std::move(body);
-    update.deleted = deleted;
-    update.revisions = revtree::RevPath{start, std::move(ids)};
+    auto update = engine::DocUpdate::replicated(std::move(id), revtree::RevPath{start, std::move(ids)},
+                                                deleted, Json::parse(body));
+    REQUIRE(update.has_value());
     std::vector<engine::WriteOp> ops;
-    ops.push_back(std::move(update));
+    ops.push_back(std::move(*update));
     write(std::move(ops));
   }
   void put_local(std::string id, std::string body, uint64_t counter = 0) {

@@ -1,14 +1,21 @@
 // doc_json.h: id rules (http-api.md §5.1), special fields (§5.2), output splicing (§5.3), and the
-// engine writes built from a parsed body.
-#include "http/server/doc_json.h"
+// engine writes built from a parsed body (write_ops.h named constructors).
+#include "engine/doc_json.h"
 
 #include <doctest/doctest.h>
 
-#include "http_test_util.h"
+#include <algorithm>
+
+#include "engine/doc_render.h"
 #include "revtree/rev_hash.h"
 
-namespace divan::http::server::test {
+namespace divan::engine::test {
 namespace {
+
+bool has_stubs(const IncomingDoc& doc) {
+  return std::any_of(doc.attachments.begin(), doc.attachments.end(),
+                     [](const NewAttachment& a) { return a.stub; });
+}
 
 void check_fails(const Error& error, Code code, std::string_view reason) {
   CHECK(error.code == code);
@@ -182,31 +189,31 @@ TEST_CASE("to_doc_update: interactive writes carry the parent and the canonical 
   auto doc = parse(R"({"_rev":"1-a","b":1,"a":2})");
   auto update = to_doc_update(std::move(*doc), "d", true);
   REQUIRE(update.has_value());
-  CHECK(update->id == "d");
-  CHECK(update->parent->str() == "1-a");
-  CHECK_FALSE(update->revisions.has_value());
-  CHECK((update->body == R"({"b":1,"a":2})"));
-  CHECK((update->canonical_body == R"({"a":2,"b":1})"));
+  CHECK(update->id() == "d");
+  CHECK(update->parent()->str() == "1-a");
+  CHECK_FALSE(update->revisions().has_value());
+  CHECK((update->body() == R"({"b":1,"a":2})"));
+  CHECK((update->canonical_body() == R"({"a":2,"b":1})"));
   // The rev id is computed here, off the writer thread, exactly as spec §2.2 defines it.
-  CHECK(update->new_rev_id == divan::revtree::new_rev_id(false, 1, "a", R"({"a":2,"b":1})"));
+  CHECK(update->new_rev_id() == divan::revtree::new_rev_id(false, 1, "a", R"({"a":2,"b":1})"));
   auto first = to_doc_update(std::move(*parse(R"({"_deleted":true,"x":1})")), "e", true);
   REQUIRE(first.has_value());
-  CHECK(first->new_rev_id == divan::revtree::new_rev_id(true, 0, "", R"({"x":1})"));
+  CHECK(first->new_rev_id() == divan::revtree::new_rev_id(true, 0, "", R"({"x":1})"));
 }
 
 TEST_CASE("to_doc_update: new_edits=false takes _revisions, else _rev, else 400") {
   auto with_revisions = to_doc_update(
       std::move(*parse(R"({"_rev":"9-z","_revisions":{"start":2,"ids":["b","a"]}})")), "d", false);
   REQUIRE(with_revisions.has_value());
-  CHECK(with_revisions->revisions->start == 2);
-  CHECK((with_revisions->revisions->ids == std::vector<std::string>{"b", "a"}));
+  CHECK(with_revisions->revisions()->start == 2);
+  CHECK((with_revisions->revisions()->ids == std::vector<std::string>{"b", "a"}));
 
   auto with_rev = to_doc_update(std::move(*parse(R"({"_rev":"3-c","v":1})")), "d", false);
   REQUIRE(with_rev.has_value());
-  CHECK(with_rev->revisions->start == 3);
-  CHECK(with_rev->revisions->ids == std::vector<std::string>{"c"});
-  CHECK_FALSE(with_rev->parent.has_value());
-  CHECK(with_rev->body == R"({"v":1})");
+  CHECK(with_rev->revisions()->start == 3);
+  CHECK(with_rev->revisions()->ids == std::vector<std::string>{"c"});
+  CHECK_FALSE(with_rev->parent().has_value());
+  CHECK(with_rev->body() == R"({"v":1})");
 
   auto neither = to_doc_update(std::move(*parse(R"({"v":1})")), "d", false);
   REQUIRE_FALSE(neither.has_value());
@@ -247,6 +254,35 @@ TEST_CASE("to_local_update: rev \"0-N\" or none; anything else is Invalid rev fo
   CHECK(to_local_update(std::move(deleted), "_local/x")->deleted);
 }
 
+TEST_CASE("regress: a _local checkpoint as CouchDB's replicator writes it is accepted") {
+  // couch_replicator_scheduler_job sends `"_rev":"0-1","_revisions":{"start":0,"ids":["1"]}`;
+  // Divan answered 400 "_revisions.start isn't an integer." and CouchDB's second checkpoint failed.
+  auto doc = parse(R"({"_id":"_local/abc","_rev":"0-1","_revisions":{"start":0,"ids":["1"]},
+                       "session_id":"s","source_last_seq":"3","history":[]})");
+  REQUIRE(doc.has_value());
+  CHECK_FALSE(doc->revisions.has_value());  // a local doc keeps no history
+  auto update = to_local_update(std::move(*doc), "_local/abc");
+  REQUIRE(update.has_value());
+  CHECK(update->rev_counter == 1);
+  CHECK(update->body == R"({"session_id":"s","source_last_seq":"3","history":[]})");
+
+  // Shape is still checked as CouchDB checks it, local or not.
+  auto bad_start = parse(R"({"_id":"_local/abc","_revisions":{"start":"0","ids":["1"]}})");
+  REQUIRE_FALSE(bad_start.has_value());
+  check_fails(bad_start.error(), Code::kDocValidation, "_revisions.start isn't an integer.");
+  auto bad_ids = parse(R"({"_id":"_local/abc","_revisions":{"start":0,"ids":"1"}})");
+  REQUIRE_FALSE(bad_ids.has_value());
+  check_fails(bad_ids.error(), Code::kDocValidation, "_revisions.ids isn't a array.");
+  // A tree document's path still needs a rev pos of at least 1.
+  auto tree_doc = parse(R"({"_id":"d","_revisions":{"start":0,"ids":["1"]}})");
+  REQUIRE_FALSE(tree_doc.has_value());
+  check_fails(tree_doc.error(), Code::kDocValidation, "_revisions.start isn't an integer.");
+  // `_deleted` on a local doc deletes it.
+  auto deleted = parse(R"({"_id":"_local/abc","_rev":"0-2","_deleted":true})");
+  REQUIRE(deleted.has_value());
+  CHECK(to_local_update(std::move(*deleted), "_local/abc")->deleted);
+}
+
 // ---- §5.3 output ----
 
 TEST_CASE("§5.3 render_doc splices _id/_rev in front of the stored fields") {
@@ -272,8 +308,8 @@ constexpr std::string_view kHello64 = "aGVsbG8=";
 ReceivedAttachment received(std::string bytes, std::string sent_digest = "") {
   ReceivedAttachment part;
   part.sent_length = bytes.size();
-  part.sent_digest = sent_digest.empty() ? engine::md5_digest(bytes) : sent_digest;
-  part.body = engine::AttachmentBody::from_bytes(std::move(bytes));
+  part.sent_digest = sent_digest.empty() ? md5_digest(bytes) : sent_digest;
+  part.body = AttachmentBody::from_bytes(std::move(bytes));
   return part;
 }
 
@@ -289,7 +325,7 @@ TEST_CASE("§7.1 inline data is decoded; content_type defaults; revpos is kept w
       "b":{"data":""}}})");
   REQUIRE(doc.has_value());
   CHECK(doc->body.dump() == R"({"v":1})");
-  CHECK_FALSE(doc->has_stubs);
+  CHECK_FALSE(has_stubs(*doc));
   REQUIRE(doc->attachments.size() == 2);
   const auto& a = doc->attachments[0];
   CHECK(a.name == "a.txt");
@@ -298,7 +334,7 @@ TEST_CASE("§7.1 inline data is decoded; content_type defaults; revpos is kept w
   CHECK(a.revpos == std::optional<uint64_t>(3));
   REQUIRE(a.body);
   CHECK(a.body->length() == 5);  // `length` on inline data is ignored
-  CHECK(a.body->digest() == engine::md5_digest("hello"));
+  CHECK(a.body->digest() == md5_digest("hello"));
   const auto& b = doc->attachments[1];
   CHECK(b.content_type == "application/octet-stream");
   CHECK_FALSE(b.revpos.has_value());
@@ -309,7 +345,7 @@ TEST_CASE("§7.1 stubs: no body, revpos when given, has_stubs set") {
   auto doc = parse(R"({"_attachments":{"s":{"stub":true,"revpos":2,"digest":"md5-x"},
                                        "t":{"stub":true},"d":{"data":"aGVsbG8="}}})");
   REQUIRE(doc.has_value());
-  CHECK(doc->has_stubs);
+  CHECK(has_stubs(*doc));
   REQUIRE(doc->attachments.size() == 3);
   CHECK(doc->attachments[0].stub);
   CHECK(doc->attachments[0].revpos == std::optional<uint64_t>(2));
@@ -359,7 +395,7 @@ TEST_CASE("§7.4 follows entries take the received parts in _attachments order")
   auto doc = parse_with(R"({"_attachments":{
       "one":{"follows":true,"content_type":"text/plain","length":5,"revpos":4},
       "old":{"stub":true,"revpos":1},
-      "two":{"follows":true,"length":7,"digest":")" + engine::md5_digest("second!") + R"("}}})",
+      "two":{"follows":true,"length":7,"digest":")" + md5_digest("second!") + R"("}}})",
                         &parts);
   REQUIRE(doc.has_value());
   REQUIRE(doc->attachments.size() == 3);
@@ -369,7 +405,7 @@ TEST_CASE("§7.4 follows entries take the received parts in _attachments order")
   CHECK(doc->attachments[1].stub);
   CHECK(doc->attachments[2].body->memory() == std::optional<std::string_view>("second!"));
   CHECK(doc->attachments[2].content_type == "application/octet-stream");
-  CHECK(doc->has_stubs);
+  CHECK(has_stubs(*doc));
 }
 
 TEST_CASE("§7.4 follows: length and digest are checked against the bytes as sent") {
@@ -378,7 +414,7 @@ TEST_CASE("§7.4 follows: length and digest are checked against the bytes as sen
     Code code;
     const char* reason;  // nullptr: accepted
   };
-  const std::string md5 = engine::md5_digest("12345");
+  const std::string md5 = md5_digest("12345");
   const Row table[] = {
       {R"({"follows":true,"length":5})", Code::kBadRequest, nullptr},
       {R"({"follows":true})", Code::kBadRequest, nullptr},  // no length: nothing to check
@@ -424,38 +460,38 @@ TEST_CASE("to_doc_update: attachments travel; the rev hash covers their digests 
   REQUIRE(doc.has_value());
   auto update = to_doc_update(std::move(*doc), "d", true);
   REQUIRE(update.has_value());
-  REQUIRE(update->attachments.size() == 2);
-  CHECK(update->body == R"({"v":1})");  // `_attachments` is not part of the stored body
-  CHECK(update->new_rev_id ==
+  REQUIRE(update->attachments().size() == 2);
+  CHECK(update->body() == R"({"v":1})");  // `_attachments` is not part of the stored body
+  CHECK(update->new_rev_id() ==
         divan::revtree::new_rev_id(false, 0, "", R"({"v":1})",
-                                   {{"b", "text/plain", engine::md5_digest("hello")},
-                                    {"a", "application/octet-stream", engine::md5_digest("")}}));
-  CHECK(update->new_rev_id != divan::revtree::new_rev_id(false, 0, "", R"({"v":1})"));
+                                   {{"b", "text/plain", md5_digest("hello")},
+                                    {"a", "application/octet-stream", md5_digest("")}}));
+  CHECK(update->new_rev_id() != divan::revtree::new_rev_id(false, 0, "", R"({"v":1})"));
 
   auto with_stub = to_doc_update(
       std::move(*parse(R"({"_rev":"1-a","_attachments":{"s":{"stub":true}}})")), "d", true);
   REQUIRE(with_stub.has_value());
-  CHECK(with_stub->new_rev_id.empty());  // the writer hashes once the stub is resolved
-  CHECK(with_stub->canonical_body == "{}");
-  CHECK(with_stub->attachments.front().stub);
+  CHECK(with_stub->new_rev_id().empty());  // the writer hashes once the stub is resolved
+  CHECK(with_stub->canonical_body() == "{}");
+  CHECK(with_stub->attachments().front().stub);
 
   auto replicated = to_doc_update(
       std::move(*parse(R"({"_rev":"2-b","_attachments":{"s":{"stub":true,"revpos":1}}})")), "d",
       false);
   REQUIRE(replicated.has_value());
-  CHECK(replicated->attachments.size() == 1);
+  CHECK(replicated->attachments().size() == 1);
 }
 
 TEST_CASE("§5.4 the document size limit does not count attachment bytes") {
   Json body = Json::object();
   body["small"] = 1;
   body["_attachments"]["big"]["data"] =
-      engine::base64_encode(std::string(kMaxDocumentSize + 10, 'x'));
+      base64_encode(std::string(kMaxDocumentSize + 10, 'x'));
   auto doc = parse_incoming_doc(std::move(body));
   REQUIRE(doc.has_value());
   auto update = to_doc_update(std::move(*doc), "d", true);
   REQUIRE(update.has_value());
-  CHECK(update->attachments.front().body->length() == kMaxDocumentSize + 10);
+  CHECK(update->attachments().front().body->length() == kMaxDocumentSize + 10);
 }
 
 TEST_CASE("parse_atts_since: an array of revs") {
@@ -469,12 +505,6 @@ TEST_CASE("parse_atts_since: an array of revs") {
   REQUIRE_FALSE(not_array.has_value());
   CHECK(not_array.error().code == Code::kBadRequest);
 }
-
-}  // namespace
-}  // namespace divan::http::server::test
-
-namespace divan::http::server::test {
-namespace {
 
 // Regression: content_type and names were stored as given and written into response headers
 // (GET Content-Type, multipart part headers, Content-Disposition), so a CR LF made a header.
@@ -508,7 +538,7 @@ TEST_CASE("§7.1 content_type \"\" or absent is application/octet-stream before 
   REQUIRE(given.has_value());
   CHECK(empty->attachments[0].content_type == "application/octet-stream");
   CHECK(absent->attachments[0].content_type == "application/octet-stream");
-  auto rev = [](IncomingDoc&& doc) { return to_doc_update(std::move(doc), "d", true)->new_rev_id; };
+  auto rev = [](IncomingDoc&& doc) { return to_doc_update(std::move(doc), "d", true)->new_rev_id(); };
   const std::string r1 = rev(std::move(*empty));
   CHECK(r1 == rev(std::move(*absent)));
   CHECK(r1 == rev(std::move(*given)));
@@ -525,4 +555,4 @@ TEST_CASE("count_follows: follows entries that are not stubs") {
 }
 
 }  // namespace
-}  // namespace divan::http::server::test
+}  // namespace divan::engine::test

@@ -1,12 +1,9 @@
-#include "http/server/doc_json.h"
+#include "engine/doc_json.h"
 
+#include <algorithm>
 #include <charconv>
 
-#include "http/server/header_values.h"
-#include "http/server/response.h"
-#include "revtree/rev_hash.h"
-
-namespace divan::http::server {
+namespace divan::engine {
 
 namespace {
 
@@ -28,20 +25,34 @@ tl::unexpected<Error> validation(std::string reason) {
   return fail(Code::kDocValidation, std::move(reason));
 }
 
-// `_revisions` (revision-trees.md §1): {"start": int, "ids": [newest, …]}.
-Result<revtree::RevPath> parse_revisions(const Json& value) {
+// `_revisions` as CouchDB checks it (couch_doc:transfer_fields): an integer `start` and an array
+// `ids` of rev id strings.
+Result<void> check_revisions_shape(const Json& value) {
   if (!value.is_object()) return validation("_revisions member must be an object");
   auto start = value.find("start");
-  auto ids = value.find("ids");
-  if (start == value.end() || !start->is_number_integer() || start->get<int64_t>() < 1) {
+  if (start == value.end() || !start->is_number_integer()) {
     return validation("_revisions.start isn't an integer.");
   }
+  auto ids = value.find("ids");
   if (ids == value.end() || !ids->is_array()) return validation("_revisions.ids isn't a array.");
-  revtree::RevPath path;
-  path.start = start->get<uint64_t>();
-  if (ids->empty() || ids->size() > path.start) return validation("_revisions.ids isn't a array.");
   for (const auto& id : *ids) {
     if (!id.is_string()) return validation("RevId isn't a string");
+  }
+  return {};
+}
+
+// `_revisions` of a tree document (revision-trees.md §1): {"start": int >= 1, "ids": [newest, …]}
+// with no more ids than `start` (a rev's pos is at least 1).
+Result<revtree::RevPath> parse_revisions(const Json& value) {
+  if (auto ok = check_revisions_shape(value); !ok) return tl::unexpected(ok.error());
+  const Json& start = value["start"];
+  const Json& ids = value["ids"];
+  if (start.get<int64_t>() < 1) return validation("_revisions.start isn't an integer.");
+  revtree::RevPath path;
+  path.start = start.get<uint64_t>();
+  if (ids.empty() || ids.size() > path.start) return validation("_revisions.ids isn't a array.");
+  path.ids.reserve(ids.size());
+  for (const auto& id : ids) {
     auto canonical = revtree::canonical_rev_id(id.get_ref<const std::string&>());
     if (!canonical) return validation("RevId isn't a valid hexadecimal");
     path.ids.push_back(std::move(*canonical));
@@ -75,7 +86,7 @@ bool true_member(const Json& object, const char* key) {
 // A `"follows": true` entry's bytes (couch_att follow_from_json, write_streamed_attachment): the
 // declared length is of the bytes as sent (`encoded_length` when `encoding` is given, which
 // defaults to `length`), and a declared digest names those bytes too.
-Result<std::shared_ptr<const engine::AttachmentBody>> take_follows(
+Result<std::shared_ptr<const AttachmentBody>> take_follows(
     const std::string& name, const Json& entry, std::vector<ReceivedAttachment>* follows,
     size_t& next) {
   if (!follows || next >= follows->size()) {
@@ -110,12 +121,11 @@ Result<void> parse_attachments(const Json& value, IncomingDoc& out,
   for (const auto& [name, entry] : value.items()) {
     if (auto ok = validate_attachment_name(name); !ok) return ok;
     if (!entry.is_object()) return fail(Code::kBadRequest, "Invalid attachment " + name);
-    engine::NewAttachment att;
+    NewAttachment att;
     att.name = name;
     att.revpos = uint_member(entry, "revpos");
     if (true_member(entry, "stub")) {
       att.stub = true;
-      out.has_stubs = true;
       out.attachments.push_back(std::move(att));
       continue;
     }
@@ -134,10 +144,10 @@ Result<void> parse_attachments(const Json& value, IncomingDoc& out,
       auto data = entry.find("data");
       std::optional<std::string> bytes;
       if (data != entry.end() && data->is_string()) {
-        bytes = engine::base64_decode(data->get_ref<const std::string&>());
+        bytes = base64_decode(data->get_ref<const std::string&>());
       }
       if (!bytes) return fail(Code::kBadRequest, "Invalid attachment data for " + name);
-      att.body = engine::AttachmentBody::from_bytes(std::move(*bytes));
+      att.body = AttachmentBody::from_bytes(std::move(*bytes));
     }
     out.attachments.push_back(std::move(att));
   }
@@ -145,6 +155,13 @@ Result<void> parse_attachments(const Json& value, IncomingDoc& out,
 }
 
 }  // namespace
+
+bool has_control_char(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && u != '\t') || u == 0x7f;
+  });
+}
 
 Result<void> validate_doc_id(std::string_view id) {
   if (id.empty()) return fail(Code::kIllegalDocId, "Document id must not be empty");
@@ -232,6 +249,9 @@ Result<IncomingDoc> parse_incoming_doc(Json&& doc,
         out.rev = revtree::parse_rev(*out.raw_rev);
         if (!out.rev) return fail(Code::kBadRequest, reason::kBadRev);
       }
+    } else if (key == "_revisions" && local) {
+      // CouchDB checks the shape and a local doc keeps no history: checkpoints send one.
+      if (auto ok = check_revisions_shape(value); !ok) return tl::unexpected(ok.error());
     } else if (key == "_revisions") {
       auto path = parse_revisions(value);
       if (!path) return tl::unexpected(path.error());
@@ -252,46 +272,23 @@ Result<IncomingDoc> parse_incoming_doc(Json&& doc,
   return out;
 }
 
-Result<engine::DocUpdate> to_doc_update(IncomingDoc&& doc, std::string id, bool new_edits) {
-  engine::DocUpdate update;
-  update.id = std::move(id);
-  update.deleted = doc.deleted;
+Result<DocUpdate> to_doc_update(IncomingDoc&& doc, std::string id, bool new_edits) {
   if (new_edits) {
-    update.parent = std::move(doc.rev);
-  } else if (doc.revisions) {
-    update.revisions = std::move(doc.revisions);
-  } else if (doc.rev) {
-    update.revisions = revtree::RevPath{doc.rev->pos, {std::move(doc.rev->id)}};
-  } else {
+    return DocUpdate::edit(std::move(id), std::move(doc.rev), doc.deleted, doc.body,
+                           std::move(doc.attachments));
+  }
+  std::optional<revtree::RevPath> path = std::move(doc.revisions);
+  if (!path && doc.rev) path = revtree::RevPath{doc.rev->pos, {std::move(doc.rev->id)}};
+  if (!path) {
     return fail(Code::kBadRequest,
                 "When `new_edits: false`, the document needs `_rev` or `_revisions` specified");
   }
-  // `_attachments` was split off: the limit counts the JSON body only (§5.4).
-  update.body = doc.body.dump();
-  if (update.body.size() > kMaxDocumentSize) return fail(Code::kDocumentTooLarge, update.id);
-  update.attachments = std::move(doc.attachments);
-  if (new_edits) {
-    // From the dump: most bodies are already canonical, and then it is reused as is.
-    update.canonical_body = revtree::canonical_json(doc.body, update.body);
-    // Stubs name bytes only the writer can look up: it hashes once it resolved them.
-    if (!doc.has_stubs) {
-      std::vector<revtree::AttachmentDigest> digests;
-      digests.reserve(update.attachments.size());
-      for (const auto& att : update.attachments) {
-        digests.push_back({att.name, att.content_type, att.body->digest()});
-      }
-      // Here, on the request's thread, rather than on the database's single writer.
-      const auto& parent = update.parent;
-      update.new_rev_id = revtree::new_rev_id(update.deleted, parent ? parent->pos : 0,
-                                              parent ? std::string_view(parent->id) : "",
-                                              update.canonical_body, std::move(digests));
-    }
-  }
-  return update;
+  return DocUpdate::replicated(std::move(id), std::move(*path), doc.deleted, doc.body,
+                               std::move(doc.attachments));
 }
 
-Result<engine::LocalUpdate> to_local_update(IncomingDoc&& doc, std::string id) {
-  engine::LocalUpdate update;
+Result<LocalUpdate> to_local_update(IncomingDoc&& doc, std::string id) {
+  LocalUpdate update;
   update.id = std::move(id);
   update.deleted = doc.deleted;
   if (doc.raw_rev) {
@@ -306,4 +303,15 @@ Result<engine::LocalUpdate> to_local_update(IncomingDoc&& doc, std::string id) {
   return update;
 }
 
-}  // namespace divan::http::server
+Result<WriteOp> to_write_op(IncomingDoc&& doc, std::string id, bool new_edits) {
+  if (id.starts_with(kLocalPrefix)) {
+    auto update = to_local_update(std::move(doc), std::move(id));
+    if (!update) return tl::unexpected(update.error());
+    return WriteOp(std::move(*update));
+  }
+  auto update = to_doc_update(std::move(doc), std::move(id), new_edits);
+  if (!update) return tl::unexpected(update.error());
+  return WriteOp(std::move(*update));
+}
+
+}  // namespace divan::engine
