@@ -130,6 +130,10 @@ void remove_if_exists(const fs::path& p) {
 struct CatalogImpl {
   CatalogOptions options;
   DatabaseOptions db_options;
+
+  std::shared_ptr<const WritePolicy> policy_for(std::string_view name) const {
+    return options.write_policies ? options.write_policies(name) : nullptr;
+  }
   std::string uuid;
   fs::path spool_dir;
   std::unique_ptr<AsioWriterPool> pool;
@@ -233,6 +237,7 @@ Result<std::shared_ptr<Database>> Catalog::create(std::string_view name) {
     remove_if_exists(files.shm());
     throw;
   }
+  impl->policy = c.policy_for(name);
   std::shared_ptr<Database> db(new Database(std::move(impl)));
   c.open.emplace(std::string(name), db);
   return db;
@@ -250,6 +255,7 @@ Result<std::shared_ptr<Database>> Catalog::open(std::string_view name) {
   if (!fits_file_system(files) || !file_exists(files.db)) return fail(Code::kNotFound, reason::kNoDatabase);
   auto impl = std::make_unique<DatabaseImpl>(std::string(name), files, c.db_options, c.pool.get(),
                                              /*create=*/false);
+  impl->policy = c.policy_for(name);
   std::shared_ptr<Database> db(new Database(std::move(impl)));
   c.open.emplace(std::string(name), db);
   return db;

@@ -17,6 +17,7 @@
 
 #include "engine/database.h"
 #include "engine/error.h"
+#include "engine/write_policy.h"
 
 namespace divan::engine {
 
@@ -28,6 +29,8 @@ struct CatalogOptions {
   size_t writer_threads = 2;     // shared by all databases; each database drains on one at a time
   size_t max_readers_per_db = 8; // read-only connections kept per database
   bool fsync = true;             // synchronous=FULL; false only for benchmarks of the CPU path
+  // The write rules of system databases (write_policy.h), asked once per database as it opens.
+  WritePolicies write_policies;
 };
 
 struct CatalogImpl;

@@ -223,17 +223,18 @@ Database::~Database() = default;
 
 const std::string& Database::name() const { return impl_->name; }
 
-void Database::submit(std::vector<WriteOp> ops, WriteDone done) {
-  impl_->submit(std::move(ops), std::move(done));
+void Database::submit(std::vector<WriteOp> ops, WriteDone done, Writer writer) {
+  impl_->submit(std::move(ops), std::move(done), std::move(writer));
 }
 
-Result<std::vector<WriteOutcome>> Database::write(std::vector<WriteOp> ops) {
+Result<std::vector<WriteOutcome>> Database::write(std::vector<WriteOp> ops, Writer writer) {
   // Shared: the writer thread may still be inside set_value() when get() returns here.
   auto promise = std::make_shared<std::promise<Result<std::vector<WriteOutcome>>>>();
   auto future = promise->get_future();
-  impl_->submit(std::move(ops), [promise](Result<std::vector<WriteOutcome>> result) {
-    promise->set_value(std::move(result));
-  });
+  impl_->submit(
+      std::move(ops),
+      [promise](Result<std::vector<WriteOutcome>> result) { promise->set_value(std::move(result)); },
+      std::move(writer));
   return future.get();
 }
 

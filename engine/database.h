@@ -29,6 +29,7 @@
 
 #include "engine/attachments.h"
 #include "engine/write_ops.h"
+#include "engine/write_policy.h"
 #include "engine/error.h"
 #include "revtree/rev_tree.h"
 
@@ -167,12 +168,16 @@ class Database {
   const std::string& name() const;
 
   // Queues ops for the writer; `done` runs once on a writer thread (see the header comment).
-  // Ops apply in order, so two updates of one id in a batch see each other.
+  // Ops apply in order, so two updates of one id in a batch see each other. `writer` is who
+  // writes: the write rules (write_policy.h) run here, on the calling thread, before queueing
+  // (design docs need a database admin; the database's policy prepares each doc) and in the
+  // writer (the policy validates against the current doc); a refused op fails alone.
   // If the database is already closed/deleted (not_found) or unusable after a failed commit
   // (internal), `done` runs at once on the calling thread instead.
-  void submit(std::vector<WriteOp> ops, WriteDone done);
+  void submit(std::vector<WriteOp> ops, WriteDone done, Writer writer = Writer::node());
   // submit() and wait: for tests, tools and rare admin calls. Never call from an io thread.
-  Result<std::vector<WriteOutcome>> write(std::vector<WriteOp> ops);
+  Result<std::vector<WriteOutcome>> write(std::vector<WriteOp> ops,
+                                          Writer writer = Writer::node());
 
   // not_found "Database does not exist." once the database was deleted or closed.
   Result<Snapshot> snapshot();

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/database.h"
+#include "engine/write_policy.h"
 #include "engine/sqlite.h"
 
 namespace divan::engine {
@@ -58,6 +59,9 @@ struct DbState {
 struct PendingBatch {
   std::vector<WriteOp> ops;
   WriteDone done;
+  Writer writer;  // who submitted it: the write rules depend on it (write_policy.h)
+  // Per op, an error it was refused with before it was queued (empty: none was).
+  std::vector<std::optional<Error>> refused;
   size_t bytes = 0;
   // The distinct spooled (on-disk) attachment bodies its ops carry: staged into the file before
   // the batch joins a group (writer.cpp).
@@ -94,7 +98,7 @@ struct DatabaseImpl {
   // REQUIRES: not called from a writer thread or while holding a Snapshot of this database.
   void close();
 
-  void submit(std::vector<WriteOp> ops, WriteDone done);
+  void submit(std::vector<WriteOp> ops, WriteDone done, Writer writer);
   // A read-only connection from the pool (or a new one beyond it), with no transaction open.
   Result<std::unique_ptr<ReadLease>> lease_reader();
   Result<Snapshot> snapshot();
@@ -108,6 +112,9 @@ struct DatabaseImpl {
   const DbFiles files;
   const DatabaseOptions options;
   WriterPool* const pool;
+  // The database's write rules (write_policy.h); null: none beyond the built-in ones. Set by the
+  // catalog before the database is handed out, never changed afterwards.
+  std::shared_ptr<const WritePolicy> policy;
 
   mutable std::mutex mu;
   std::condition_variable idle_cv;  // signalled when a drain ends or a lease comes back

@@ -15,6 +15,7 @@
 
 #include "engine/attachment_store.h"
 #include "engine/database_internal.h"
+#include "engine/doc_json.h"
 #include "engine/schema.h"
 #include "engine/write_plan.h"
 #include "revtree/rev_hash.h"
@@ -332,13 +333,56 @@ void store_doc(WriteTxn& txn, const DocUpdate& update, const std::optional<Store
   count_winner(txn, old, winner);
 }
 
-WriteOutcome apply(WriteTxn& txn, const DocUpdate& update) {
+// The outcome of an op refused before it was queued: its error, and for a replicated write the
+// rev it carried (a _bulk_docs new_edits=false error item names it).
+WriteOutcome refused_outcome(const WriteOp& op, Error error) {
+  WriteOutcome out;
+  out.error = std::move(error);
+  const auto* update = std::get_if<DocUpdate>(&op);
+  if (update && update->revisions() && !update->revisions()->ids.empty()) {
+    out.rev = update->revisions()->newest().str();
+  }
+  return out;
+}
+
+// What the write rules of a batch need (write_policy.h): the database's policy and the writer.
+struct WriteRules {
+  const WritePolicy* policy = nullptr;
+  const Writer* writer = nullptr;
+};
+
+// The stored body of a document's winner, for the policy's validation: nullopt when the document
+// is new or its winner deleted.
+std::optional<std::string> winner_body(WriteTxn& txn, const std::string& id,
+                                       const std::optional<StoredDoc>& doc) {
+  if (!doc || doc->tree.empty()) return std::nullopt;
+  revtree::Leaf winner = doc->tree.winner();
+  if (winner.deleted) return std::nullopt;
+  sqlite::Use q(txn.conn.prepare("SELECT body FROM revs WHERE doc_id = ?1 AND rev = ?2"));
+  std::string rev_text = winner.rev.str();
+  q->bind_text(1, id);
+  q->bind_text(2, rev_text);
+  if (!q->step()) return std::nullopt;
+  return std::string(q->column_text(0));
+}
+
+WriteOutcome apply(WriteTxn& txn, const DocUpdate& update, const WriteRules& rules) {
   WriteOutcome out;
   std::optional<StoredDoc> old = load_doc(txn, update.id());
   WritePlan plan = plan_write(old ? old->tree : revtree::RevTree(), update);
   if (plan.error) {
     out.error = std::move(plan.error);
     return out;
+  }
+  if (update.replicated()) out.rev = plan.newest.str();
+  // After the edit rules, as CouchDB validates only a write whose revision is acceptable. A
+  // replicated write of known revisions stores nothing and is not validated either.
+  if (rules.policy && (plan.store || !update.replicated())) {
+    if (auto refused = rules.policy->validate(update, winner_body(txn, update.id(), old),
+                                              *rules.writer)) {
+      out.error = std::move(refused);
+      return out;
+    }
   }
   if (update.revisions()) {
     out.rev = plan.newest.str();
@@ -384,7 +428,7 @@ WriteOutcome apply(WriteTxn& txn, const DocUpdate& update) {
 }
 
 // spec §11 / http-api.md §8: no tree, no MVCC, rev "0-N", excluded from seqs and counts.
-WriteOutcome apply(WriteTxn& txn, const LocalUpdate& update) {
+WriteOutcome apply(WriteTxn& txn, const LocalUpdate& update, const WriteRules&) {
   WriteOutcome out;
   if (update.deleted) {
     sqlite::Use q(txn.conn.prepare("DELETE FROM local_docs WHERE id = ?1"));
@@ -411,7 +455,7 @@ WriteOutcome apply(WriteTxn& txn, const LocalUpdate& update) {
   return out;
 }
 
-WriteOutcome apply(WriteTxn& txn, const SetRevsLimit& op) {
+WriteOutcome apply(WriteTxn& txn, const SetRevsLimit& op, const WriteRules&) {
   WriteOutcome out;
   if (op.limit == 0) {
     out.error = Error{Code::kBadRequest, "revs_limit must be positive"};
@@ -425,7 +469,7 @@ WriteOutcome apply(WriteTxn& txn, const SetRevsLimit& op) {
   return out;
 }
 
-WriteOutcome apply(WriteTxn& txn, const SetSecurity& op) {
+WriteOutcome apply(WriteTxn& txn, const SetSecurity& op, const WriteRules&) {
   sqlite::Use q(txn.conn.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES('security', ?1)"));
   q->bind_text(1, op.json);
   q->run();
@@ -489,10 +533,32 @@ void call_quietly(F&& f) {
   }
 }
 
+// The write rules that need no stored state, on the submitting thread (write_policy.h): a design
+// document needs a database admin, and the database's policy prepares each document. An error
+// refuses that op alone: it is kept in `refused` and becomes its outcome.
+void check_before_queueing(std::vector<WriteOp>& ops, const WritePolicy* policy,
+                           const Writer& writer, std::vector<std::optional<Error>>& refused) {
+  for (size_t i = 0; i < ops.size(); ++i) {
+    auto* update = std::get_if<DocUpdate>(&ops[i]);
+    if (!update) continue;
+    std::optional<Error> error;
+    if (update->id().starts_with(kDesignPrefix) && !writer.db_admin) {
+      error = not_db_admin_error(writer);
+    } else if (policy) {
+      if (auto ok = policy->prepare(*update, writer); !ok) error = std::move(ok.error());
+    }
+    if (!error) continue;
+    if (refused.empty()) refused.resize(ops.size());
+    refused[i] = std::move(error);
+  }
+}
+
 }  // namespace
 
-void DatabaseImpl::submit(std::vector<WriteOp> ops, WriteDone done) {
+void DatabaseImpl::submit(std::vector<WriteOp> ops, WriteDone done, Writer writer) {
   PendingBatch batch;
+  check_before_queueing(ops, policy.get(), writer, batch.refused);
+  batch.writer = std::move(writer);
   for (const auto& op : ops) {
     batch.bytes += op_bytes(op);
     if (const auto* update = std::get_if<DocUpdate>(&op)) {
@@ -612,8 +678,14 @@ void DatabaseImpl::commit_group(std::vector<PendingBatch>& group, bool was_poiso
     for (auto& batch : group) {
       std::vector<WriteOutcome> outcomes;
       outcomes.reserve(batch.ops.size());
-      for (const auto& op : batch.ops) {
-        outcomes.push_back(std::visit([&](const auto& o) { return apply(txn, o); }, op));
+      const WriteRules rules{policy.get(), &batch.writer};
+      for (size_t i = 0; i < batch.ops.size(); ++i) {
+        if (!batch.refused.empty() && batch.refused[i]) {
+          outcomes.push_back(refused_outcome(batch.ops[i], std::move(*batch.refused[i])));
+          continue;
+        }
+        outcomes.push_back(std::visit([&](const auto& o) { return apply(txn, o, rules); },
+                                      batch.ops[i]));
       }
       results.emplace_back(std::move(outcomes));
     }

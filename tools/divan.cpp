@@ -83,6 +83,7 @@ int serve(const ServeFlags& flags) {
   }
   divan::engine::CatalogOptions catalog_options;
   catalog_options.data_dir = flags.data_dir;
+  catalog_options.write_policies = divan::http::server::system_write_policies();
   divan::engine::Catalog catalog(catalog_options);
 
   // Server admins, sessions, _users and CORS: everything that can fail does so before listening.

@@ -14,8 +14,6 @@
 
 namespace divan::http::server {
 
-using Json = nlohmann::ordered_json;
-
 namespace {
 
 using bhttp::verb;
@@ -25,8 +23,6 @@ using bhttp::verb;
 constexpr size_t kMaxCachedUsers = 10000;
 constexpr size_t kMaxVerifiedPasswords = 10000;
 
-constexpr std::string_view kDesignPrefix = "_design/";
-constexpr std::string_view kLocalPrefix = "_local/";
 
 const std::vector<std::string> kAdminRoles{"_admin"};
 
@@ -40,15 +36,6 @@ std::string http_date(uint64_t seconds) {
 }
 
 bool is_plain_doc_id(std::string_view id) { return !id.empty() && id.front() != '_'; }
-
-std::string dump(const Json& json) {
-  return json.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
-bool multipart(const Request& req) {
-  std::string_view type = req.header(bhttp::field::content_type);
-  return type.size() >= 9 && (type.substr(0, 9) == "multipart" || type.substr(0, 9) == "Multipart");
-}
 
 }  // namespace
 
@@ -95,7 +82,6 @@ struct AuthService::Impl {
   };
   UsersVerdict users_doc_rules(const Request& req, const RequestAuth& auth,
                                const SecurityObject& security);
-  std::optional<Error> prepare_users_write(Request& req, const RequestAuth& auth);
 };
 
 // ---- Authentication -----------------------------------------------------------------------------
@@ -232,18 +218,6 @@ std::optional<Error> AuthService::Impl::authorize(const Request& req, RequestAut
     if (verdict.allow || verdict.error) return verdict.error;
   }
   if (auto error = check_access(target.access, auth.user, &security)) return error;
-  // POST /{db} of a design doc is a design-doc write too; only its body says so.
-  const auto& path = req.path();
-  if (path.size() == 1 && req.method() == verb::post && !multipart(req)) {
-    auto json = Json::parse(req.body(), nullptr, false);
-    if (json.is_object()) {
-      auto id = json.find("_id");
-      if (id != json.end() && id->is_string() &&
-          id->get_ref<const std::string&>().starts_with(kDesignPrefix)) {
-        return not_db_admin_error(auth.user);
-      }
-    }
-  }
   return std::nullopt;
 }
 
@@ -269,71 +243,6 @@ AuthService::Impl::UsersVerdict AuthService::Impl::users_doc_rules(const Request
   if (auto error = check_access(Access::kMember, user, &security)) return {false, error};
   if (method == verb::get || user.name) return {false, Error{Code::kNotFound, reason::kMissing}};
   return {};  // anonymous write of a user doc: the _auth rules decide (signup)
-}
-
-// ---- `_users` writes ----------------------------------------------------------------------------
-
-// PUT/DELETE /_users/{id} and POST /_users: hash `password` and apply the user-doc rules before the
-// handler stores anything. POST /_users/_bulk_docs: hash every doc's password here; the rules run
-// per doc in take_denied_writes().
-std::optional<Error> AuthService::Impl::prepare_users_write(Request& req, const RequestAuth& auth) {
-  const auto& path = req.path();
-  if (path.empty() || path[0] != kUsersDb) return std::nullopt;
-  verb method = req.method();
-  bool single_doc = path.size() == 2 && is_plain_doc_id(path[1]) &&
-                    (method == verb::put || method == verb::delete_);
-  bool post_doc = path.size() == 1 && method == verb::post;
-  bool bulk = path.size() == 2 && path[1] == "_bulk_docs" && method == verb::post;
-  if (!single_doc && !post_doc && !bulk) return std::nullopt;
-  if (multipart(req)) {
-    // Replicated user docs (multipart/related PUT) carry hashes already; only admins may push them.
-    if (!auth.db_admin) return Error{Code::kForbidden, "Only admins may replicate user docs."};
-    return std::nullopt;
-  }
-  auto db = catalog.open(kUsersDb);
-  if (!db) return std::nullopt;
-
-  if (bulk) {
-    auto json = Json::parse(req.body(), nullptr, false);
-    if (!json.is_object()) return std::nullopt;  // the handler reports the bad body
-    auto docs = json.find("docs");
-    if (docs == json.end() || !docs->is_array()) return std::nullopt;
-    bool changed = false;
-    for (auto& doc : *docs) {
-      if (!doc.is_object()) continue;
-      auto hashed = hash_user_doc_password(doc);
-      if (!hashed) return hashed.error();
-      changed = changed || *hashed;
-    }
-    if (changed) req.mutable_body() = dump(json);
-    return std::nullopt;
-  }
-
-  Json doc = Json::object();
-  if (method != verb::delete_) {
-    doc = Json::parse(req.body(), nullptr, false);
-    if (!doc.is_object()) return std::nullopt;  // the handler reports the bad body
-  }
-  std::string id;
-  if (single_doc) {
-    id = path[1];
-  } else if (auto it = doc.find("_id"); it != doc.end() && it->is_string()) {
-    id = it->get<std::string>();
-    if (id.starts_with(kDesignPrefix) || id.starts_with(kLocalPrefix)) return std::nullopt;
-  }
-  bool deleted = method == verb::delete_;
-  if (auto it = doc.find("_deleted"); it != doc.end() && it->is_boolean()) {
-    deleted = deleted || it->get<bool>();
-  }
-  auto hashed = hash_user_doc_password(doc);
-  if (!hashed) return hashed.error();
-  auto old = id.empty() ? std::nullopt : read_winner_body(**db, id);
-  if (auto error = validate_user_doc_write(doc, id, deleted, old ? &*old : nullptr, auth.user,
-                                           auth.db_admin)) {
-    return error;
-  }
-  if (*hashed) req.mutable_body() = dump(doc);
-  return std::nullopt;
 }
 
 // ---- The service --------------------------------------------------------------------------------
@@ -376,9 +285,6 @@ std::optional<Response> AuthService::before_route_checks(Request& req) {
     req.set_auth(auth);
     if (error) return error_response(*error);
   }
-  if (!req.path().empty() && req.path()[0] == kUsersDb) {
-    if (auto error = s.prepare_users_write(req, *req.auth())) return error_response(*error);
-  }
   return std::nullopt;
 }
 
@@ -390,76 +296,16 @@ void AuthService::finish_response(const Request& req, Response& res) const {
   if (impl_->options.cors.enabled()) add_cors_headers(impl_->options.cors, req, res);
 }
 
+engine::Writer request_writer(const Request& req) {
+  const RequestAuth* auth = req.auth();
+  if (!auth) return engine::Writer::node();
+  return engine::Writer{auth->user.name, auth->user.roles, auth->db_admin};
+}
+
 void add_auth_headers(const Request& req, Response& res) {
   if (const RequestAuth* auth = req.auth(); auth && auth->service) {
     auth->service->finish_response(req, res);
   }
-}
-
-// ---- Hooks for the write handlers ---------------------------------------------------------------
-
-DeniedWrites take_denied_writes(const Request& req, ServerContext& ctx,
-                                std::vector<engine::WriteOp>& ops) {
-  DeniedWrites denied;
-  const RequestAuth* auth = req.auth();
-  if (!auth || req.path().empty()) return denied;
-  bool users_db = req.path()[0] == kUsersDb;
-  if (auth->db_admin && !users_db) return denied;  // the common case: nothing to check
-
-  std::shared_ptr<engine::Database> db;
-  if (users_db) {
-    if (auto opened = ctx.catalog.open(kUsersDb)) db = *opened;
-  }
-  for (size_t i = 0; i < ops.size(); ++i) {
-    std::optional<Error> error;
-    std::string rev;
-    if (const auto* update = std::get_if<engine::DocUpdate>(&ops[i])) {
-      if (update->revisions() && !update->revisions()->ids.empty()) {
-        rev = update->revisions()->newest().str();
-      }
-      if (update->id().starts_with(kDesignPrefix)) {
-        if (!auth->db_admin) error = not_db_admin_error(auth->user);
-      } else if (users_db && db) {
-        auto body = Json::parse(update->body(), nullptr, false);
-        if (!body.is_object()) body = Json::object();
-        auto old = read_winner_body(*db, update->id());
-        error = validate_user_doc_write(body, update->id(), update->deleted(), old ? &*old : nullptr,
-                                        auth->user, auth->db_admin);
-      }
-    }
-    if (error) denied.items.push_back({i, std::move(*error), std::move(rev)});
-  }
-  if (denied.items.empty()) return denied;
-  std::vector<engine::WriteOp> kept;
-  kept.reserve(ops.size() - denied.items.size());
-  auto next_denied = denied.items.begin();
-  for (size_t i = 0; i < ops.size(); ++i) {
-    if (next_denied != denied.items.end() && next_denied->index == i) {
-      ++next_denied;
-    } else {
-      kept.push_back(std::move(ops[i]));
-    }
-  }
-  ops = std::move(kept);
-  return denied;
-}
-
-void restore_denied_writes(std::vector<engine::WriteOutcome>& outcomes, DeniedWrites&& denied) {
-  if (denied.items.empty()) return;
-  std::vector<engine::WriteOutcome> merged;
-  merged.reserve(outcomes.size() + denied.items.size());
-  size_t next = 0;
-  for (auto& item : denied.items) {
-    while (merged.size() < item.index && next < outcomes.size()) {
-      merged.push_back(std::move(outcomes[next++]));
-    }
-    engine::WriteOutcome outcome;
-    outcome.error = std::move(item.error);
-    outcome.rev = std::move(item.rev);
-    merged.push_back(std::move(outcome));
-  }
-  while (next < outcomes.size()) merged.push_back(std::move(outcomes[next++]));
-  outcomes = std::move(merged);
 }
 
 }  // namespace divan::http::server

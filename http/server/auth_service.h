@@ -3,9 +3,9 @@
 // around every handler:
 //
 //   before_route()     CORS preflight → authenticate (AuthSession cookie, then Basic) → the access
-//                      rules of auth.h against the database's `_security` → `_users` doc
-//                      preparation (password hashing, the `_auth` validation). A Response comes
-//                      back when the request must not reach its handler.
+//                      rules of auth.h against the database's `_security`. A Response comes back
+//                      when the request must not reach its handler. (What a `_users` write may
+//                      contain is the engine's to enforce, for every writer: users_db.h.)
 //   finish_response()  a refreshed AuthSession cookie and the CORS headers.
 //
 // With no admin configured every request runs as admin ("admin party", as CouchDB), yet wrong
@@ -48,6 +48,10 @@ struct RequestAuth {
   const AuthService* service = nullptr;  // the service that set this up
 };
 
+// Who a request writes as, for the engine's write rules (engine/write_policy.h): its user, and
+// whether that user is an admin of the path's database. The node itself without an AuthService.
+engine::Writer request_writer(const Request& req);
+
 // finish_response() for a handler that sends its own response header (a streamed feed): call it
 // on the header before sending. No-op when the request went through no AuthService.
 void add_auth_headers(const Request& req, Response& res);
@@ -84,24 +88,5 @@ class AuthService {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// ---- Hooks for the write handlers ---------------------------------------------------------------
-
-// Per-document refusals inside a `_bulk_docs` batch: design docs written by a user who is no db
-// admin ("You are not a db or server admin.", http-api.md §10) and `_users` docs failing the user
-// doc rules. take_denied_writes() removes those ops from `ops` (keeping the others in order);
-// restore_denied_writes() puts an error outcome back at each removed index, so the reply lists
-// them in request order. Both are no-ops for admins on ordinary databases.
-struct DeniedWrites {
-  struct Item {
-    size_t index;
-    Error error;
-    std::string rev;  // the op's rev, for new_edits=false error items
-  };
-  std::vector<Item> items;
-};
-DeniedWrites take_denied_writes(const Request& req, ServerContext& ctx,
-                                std::vector<engine::WriteOp>& ops);
-void restore_denied_writes(std::vector<engine::WriteOutcome>& outcomes, DeniedWrites&& denied);
 
 }  // namespace divan::http::server

@@ -9,6 +9,7 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/pchars.hpp>
 
+#include "http/server/auth_service.h"
 #include "http/server/response.h"
 
 namespace divan::http::server {
@@ -60,8 +61,9 @@ Response doc_written(const Request& req, std::string_view id, std::string_view r
   return res;
 }
 
-Task<WriteResult> write(engine::Database& db, std::vector<engine::WriteOp> ops) {
-  auto initiate = [&db](auto handler, std::vector<engine::WriteOp> ops) {
+Task<WriteResult> write(const Request& req, engine::Database& db, std::vector<engine::WriteOp> ops) {
+  auto initiate = [&db, writer = request_writer(req)](auto handler,
+                                                      std::vector<engine::WriteOp> ops) mutable {
     // The writer's completion is a copyable std::function; the coroutine handler is move-only.
     auto shared = std::make_shared<decltype(handler)>(std::move(handler));
     db.submit(std::move(ops), [shared](WriteResult result) {
@@ -70,16 +72,16 @@ Task<WriteResult> write(engine::Database& db, std::vector<engine::WriteOp> ops) 
       asio::post(executor, [shared, result = std::move(result)]() mutable {
         (*shared)(std::move(result));
       });
-    });
+    }, std::move(writer));
   };
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(WriteResult)>(
       initiate, asio::use_awaitable, std::move(ops));
 }
 
-Task<Result<std::string>> write_one(engine::Database& db, engine::WriteOp op) {
+Task<Result<std::string>> write_one(const Request& req, engine::Database& db, engine::WriteOp op) {
   std::vector<engine::WriteOp> ops;
   ops.push_back(std::move(op));
-  auto result = co_await write(db, std::move(ops));
+  auto result = co_await write(req, db, std::move(ops));
   if (!result) co_return tl::unexpected(result.error());
   auto& outcome = result->front();
   if (outcome.error) co_return tl::unexpected(*outcome.error);

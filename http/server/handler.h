@@ -47,11 +47,12 @@ void append_segment(std::string& out, std::string_view s);
 Response doc_written(const Request& req, std::string_view id, std::string_view rev,
                      bhttp::status status);
 
-// Hands ops to the database's writer and resumes on the caller's executor once they committed.
-Task<Result<std::vector<engine::WriteOutcome>>> write(engine::Database& db,
+// Hands ops to the database's writer as the request's user (auth_service.h request_writer) and
+// resumes on the caller's executor once they committed.
+Task<Result<std::vector<engine::WriteOutcome>>> write(const Request& req, engine::Database& db,
                                                       std::vector<engine::WriteOp> ops);
 
 // One write through write(): the new rev, or the error of the write or of its outcome.
-Task<Result<std::string>> write_one(engine::Database& db, engine::WriteOp op);
+Task<Result<std::string>> write_one(const Request& req, engine::Database& db, engine::WriteOp op);
 
 }  // namespace divan::http::server

@@ -330,7 +330,7 @@ Task<Response> handle_attachment_put(Request& req, ServerContext& ctx) {
   next.attachments.insert(next.attachments.begin(), std::move(att));
   auto update = std::move(next).update(path.id);
   if (!update) co_return error_response(update.error());
-  auto written = co_await write_one(*db, std::move(*update));
+  auto written = co_await write_one(req, *db, std::move(*update));
   if (!written) co_return error_response(written.error());
   Response res = doc_written(req, path.id, *written, bhttp::status::created);
   add_attachment_location(res, path.name);
@@ -358,7 +358,7 @@ Task<Response> handle_attachment_delete(Request& req, ServerContext& ctx) {
   }
   auto update = std::move(next).update(path.id);
   if (!update) co_return error_response(update.error());
-  auto written = co_await write_one(*db, std::move(*update));
+  auto written = co_await write_one(req, *db, std::move(*update));
   if (!written) co_return error_response(written.error());
   Response res = doc_written(req, path.id, *written, bhttp::status::ok);
   res.erase(bhttp::field::location);  // CouchDB sends none for a DELETE

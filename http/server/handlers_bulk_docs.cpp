@@ -5,7 +5,6 @@
 #include <string_view>
 #include <unordered_set>
 
-#include "http/server/auth_service.h"
 #include "http/server/doc_json.h"
 #include "http/server/errors.h"
 #include "http/server/handlers.h"
@@ -98,10 +97,9 @@ Task<Response> handle_bulk_docs(Request& req, ServerContext& ctx) {
   req.mutable_body().clear();  // the parsed copy is all we need from here on
 
   if (auto error = first_unresolvable_stub(**db, bulk->ops)) co_return error_response(*error);
-  auto denied = take_denied_writes(req, ctx, bulk->ops);  // design docs by non-admins (auth_service.h)
-  auto result = co_await write(**db, std::move(bulk->ops));
+  // Design docs by non-admins and `_users` rules are refused per doc by the engine's write rules.
+  auto result = co_await write(req, **db, std::move(bulk->ops));
   if (!result) co_return error_response(result.error());
-  restore_denied_writes(*result, std::move(denied));
   // An unresolvable attachment stub fails the whole request with 412, as in CouchDB (§7.3): the
   // CouchDB replicator reacts by re-sending the doc with its attachment bodies. Checked above
   // before writing; should a concurrent write still make the writer refuse a stub, the other docs

@@ -86,7 +86,7 @@ Task<Response> handle_db_post(Request& req, ServerContext& ctx) {
   if (!op) co_return error_response(op.error());
   std::vector<engine::WriteOp> ops;
   ops.push_back(std::move(*op));
-  auto result = co_await write(**db, std::move(ops));
+  auto result = co_await write(req, **db, std::move(ops));
   if (!result) co_return error_response(result.error());
   const engine::WriteOutcome& outcome = result->front();
   if (outcome.error) co_return error_response(*outcome.error);
@@ -123,7 +123,7 @@ Task<Response> handle_revs_limit_put(Request& req, ServerContext& ctx) {
   }
   std::vector<engine::WriteOp> ops;
   ops.push_back(engine::SetRevsLimit{static_cast<uint32_t>(json->get<int64_t>())});
-  auto result = co_await write(**db, std::move(ops));
+  auto result = co_await write(req, **db, std::move(ops));
   if (!result) co_return error_response(result.error());
   co_return json_response(bhttp::status::ok, R"({"ok":true})");
 }
@@ -163,7 +163,7 @@ Task<Response> handle_security_put(Request& req, ServerContext& ctx) {
   if (auto ok = validate_security(*json); !ok) co_return error_response(ok.error());
   std::vector<engine::WriteOp> ops;
   ops.push_back(engine::SetSecurity{json->dump()});
-  auto result = co_await write(**db, std::move(ops));
+  auto result = co_await write(req, **db, std::move(ops));
   if (!result) co_return error_response(result.error());
   co_return json_response(bhttp::status::ok, R"({"ok":true})");
 }

@@ -110,7 +110,7 @@ Task<Response> write_local(Request& req, engine::Database& db, const std::string
   incoming.deleted = remove || incoming.deleted;
   auto update = to_local_update(std::move(incoming), id);
   if (!update) co_return error_response(update.error());
-  auto written = co_await write_one(db, std::move(*update));
+  auto written = co_await write_one(req, db, std::move(*update));
   if (!written) co_return error_response(written.error());
   co_return doc_written(req, id, *written, remove ? bhttp::status::ok : bhttp::status::created);
 }
@@ -357,7 +357,7 @@ Task<Response> handle_doc_put(Request& req, ServerContext& ctx) {
   bool deleted = doc->deleted;
   auto update = to_doc_update(std::move(*doc), id, *new_edits);
   if (!update) co_return error_response(update.error());
-  auto written = co_await write_one(**db, std::move(*update));
+  auto written = co_await write_one(req, **db, std::move(*update));
   if (!written) co_return error_response(written.error());
   if (req.param("batch") == "ok") {
     co_return json_response(bhttp::status::accepted, "{\"ok\":true,\"id\":" + json_string(id) + "}");
@@ -390,7 +390,7 @@ Task<Response> handle_doc_delete(Request& req, ServerContext& ctx) {
   }
   // No rev on a live document: the writer's edit rule answers 409.
   auto update = engine::DocUpdate::deletion(id, std::move(rev));
-  auto written = co_await write_one(**db, std::move(update));
+  auto written = co_await write_one(req, **db, std::move(update));
   if (!written) co_return error_response(written.error());
   co_return doc_written(req, id, *written, bhttp::status::ok);
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "engine/doc_json.h"
+
 namespace divan::http::server {
 
 using Json = nlohmann::ordered_json;
@@ -128,6 +130,43 @@ std::optional<Error> validate_user_doc_write(const Json& doc, std::string_view i
     return forbidden("Character `:` is not allowed in usernames.");
   }
   return std::nullopt;
+}
+
+Result<void> UsersDbPolicy::prepare(engine::DocUpdate& update, const engine::Writer&) const {
+  if (update.id().starts_with(engine::kDesignPrefix)) return {};
+  Json body = Json::parse(update.body(), nullptr, false);
+  if (!body.is_object()) return {};
+  auto hashed = hash_user_doc_password(body);
+  if (!hashed) return tl::unexpected(hashed.error());
+  if (!*hashed) return {};
+  auto rewritten = std::move(update).with_body(body);
+  if (!rewritten) return tl::unexpected(rewritten.error());
+  update = std::move(*rewritten);
+  return {};
+}
+
+std::optional<Error> UsersDbPolicy::validate(const engine::DocUpdate& update,
+                                             const std::optional<std::string>& old_body,
+                                             const engine::Writer& writer) const {
+  if (update.id().starts_with(engine::kDesignPrefix)) return std::nullopt;
+  Json body = Json::parse(update.body(), nullptr, false);
+  if (!body.is_object()) body = Json::object();
+  std::optional<Json> old;
+  if (old_body) {
+    old = Json::parse(*old_body, nullptr, false);
+    if (!old->is_object()) old.reset();
+  }
+  UserCtx user{writer.name, writer.roles};
+  return validate_user_doc_write(body, update.id(), update.deleted(), old ? &*old : nullptr, user,
+                                 writer.db_admin);
+}
+
+engine::WritePolicies system_write_policies() {
+  auto users = std::make_shared<const UsersDbPolicy>();
+  return [users](std::string_view db) -> std::shared_ptr<const engine::WritePolicy> {
+    if (db == kUsersDb) return users;
+    return nullptr;
+  };
 }
 
 std::optional<Json> read_winner_body(engine::Database& db, std::string_view id) {

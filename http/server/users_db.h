@@ -15,6 +15,7 @@
 #include "engine/catalog.h"
 #include "engine/database.h"
 #include "engine/error.h"
+#include "engine/write_policy.h"
 #include "http/server/auth.h"
 
 namespace divan::http::server {
@@ -41,6 +42,22 @@ Result<bool> hash_user_doc_password(nlohmann::ordered_json& doc);
 std::optional<Error> validate_user_doc_write(const nlohmann::ordered_json& doc, std::string_view id,
                                              bool deleted, const nlohmann::ordered_json* old,
                                              const UserCtx& user, bool admin);
+
+// The engine's write rules for `_users` (engine/write_policy.h), so every writer (an HTTP handler,
+// a replication, a tool) goes through them: prepare() hashes a `password` into PBKDF2 fields
+// (hash_user_doc_password), validate() applies validate_user_doc_write to normal (non-design)
+// docs against the current winner.
+class UsersDbPolicy final : public engine::WritePolicy {
+ public:
+  Result<void> prepare(engine::DocUpdate& update, const engine::Writer& writer) const override;
+  std::optional<Error> validate(const engine::DocUpdate& update,
+                                const std::optional<std::string>& old_body,
+                                const engine::Writer& writer) const override;
+};
+
+// The write rules of the node's system databases, by name: UsersDbPolicy for `_users`, nothing
+// for the others. For CatalogOptions::write_policies; every Catalog of a node gets it.
+engine::WritePolicies system_write_policies();
 
 // The body of `id`'s winning revision, nullopt when absent or deleted.
 std::optional<nlohmann::ordered_json> read_winner_body(engine::Database& db, std::string_view id);

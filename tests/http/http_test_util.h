@@ -26,6 +26,7 @@
 #include "http/server/handler.h"
 #include "http/server/request.h"
 #include "http/server/routes.h"
+#include "http/server/users_db.h"
 #include "revtree/rev_id.h"
 
 namespace divan::http::server::test {
@@ -73,6 +74,7 @@ inline engine::CatalogOptions test_options(const TempDir& dir) {
   engine::CatalogOptions options;
   options.data_dir = dir.path();
   options.fsync = false;  // tests check behaviour, not durability
+  options.write_policies = system_write_policies();  // as the node has them (tools/divan.cpp)
   return options;
 }
 
