@@ -298,9 +298,13 @@ std::string new_rev_id(bool deleted, uint64_t parent_pos, std::string_view paren
   }
   text += "]]";
 
+  return md5_hex(text);
+}
+
+std::string md5_hex(std::string_view bytes) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
-  if (!md5_digest(text, md, md_len) || md_len != 16) {
+  if (!md5_digest(bytes, md, md_len) || md_len != 16) {
     // Only possible if libcrypto cannot provide MD5 at all (e.g. a FIPS-only provider): a broken
     // deployment, not a per-request condition.
     throw std::runtime_error("revtree: MD5 unavailable in libcrypto");

@@ -34,4 +34,8 @@ std::string canonical_json(const nlohmann::ordered_json& value, std::string_view
 std::string new_rev_id(bool deleted, uint64_t parent_pos, std::string_view parent_id,
                        std::string_view canonical_body, std::vector<AttachmentDigest> atts = {});
 
+// 32 lowercase hex chars = MD5(bytes): the digest new_rev_id() uses, for other stable ids built the
+// same way (replicator/rep_id.h). Throws std::runtime_error only if libcrypto has no MD5 at all.
+std::string md5_hex(std::string_view bytes);
+
 }  // namespace divan::revtree

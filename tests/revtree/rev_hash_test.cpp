@@ -189,3 +189,10 @@ TEST_CASE("canonical_json(value, dump): random documents") {
     REQUIRE(canonical_json(v, v.dump()) == canonical_json(v));
   }
 }
+
+TEST_CASE("md5_hex: RFC 1321 test vectors, lowercase hex") {
+  CHECK(md5_hex("") == "d41d8cd98f00b204e9800998ecf8427e");
+  CHECK(md5_hex("abc") == "900150983cd24fb0d6963f7d28e17f72");
+  CHECK(md5_hex("message digest") == "f96b697d7cb7938d525a2f31aaf161d0");
+  CHECK(md5_hex(std::string_view("a\0b", 3)) != md5_hex("ab"));  // bytes, not C strings
+}

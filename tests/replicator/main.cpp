@@ -1,0 +1,3 @@
+// The replicator_test binary's main (doctest).
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
