@@ -19,14 +19,16 @@
 // - RETRIES: a request sent on a reused keep-alive connection that fails before a single response
 //   byte arrived (the server closed the connection while it sat idle: a race HTTP/1.1 allows,
 //   RFC 9112 §9.3.1) is sent once more on a fresh connection. So the server may see a request
-//   twice when it processed it and then dropped the connection without answering. Every request
-//   the replicator makes is idempotent (GET, _revs_diff, _bulk_get, _bulk_docs with
-//   new_edits=false, checkpoint PUTs carrying their _rev), so that is safe; callers that send
-//   non-idempotent requests through this client must accept it.
+//   twice when it processed it and then dropped the connection without answering. The
+//   replicator's requests are idempotent (GET, HEAD, _revs_diff, _bulk_get, _bulk_docs with
+//   new_edits=false) or safe to repeat (a _local checkpoint PUT repeated after it was applied
+//   answers 409 conflict, which the caller then sees instead of 201); callers that send other
+//   non-idempotent requests through this client must accept that.
 //
 // Thread-safety: a Client is shared by every replication job of a node; send() and shutdown() may
-// be called from any thread or strand, concurrently. Errors never throw out of send(): they are
-// TransportError values. (An HTTP error status is not a transport error: it is a Response.)
+// be called from any thread or strand, concurrently. Errors never throw out of send() (only
+// std::bad_alloc can): they are TransportError values. An HTTP error status is not a transport
+// error: it is a Response.
 #pragma once
 
 #include <chrono>
