@@ -59,14 +59,22 @@ std::string Origin::host_header() const {
 
 std::string_view name(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::kResolve: return "resolve";
-    case ErrorKind::kConnect: return "connect";
-    case ErrorKind::kTimeout: return "timeout";
-    case ErrorKind::kTls: return "tls";
-    case ErrorKind::kConnectionLost: return "connection_lost";
-    case ErrorKind::kProtocol: return "protocol";
-    case ErrorKind::kTooLarge: return "too_large";
-    case ErrorKind::kCancelled: return "cancelled";
+    case ErrorKind::kResolve:
+      return "resolve";
+    case ErrorKind::kConnect:
+      return "connect";
+    case ErrorKind::kTimeout:
+      return "timeout";
+    case ErrorKind::kTls:
+      return "tls";
+    case ErrorKind::kConnectionLost:
+      return "connection_lost";
+    case ErrorKind::kProtocol:
+      return "protocol";
+    case ErrorKind::kTooLarge:
+      return "too_large";
+    case ErrorKind::kCancelled:
+      return "cancelled";
   }
   return "unknown";
 }
@@ -80,8 +88,8 @@ tl::unexpected<TransportError> transport_error(ErrorKind kind, std::string messa
 // now + timeout, saturating: a huge timeout must not overflow into the past.
 Clock::time_point deadline_after(std::chrono::milliseconds timeout) {
   const auto now = Clock::now();
-  if (timeout >= std::chrono::duration_cast<std::chrono::milliseconds>(Clock::time_point::max() -
-                                                                       now)) {
+  if (timeout >=
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::time_point::max() - now)) {
     return Clock::time_point::max();
   }
   return now + timeout;
@@ -117,7 +125,7 @@ std::string invalid_request(const Request& request) {
 }  // namespace
 
 // A request waiting for a slot. Woken by cancelling its timer on its own strand; what happened
-// is read under Impl::mu_ (`granted`) or from the stop switches.
+// is read under Impl::mu (`granted`) or from the stop switches.
 struct Waiter {
   explicit Waiter(asio::any_io_executor ex) : strand(std::move(ex)), timer(strand) {}
   // Thread-safe. The waiter stays alive until the posted cancel has run.
@@ -126,10 +134,10 @@ struct Waiter {
   }
   const asio::any_io_executor strand;
   asio::steady_timer timer;
-  bool granted = false;  // guarded by Impl::mu_: a slot was handed to it
+  bool granted = false;  // guarded by Impl::mu: a slot was handed to it
 };
 
-// One origin's connections and slots. Guarded by Impl::mu_.
+// One origin's connections and slots. Guarded by Impl::mu.
 struct Pool {
   // Idle keep-alive connections, oldest first: taken from the back (most recently used, the
   // likeliest to be alive and warm), expired from the front.
@@ -171,7 +179,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
                                                      Clock::time_point deadline);
   static asio::awaitable<void> sweep(std::shared_ptr<Impl> self);
 
-  // REQUIRES: mu_ held. Hands the slot to the first waiter, or frees it.
+  // REQUIRES: mu held. Hands the slot to the first waiter, or frees it.
   void release_slot_locked(Pool& pool);
   // Takes an idle connection that has not expired, or returns null. Expired ones are closed.
   std::shared_ptr<Connection> take_idle(const Origin& origin);
@@ -186,7 +194,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   detail::ExchangeSettings settings;
   std::once_flag tls_once;
   std::optional<ssl::context> tls_context;  // set once, by tls()
-  std::string tls_error;  // set once, by tls(): why the CAs could not be loaded
+  std::string tls_error;                    // set once, by tls(): why the CAs could not be loaded
   StopToken shutdown_token;  // stopped by shutdown(): every exchange and waiter listens to it
 
   std::mutex mu;
@@ -297,7 +305,8 @@ asio::awaitable<void> Client::Impl::sweep(std::shared_ptr<Impl> self) {
         });
         std::move(idle.begin(), fresh, std::back_inserter(expired));
         idle.erase(idle.begin(), fresh);
-        if (!idle.empty()) next = std::min(next, idle.front()->idle_since + self->options.idle_timeout);
+        if (!idle.empty())
+          next = std::min(next, idle.front()->idle_since + self->options.idle_timeout);
       }
       if (next == Clock::time_point::max()) {
         self->sweeping = false;  // nothing idle: the next connection to go idle restarts us
@@ -340,13 +349,14 @@ asio::awaitable<Result<void>> Client::Impl::wait_for_slot(std::shared_ptr<Impl> 
           if (it != pool.waiters.end()) pool.waiters.erase(it);
         }
         std::string prefix = detail::describe(origin, request);
-        if (stopped) co_return transport_error(ErrorKind::kCancelled, prefix + "cancelled while waiting for a connection slot");
-        co_return transport_error(ErrorKind::kTimeout,
-                                  prefix + "timed out after " +
-                                      std::to_string(request.timeout.count()) +
-                                      " ms while waiting for a connection slot (" +
-                                      std::to_string(self->options.max_connections_per_origin) +
-                                      " in use)");
+        if (stopped)
+          co_return transport_error(ErrorKind::kCancelled,
+                                    prefix + "cancelled while waiting for a connection slot");
+        co_return transport_error(
+            ErrorKind::kTimeout,
+            prefix + "timed out after " + std::to_string(request.timeout.count()) +
+                " ms while waiting for a connection slot (" +
+                std::to_string(self->options.max_connections_per_origin) + " in use)");
       }
     }
     co_await waiter->timer.async_wait(kNoThrow);
@@ -360,7 +370,8 @@ asio::awaitable<Result<Response>> Client::Impl::send(std::shared_ptr<Impl> self,
     co_return transport_error(ErrorKind::kProtocol, detail::describe(origin, request) + why);
   }
   if (self->shutdown_token.stopped() || (request.stop && request.stop->stopped())) {
-    co_return transport_error(ErrorKind::kCancelled, detail::describe(origin, request) + "cancelled");
+    co_return transport_error(ErrorKind::kCancelled,
+                              detail::describe(origin, request) + "cancelled");
   }
   if (request.timeout.count() <= 0) {
     co_return transport_error(ErrorKind::kTimeout,
@@ -386,9 +397,9 @@ asio::awaitable<Result<Response>> Client::Impl::send(std::shared_ptr<Impl> self,
       }
     }
     if (waiter) {
-      auto slot = co_await asio::co_spawn(
-          waiter->strand, wait_for_slot(self, waiter, origin, request, deadline),
-          asio::use_awaitable);
+      auto slot = co_await asio::co_spawn(waiter->strand,
+                                          wait_for_slot(self, waiter, origin, request, deadline),
+                                          asio::use_awaitable);
       if (!slot) co_return tl::unexpected(std::move(slot.error()));
     }
   }
@@ -430,14 +441,14 @@ asio::awaitable<Result<Response>> Client::Impl::send(std::shared_ptr<Impl> self,
         case detail::DecodeError::kTooLarge:
           co_return transport_error(ErrorKind::kTooLarge,
                                     prefix + "the decoded response body is larger than " +
-                                        std::to_string(self->options.max_response_body) +
-                                        " bytes");
+                                        std::to_string(self->options.max_response_body) + " bytes");
         case detail::DecodeError::kCorrupt:
           co_return transport_error(ErrorKind::kProtocol,
                                     prefix + "corrupt " + std::string(coding) + " response body");
         case detail::DecodeError::kUnsupported:
-          co_return transport_error(ErrorKind::kProtocol,
-                                    prefix + "unsupported Content-Encoding: " + std::string(coding));
+          co_return transport_error(
+              ErrorKind::kProtocol,
+              prefix + "unsupported Content-Encoding: " + std::string(coding));
       }
     }
     response.headers.erase(bhttp::field::content_encoding);

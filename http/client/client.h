@@ -56,8 +56,8 @@ namespace bhttp = boost::beast::http;
 // Where requests go: scheme, host and port (replicator/endpoint.h makes one from a URL). Origins
 // that compare equal share a connection pool.
 struct Origin {
-  bool tls = false;   // https
-  std::string host;   // DNS name or IP literal (an IPv6 one without brackets)
+  bool tls = false;  // https
+  std::string host;  // DNS name or IP literal (an IPv6 one without brackets)
   uint16_t port = 80;
 
   // "http://host:port" ("https://[::1]:6984"): for logs and error messages.

@@ -53,8 +53,7 @@ struct ResolveState {
   tcp::resolver::results_type results;
 };
 
-Connection::Connection(asio::any_io_executor s, ssl::context* tls_context)
-    : strand(std::move(s)) {
+Connection::Connection(asio::any_io_executor s, ssl::context* tls_context) : strand(std::move(s)) {
   if (tls_context) {
     tls.emplace(strand, *tls_context);
   } else {
@@ -124,8 +123,8 @@ std::string verify_failure(ssl::stream<beast::tcp_stream>::native_handle_type ss
 }
 
 // Sets SNI and what name the certificate must carry. False if OpenSSL refused the name.
-bool prepare_tls(beast::ssl_stream<beast::tcp_stream>& stream, const std::string& host,
-                 bool is_ip, bool verify_peer) {
+bool prepare_tls(beast::ssl_stream<beast::tcp_stream>& stream, const std::string& host, bool is_ip,
+                 bool verify_peer) {
   SSL* ssl = stream.native_handle();
   // SNI carries DNS names only (RFC 6066 §3).
   if (!is_ip && SSL_set_tlsext_host_name(ssl, host.c_str()) != 1) return false;
@@ -210,7 +209,7 @@ struct Failure {
 
 template <typename Stream>
 asio::awaitable<std::tuple<beast::error_code, size_t>> write_message(Stream& stream,
-                                                                      RequestMessage& msg) {
+                                                                     RequestMessage& msg) {
   co_return co_await bhttp::async_write(stream, msg, kNoThrow);
 }
 
@@ -284,7 +283,8 @@ asio::awaitable<Attempt> run_exchange(Connection& conn, const Origin& origin,
       beast::error_code ip_ec;
       asio::ip::make_address(origin.host, ip_ec);
       if (!prepare_tls(*conn.tls, origin.host, !ip_ec, settings.verify_peer)) {
-        co_return fail(ErrorKind::kTls, ssl::error::make_error_code(ssl::error::unspecified_system_error),
+        co_return fail(ErrorKind::kTls,
+                       ssl::error::make_error_code(ssl::error::unspecified_system_error),
                        " (OpenSSL refused the host name)");
       }
       auto [handshake_ec] = co_await conn.tls->async_handshake(ssl::stream_base::client, kNoThrow);
@@ -299,8 +299,8 @@ asio::awaitable<Attempt> run_exchange(Connection& conn, const Origin& origin,
   if (fail.stopped()) co_return fail(ErrorKind::kCancelled, aborted_ec);
   RequestMessage msg = make_message(origin, request, settings);
   conn.tcp().expires_at(deadline);
-  auto [write_ec, written] = conn.tls ? co_await write_message(*conn.tls, msg)
-                                      : co_await write_message(*conn.plain, msg);
+  auto [write_ec, written] =
+      conn.tls ? co_await write_message(*conn.tls, msg) : co_await write_message(*conn.plain, msg);
   if (write_ec) co_return fail(transfer_error_kind(write_ec), write_ec);
 
   fail.phase = "reading the response";

@@ -43,7 +43,7 @@ struct Inflater {
   z_stream zs{};
   explicit Inflater(Wrapper wrapper) {
     // 16 + MAX_WBITS: gzip only; MAX_WBITS: zlib; -MAX_WBITS: raw deflate.
-    int bits = wrapper == Wrapper::kGzip ? 16 + MAX_WBITS
+    int bits = wrapper == Wrapper::kGzip   ? 16 + MAX_WBITS
                : wrapper == Wrapper::kZlib ? MAX_WBITS
                                            : -MAX_WBITS;
     if (inflateInit2(&zs, bits) != Z_OK) throw std::bad_alloc();
@@ -104,9 +104,9 @@ tl::expected<std::string, DecodeError> decode_one(std::string_view coding, std::
   if (iequals(coding, "deflate")) {
     // RFC 9110 §8.4.1.2 says zlib format; some servers send raw deflate. A zlib stream opens with
     // a header whose two bytes, read big-endian, are a multiple of 31 with method 8 (RFC 1950).
-    bool zlib = in.size() >= 2 && (static_cast<unsigned char>(in[0]) & 0x0f) == 8 &&
-                ((static_cast<unsigned char>(in[0]) << 8) | static_cast<unsigned char>(in[1])) %
-                        31 == 0;
+    bool zlib =
+        in.size() >= 2 && (static_cast<unsigned char>(in[0]) & 0x0f) == 8 &&
+        ((static_cast<unsigned char>(in[0]) << 8) | static_cast<unsigned char>(in[1])) % 31 == 0;
     return inflate_all(in, zlib ? Wrapper::kZlib : Wrapper::kRaw, limit);
   }
   return tl::unexpected(DecodeError::kUnsupported);

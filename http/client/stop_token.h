@@ -54,8 +54,9 @@ class StopToken {
  private:
   mutable std::mutex mu_;
   std::atomic<bool> stopped_{false};
-  uint64_t next_id_ = 1;                                          // guarded by mu_
-  std::vector<std::pair<uint64_t, std::function<void()>>> callbacks_;  // guarded by mu_
+  // Guarded by mu_:
+  uint64_t next_id_ = 1;
+  std::vector<std::pair<uint64_t, std::function<void()>>> callbacks_;
 };
 
 }  // namespace divan::http::client

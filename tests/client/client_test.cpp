@@ -43,7 +43,8 @@ TEST_CASE("GET and POST round trip: method, target, headers and body both ways")
   const Origin origin = local_origin(server.port());
 
   Request get_request = get("/db/doc?revs=true");
-  get_request.headers = {{"Authorization", "Basic YWRtaW46c2VjcmV0"}, {"Accept", "application/json"}};
+  get_request.headers = {{"Authorization", "Basic YWRtaW46c2VjcmV0"},
+                         {"Accept", "application/json"}};
   auto got = side.send(origin, get_request);
   REQUIRE(got);
   CHECK(got->status == 200);
@@ -111,8 +112,10 @@ TEST_CASE("request headers: the caller's replace ours, framing is ours, injectio
   for (const auto& [name, value] : seen[0].headers) twice += name == "X-Twice";
   CHECK(twice == 2);
 
-  for (auto [name, value] : std::vector<std::pair<std::string, std::string>>{
-           {"X-Evil", "a\r\nX-Injected: 1"}, {"X-Evil", std::string("a\0b", 3)}, {"Bad Name", "v"}}) {
+  for (auto [name, value] :
+       std::vector<std::pair<std::string, std::string>>{{"X-Evil", "a\r\nX-Injected: 1"},
+                                                        {"X-Evil", std::string("a\0b", 3)},
+                                                        {"Bad Name", "v"}}) {
     CAPTURE(name);
     Request bad = get("/");
     bad.headers = {{name, value}};
@@ -214,9 +217,7 @@ TEST_CASE("a request waiting for a slot that never frees times out with kTimeout
 }
 
 TEST_CASE("long-poll requests do not take a slot") {
-  TestServer server([](const Received& r) {
-    return r.target == "/_changes" ? hang() : ok();
-  });
+  TestServer server([](const Received& r) { return r.target == "/_changes" ? hang() : ok(); });
   ClientOptions options;
   options.max_connections_per_origin = 1;
   ClientSide side(options);
@@ -281,9 +282,8 @@ TEST_CASE("the connection lost mid-response is kConnectionLost") {
     CHECK(server.requests().size() == 1);
   }
   SUBCASE("garbage instead of HTTP is kProtocol") {
-    TestServer server([](const Received&) {
-      return Reply{.raw = "SMTP ready\r\n\r\n", .close_after = true};
-    });
+    TestServer server(
+        [](const Received&) { return Reply{.raw = "SMTP ready\r\n\r\n", .close_after = true}; });
     ClientSide side;
     auto result = side.send(local_origin(server.port()), get("/"));
     REQUIRE_FALSE(result);
@@ -321,8 +321,9 @@ TEST_CASE("a stale idle connection closed by the server is retried once on a fre
 
 TEST_CASE("chunked responses are reassembled") {
   TestServer server([](const Received&) {
-    return Reply{.raw = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                        "5\r\nhello\r\n1\r\n \r\n6\r\nworld!\r\n0\r\n\r\n"};
+    return Reply{.raw =
+                     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "5\r\nhello\r\n1\r\n \r\n6\r\nworld!\r\n0\r\n\r\n"};
   });
   ClientSide side;
   const Origin origin = local_origin(server.port());
@@ -351,7 +352,9 @@ TEST_CASE("gzip and deflate bodies are decoded, Content-Encoding removed") {
   SUBCASE("gzip") { encoding = "gzip", encoded = gzip(body); }
   SUBCASE("x-gzip") { encoding = "x-gzip", encoded = gzip(body); }
   SUBCASE("deflate (zlib format)") { encoding = "deflate", encoded = zlib_deflate(body); }
-  SUBCASE("deflate (raw, as some servers send it)") { encoding = "deflate", encoded = raw_deflate(body); }
+  SUBCASE("deflate (raw, as some servers send it)") {
+    encoding = "deflate", encoded = raw_deflate(body);
+  }
   CAPTURE(encoding);
   TestServer server([&](const Received&) {
     return ok(encoded, {{"Content-Encoding", encoding}, {"Content-Type", "application/json"}});
@@ -388,7 +391,9 @@ TEST_CASE("limits: a body or a gzip bomb past max_response_body is kTooLarge") {
   }
   SUBCASE("exactly the limit is fine") {
     const std::string full(1 << 20, 'f');
-    TestServer server([&](const Received&) { return ok(gzip(full), {{"Content-Encoding", "gzip"}}); });
+    TestServer server([&](const Received&) {
+      return ok(gzip(full), {{"Content-Encoding", "gzip"}});
+    });
     ClientSide side(options);
     auto result = side.send(local_origin(server.port()), get("/"));
     REQUIRE(result);
@@ -438,7 +443,8 @@ TEST_CASE("HTTP/1.0: no keep-alive unless asked, and a body that ends with the c
   }
   SUBCASE("HTTP/1.0 with Connection: keep-alive is reused") {
     TestServer server([](const Received&) {
-      return Reply{.raw = "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok"};
+      return Reply{.raw =
+                       "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok"};
     });
     ClientSide side;
     const Origin origin = local_origin(server.port());
@@ -533,9 +539,7 @@ TEST_CASE("StopToken ends an in-flight long-poll request promptly") {
 }
 
 TEST_CASE("StopToken: requests sent later end at once, waiting ones promptly, others go on") {
-  TestServer server([](const Received& r) {
-    return r.target == "/hold" ? hang() : ok();
-  });
+  TestServer server([](const Received& r) { return r.target == "/hold" ? hang() : ok(); });
   ClientOptions options;
   options.max_connections_per_origin = 1;
   ClientSide side(options);

@@ -92,8 +92,7 @@ inline Request get(std::string target, std::chrono::milliseconds timeout = 5s) {
 inline std::string compress(const std::string& data, int window_bits,
                             int level = Z_BEST_COMPRESSION) {
   z_stream zs{};
-  if (deflateInit2(&zs, level, Z_DEFLATED, window_bits, 9, Z_DEFAULT_STRATEGY) !=
-      Z_OK) {
+  if (deflateInit2(&zs, level, Z_DEFLATED, window_bits, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
     throw std::runtime_error("deflateInit2");
   }
   std::string out(deflateBound(&zs, static_cast<uLong>(data.size())), '\0');

@@ -34,7 +34,9 @@ TEST_CASE("StopToken: a reset or destroyed registration never runs") {
   int runs = 0;
   auto kept = token.on_stop([&] { runs += 1; });
   auto reset = token.on_stop([&] { runs += 10; });
-  { auto dropped = token.on_stop([&] { runs += 100; }); }
+  {
+    auto dropped = token.on_stop([&] { runs += 100; });
+  }
   reset.reset();
   StopToken::Registration moved = std::move(kept);  // the move carries the registration
   token.stop();

@@ -108,8 +108,7 @@ struct TestServer::Impl {
       received.body = req.body();
       received.connection = id;
       for (const auto& field : req) {
-        received.headers.emplace_back(std::string(field.name_string()),
-                                      std::string(field.value()));
+        received.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
       }
       {
         std::lock_guard lock(owner.mu_);

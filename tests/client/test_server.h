@@ -35,10 +35,10 @@ struct Received {
 
 // What the server does with one request.
 struct Reply {
-  std::string raw;                        // written as is (see response())
-  std::chrono::milliseconds delay{0};     // waited before writing
-  bool hang = false;                      // never answer: read until the client closes
-  bool close_after = false;               // close the connection once `raw` is written
+  std::string raw;                     // written as is (see response())
+  std::chrono::milliseconds delay{0};  // waited before writing
+  bool hang = false;                   // never answer: read until the client closes
+  bool close_after = false;            // close the connection once `raw` is written
 };
 
 // A well-formed response: status line, Content-Length, `headers`, body.
