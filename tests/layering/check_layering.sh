@@ -42,6 +42,14 @@ for header in engine/database.h engine/catalog.h engine/error.h; do
     echo "layering: $header exposes SQLite or Asio"; status=1
   fi
 done
+# The HTTP client's public headers keep OpenSSL and Beast's I/O headers private (pimpl): the
+# replicator includes them in many files.
+for header in http/client/client.h http/client/stop_token.h; do
+  [[ -f $header ]] || continue
+  if grep -nE '#include\s*[<"](openssl/|boost/asio/ssl|boost/beast/(ssl|core|http/(read|write|parser|string_body)))' "$header"; then
+    echo "layering: $header exposes OpenSSL or Beast I/O"; status=1
+  fi
+done
 if grep -rnE '#include\s*[<"](sqlite3\.h|boost/|fstream|cstdio)' revtree; then
   echo "layering: revtree must stay pure (no SQLite, Boost or file I/O)"; status=1
 fi
