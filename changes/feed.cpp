@@ -80,27 +80,13 @@ namespace {
 // scan is cheaper than that many point reads.
 constexpr size_t kDocIdsLookupMax = 100;
 
-// Rows reserved up front: a typical page, without over-allocating for a small limit.
-constexpr uint64_t kReserveRows = 2048;
+// Rows reserved up front. Few: a live feed's page after a wake holds a row or two, and a whole
+// page's worth (~220 KiB of ChangeRows) per wake would cost more than the row. A long feed grows the
+// vector a few times on its first page and then reuses it (read_page_into).
+constexpr uint64_t kReserveRows = 64;
 
 // render_extras() only uses the revs limit for _revisions/_revs_info, which a feed never asks for.
 constexpr uint32_t kUnusedRevsLimit = 1000;
-
-// engine::append_json_string, with a fast path for the common text that needs no escaping
-// (ids and revs almost always): one scan, one append.
-void append_json_text(std::string& out, std::string_view text) {
-  bool plain = std::all_of(text.begin(), text.end(), [](char c) {
-    auto u = static_cast<unsigned char>(c);
-    return u >= 0x20 && c != '"' && c != '\\';
-  });
-  if (!plain) {
-    engine::append_json_string(out, text);
-    return;
-  }
-  out.push_back('"');
-  out.append(text);
-  out.push_back('"');
-}
 
 void append_uint(std::string& out, uint64_t n) {
   char buf[20];
@@ -132,21 +118,22 @@ class PageBuilder {
     } else {
       add_full_row(change);
     }
-    return page_.rows.size() < cap_;
+    return used_ < cap_;
   }
 
   uint64_t last_row_seq() const { return last_row_seq_; }
 
+  // Drops the rows of an earlier page that this one did not reuse.
+  void finish() { page_.rows.resize(used_); }
+
  private:
-  // The fast path: everything comes from the seq index row.
+  // The fast path: everything comes from the seq index row, written over a reused row's strings.
   void add_winner_row(const Change& c) {
-    std::string row;
-    row.reserve(48 + c.id.size() + c.winner.size());
-    begin_row(row, c);
-    row += "{\"rev\":";
-    append_json_text(row, c.winner);
-    row.push_back('}');
-    end_row(std::move(row), c);
+    ChangeRow& row = new_row(c);
+    row.changes.resize(1);
+    revtree::Leaf& winner = row.changes.front();
+    set_winner_rev(winner.rev, c);
+    winner.deleted = c.deleted;
   }
 
   void add_full_row(const Change& c) {
@@ -157,13 +144,12 @@ class PageBuilder {
             ? &decode(c)
             : nullptr;
 
-    leaves_.clear();
+    std::vector<revtree::Leaf> leaves;
     if (all_docs) {
-      leaves_ = record->tree.leaves();  // leaf order, winner first (revision-trees.md §4)
+      leaves = record->tree.leaves();  // leaf order, winner first (revision-trees.md §4)
     } else {
-      auto winner = revtree::parse_rev(c.winner);
-      if (!winner) throw std::runtime_error("corrupt winner rev for doc " + std::string(c.id));
-      leaves_.push_back(revtree::Leaf{std::move(*winner), c.deleted});
+      leaves.emplace_back().deleted = c.deleted;
+      set_winner_rev(leaves.back().rev, c);
     }
 
     // include_docs shows the first listed leaf: the winner, or with a selector the first leaf that
@@ -173,41 +159,34 @@ class PageBuilder {
       // Each listed leaf is matched on its own (couch_changes:filter opens every leaf for
       // all_docs); only those that pass are listed, and the row is dropped if none does.
       size_t kept = 0;
-      for (size_t i = 0; i < leaves_.size(); ++i) {
-        auto body = snapshot_.body(c.id, leaves_[i].rev);
+      for (size_t i = 0; i < leaves.size(); ++i) {
+        auto body = snapshot_.body(c.id, leaves[i].rev);
         if (!body) continue;  // never for a leaf: leaves always hold their body
         Json doc = Json::parse(
-            engine::render_doc(c.id, leaves_[i].rev.str(), leaves_[i].deleted, *body), nullptr,
+            engine::render_doc(c.id, leaves[i].rev.str(), leaves[i].deleted, *body), nullptr,
             false);
         if (doc.is_discarded() || !options_.filter.accepts_doc(doc)) continue;
         if (kept == 0) shown_body = std::move(body);
-        if (kept != i) leaves_[kept] = std::move(leaves_[i]);
+        if (kept != i) leaves[kept] = std::move(leaves[i]);
         ++kept;
       }
       if (kept == 0) return;
-      leaves_.resize(kept);
+      leaves.resize(kept);
     }
 
-    std::string row;
-    begin_row(row, c);
-    for (size_t i = 0; i < leaves_.size(); ++i) {
-      if (i) row.push_back(',');
-      row += "{\"rev\":";
-      append_json_text(row, leaves_[i].rev.str());
-      row.push_back('}');
-    }
+    std::optional<std::string> doc;
     if (options_.include_docs && options_.attachments) {
       // Attachment data inline: the full read of the revision (engine/doc_render.h).
-      const revtree::Leaf& leaf = leaves_.front();
+      const revtree::Leaf& leaf = leaves.front();
       engine::ReadOptions read;
       read.conflicts = options_.conflicts;
       read.attachments = engine::AttachmentMode::kInline;
       auto rendered =
           engine::read_revision(snapshot_, *record, leaf.rev, leaf.deleted, read, kUnusedRevsLimit);
-      doc_ = rendered ? std::move(*rendered)
-                      : engine::render_doc(c.id, leaf.rev.str(), leaf.deleted, "{}");
+      doc = rendered ? std::move(*rendered)
+                     : engine::render_doc(c.id, leaf.rev.str(), leaf.deleted, "{}");
     } else if (options_.include_docs) {
-      const revtree::Leaf& leaf = leaves_.front();
+      const revtree::Leaf& leaf = leaves.front();
       if (!shown_body) shown_body = snapshot_.body(c.id, leaf.rev);
       std::string extras;
       if (options_.conflicts) {
@@ -215,30 +194,40 @@ class PageBuilder {
         read.conflicts = true;
         extras = engine::render_extras(*record, leaf.rev, read, kUnusedRevsLimit);
       }
-      doc_ = engine::render_doc(c.id, leaf.rev.str(), leaf.deleted,
-                                shown_body ? std::string_view(*shown_body) : "{}", extras);
+      doc = engine::render_doc(c.id, leaf.rev.str(), leaf.deleted,
+                               shown_body ? std::string_view(*shown_body) : "{}", extras);
     }
-    end_row(std::move(row), c);
+    ChangeRow& row = new_row(c);
+    row.changes = std::move(leaves);
+    row.doc = std::move(doc);
   }
 
-  void begin_row(std::string& row, const Change& c) {
-    row += "{\"seq\":";
-    append_seq(row, c.seq);
-    row += ",\"id\":";
-    append_json_text(row, c.id);
-    row += ",\"changes\":[";
-  }
-
-  void end_row(std::string&& row, const Change& c) {
-    row.push_back(']');
-    if (c.deleted) row += ",\"deleted\":true";  // only for a deleted winner (§13.2)
-    if (options_.include_docs) {
-      row += ",\"doc\":";
-      row.append(doc_);
-    }
-    row.push_back('}');
-    page_.rows.push_back(std::move(row));
+  // The next row: a row left in the page by an earlier read is reused, its strings and vector
+  // keeping their capacity, so a feed read page after page allocates little after the first.
+  ChangeRow& new_row(const Change& c) {
+    if (used_ == page_.rows.size()) page_.rows.emplace_back();
+    ChangeRow& row = page_.rows[used_++];
+    row.seq = c.seq;
+    row.id.assign(c.id);
+    row.deleted = c.deleted;  // of the winner, whichever leaves are listed (§13.2)
+    row.doc.reset();
     last_row_seq_ = c.seq;
+    return row;
+  }
+
+  // The winner's text comes from the engine, which stores revs canonical (RevId::str()): split it
+  // without parse_rev's validation and lowercasing, which the fast path would feel.
+  static void set_winner_rev(revtree::RevId& rev, const Change& c) {
+    const std::string_view text = c.winner;
+    const size_t dash = text.find('-');
+    uint64_t pos = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + std::min(dash, text.size()), pos);
+    if (dash == std::string_view::npos || ec != std::errc() || end != text.data() + dash ||
+        pos == 0 || dash + 1 == text.size()) {
+      throw std::runtime_error("corrupt winner rev for doc " + std::string(c.id));
+    }
+    rev.pos = pos;
+    rev.id.assign(text.substr(dash + 1));
   }
 
   const engine::DocRecord& decode(const Change& c) {
@@ -255,10 +244,9 @@ class PageBuilder {
   const FeedOptions& options_;
   const uint64_t cap_;
   Page& page_;
+  size_t used_ = 0;  // rows of page_ filled by this read
   uint64_t last_row_seq_ = 0;
-  std::vector<revtree::Leaf> leaves_;  // reused between rows
-  engine::DocRecord scratch_;          // reused between rows
-  std::string doc_;
+  engine::DocRecord scratch_;  // reused between rows
 };
 
 // Few doc ids: read each by id and list those newer than `since` in seq order. Returns true when
@@ -285,8 +273,17 @@ bool add_doc_ids(engine::Snapshot& snapshot, const FeedOptions& options,
 
 Page read_page(engine::Snapshot& snapshot, const FeedOptions& options, uint64_t max_rows) {
   Page page;
+  read_page_into(snapshot, options, max_rows, page);
+  return page;
+}
+
+void read_page_into(engine::Snapshot& snapshot, const FeedOptions& options, uint64_t max_rows,
+                    Page& page) {
+  page.last_seq = 0;
+  page.pending = 0;
   const uint64_t cap = std::min(options.limit.value_or(UINT64_MAX), max_rows);
   if (cap == 0) {
+    page.rows.clear();
     if (options.descending) {
       page.last_seq = snapshot.update_seq();
       page.pending = snapshot.count_after_seq(0);
@@ -294,7 +291,7 @@ Page read_page(engine::Snapshot& snapshot, const FeedOptions& options, uint64_t 
       page.last_seq = options.since;
       page.pending = snapshot.count_after_seq(options.since);
     }
-    return page;
+    return;
   }
 
   page.rows.reserve(std::min<uint64_t>(cap, kReserveRows));
@@ -316,6 +313,7 @@ Page read_page(engine::Snapshot& snapshot, const FeedOptions& options, uint64_t 
       return false;
     });
   }
+  builder.finish();
 
   if (full) {
     page.last_seq = builder.last_row_seq();
@@ -331,7 +329,6 @@ Page read_page(engine::Snapshot& snapshot, const FeedOptions& options, uint64_t 
   } else {
     page.last_seq = std::max(options.since, snapshot.update_seq());
   }
-  return page;
 }
 
 void append_seq(std::string& out, uint64_t seq) {

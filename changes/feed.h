@@ -1,7 +1,8 @@
-// Reading the changes feed: the rows of one database after a seq, shaped as CouchDB shapes them
+// Reading the changes feed: the rows of one database after a seq, chosen as CouchDB chooses them
 // (http-api.md §13): one row per document at its latest seq, its winner or every leaf, the
 // `deleted` flag of a deleted winner, the winning doc for include_docs, filtered by doc ids, a
-// Mango selector or design-doc-ness.
+// Mango selector or design-doc-ness. Rows are values: the HTTP layer renders them as CouchDB's JSON
+// (http/server/changes_json.h), the replicator's local peer reads them as they are.
 //
 // Pure reads over an engine::Snapshot; no I/O of its own, no threads. Thread-safe as values.
 #pragma once
@@ -17,6 +18,7 @@
 #include "changes/selector.h"
 #include "engine/database.h"
 #include "engine/error.h"
+#include "revtree/rev_tree.h"
 
 namespace divan::changes {
 
@@ -65,11 +67,26 @@ struct FeedOptions {
   Filter filter;
 };
 
+// One document's change: on the wire {"seq":…,"id":…,"changes":[{"rev":…},…],"deleted":true,"doc":…}.
+struct ChangeRow {
+  uint64_t seq = 0;  // the document's latest seq
+  std::string id;
+  // The winner, or for style=all_docs every leaf in leaf order (winner first, revision-trees.md
+  // §4); with a selector filter, only the leaves that pass (at least one). Each with its deleted flag.
+  std::vector<revtree::Leaf> changes;
+  bool deleted = false;  // the winner is deleted (only then CouchDB says "deleted":true)
+  // include_docs: the first listed leaf rendered as a doc, compact JSON with _id and _rev first
+  // (engine/doc_render.h), `_conflicts` and inline attachments as FeedOptions ask.
+  std::optional<std::string> doc;
+
+  friend bool operator==(const ChangeRow&, const ChangeRow&) = default;
+};
+
 // One page of a feed.
 struct Page {
-  std::vector<std::string> rows;  // each row a compact JSON object: {"seq":…,"id":…,"changes":[…],…}
-  uint64_t last_seq = 0;          // seq the scan got through (http-api.md §13.3 `last_seq` rules)
-  uint64_t pending = 0;           // changes after last_seq not yet sent
+  std::vector<ChangeRow> rows;  // in seq order (descending: newest first)
+  uint64_t last_seq = 0;        // seq the scan got through (http-api.md §13.3 `last_seq` rules)
+  uint64_t pending = 0;         // changes after last_seq not yet sent
 };
 
 // Reads rows with seq > options.since in seq order, or when descending every row newest first
@@ -86,5 +103,11 @@ struct Page {
 // - a cap of 0 (limit=0): no rows, last_seq = since (descending: update_seq), pending as above.
 // Throws what the engine throws (SQLite I/O, corruption).
 Page read_page(engine::Snapshot& snapshot, const FeedOptions& options, uint64_t max_rows);
+
+// read_page() into `page`, reusing the storage of the rows it holds (their strings and vectors):
+// a feed that reads page after page into one Page allocates little per row after the first.
+// `page` is overwritten; on a throw its contents are unspecified.
+void read_page_into(engine::Snapshot& snapshot, const FeedOptions& options, uint64_t max_rows,
+                    Page& page);
 
 }  // namespace divan::changes

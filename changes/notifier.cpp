@@ -1,11 +1,13 @@
 // The commit notifier: per-database subscriber lists fed by engine commit observers, and the node's
-// recent database events for _db_updates. See notifier.h for the contract.
+// recent database events for _db_updates, fed by the catalog's events and the commits. See
+// notifier.h for the contract.
 //
 // Locking: one mutex (`Impl::mu`) guards the database entries, the event log and every subscriber
 // list; it is held only to copy or edit them, never while a wake runs. Each subscriber has its own
 // small mutex, held while its wake runs and while its subscription is dropped, so a dropped
-// subscription is never woken afterwards. Lock order: Impl::mu, then a database's engine lock
-// (add_commit_observer); a subscriber's mutex is never held with Impl::mu.
+// subscription is never woken afterwards. Lock order: the catalog observer's mutex (catalog events
+// run under it), then Impl::mu, then a database's engine lock (add_commit_observer); a subscriber's
+// mutex is never held with Impl::mu.
 #include "changes/notifier.h"
 
 #include <algorithm>
@@ -109,10 +111,6 @@ struct Notifier::Subscription {
 
 namespace {
 
-// The event log keeps this many events: _db_updates readers further behind than that miss some
-// (CouchDB's own _db_updates is likewise best-effort). Each event is ~100 bytes, so ~1 MB at most.
-constexpr size_t kMaxDbEvents = 10000;
-
 // Below this many database entries the map is never swept for databases that are gone.
 constexpr size_t kMinSweepAt = 64;
 
@@ -122,10 +120,13 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
   struct DbEntry {
     std::weak_ptr<engine::Database> db;  // to tell a freed database from a new one at its address
     std::string name;
-    bool deleted = false;  // database_deleted() was called: later subscribers are woken at once
+    bool deleted = false;  // the catalog deleted it: later subscribers are woken at once
     WaiterList waiters;
   };
 
+  explicit Impl(size_t max_db_events) : max_events(std::max<size_t>(max_db_events, 1)) {}
+
+  const size_t max_events;  // the _db_updates log's length
   mutable std::mutex mu;
   // Keyed by address: the commit observer of a database knows only which one it belongs to.
   std::unordered_map<const engine::Database*, DbEntry> dbs;  // GUARDED_BY(mu)
@@ -167,6 +168,67 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
     sweep_at = std::max(kMinSweepAt, 2 * dbs.size());
   }
 
+  // Makes sure commits of `db` are observed (idempotent).
+  void watch(const std::shared_ptr<engine::Database>& db) {
+    std::vector<std::shared_ptr<Waiter>> stale;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      watch_locked(db, stale);
+    }
+    notifier_detail::wake_all(stale);
+  }
+
+  // Runs on the thread that created, opened or deleted a database (engine/catalog.h).
+  void on_catalog_event(const engine::CatalogEvent& event) {
+    switch (event.type) {
+      case engine::CatalogEventType::kCreated:
+        watch(event.db);
+        database_created(event.name);
+        break;
+      case engine::CatalogEventType::kOpened:
+        watch(event.db);
+        break;
+      case engine::CatalogEventType::kDeleted:
+        database_deleted(event.name, event.db);
+        break;
+    }
+  }
+
+  void database_created(const std::string& name) {
+    std::vector<std::shared_ptr<Waiter>> to_wake;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      add_event_locked(name, DbEventType::kCreated, to_wake);
+    }
+    notifier_detail::wake_all(to_wake);
+  }
+
+  // Wakes the feeds of `db` (null: it was not open, so nobody holds it) so they can end, and
+  // records the event.
+  void database_deleted(const std::string& name, const std::shared_ptr<engine::Database>& db) {
+    std::vector<std::shared_ptr<Waiter>> to_wake;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (db) {
+        auto it = dbs.find(db.get());
+        if (it != dbs.end() && it->second.db.lock() == db) {
+          it->second.deleted = true;
+          it->second.waiters.collect(to_wake);
+        } else {
+          // Never watched: remember the deletion for feeds that subscribe to this object later.
+          if (it != dbs.end()) it->second.waiters.collect(to_wake);  // stale entry
+          DbEntry entry;
+          entry.db = db;
+          entry.name = name;
+          entry.deleted = true;
+          dbs.insert_or_assign(db.get(), std::move(entry));
+        }
+      }
+      add_event_locked(name, DbEventType::kDeleted, to_wake);
+    }
+    notifier_detail::wake_all(to_wake);
+  }
+
   // Runs on the writer thread after a commit of the database at `key`.
   void on_commit(const engine::Database* key) {
     std::vector<std::shared_ptr<Waiter>> to_wake;
@@ -195,7 +257,7 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
       }
     }
     events.emplace(seq, DbEvent{seq, name, type});
-    while (events.size() > kMaxDbEvents) {
+    while (events.size() > max_events) {
       auto oldest = events.begin();
       if (oldest->second.type == DbEventType::kUpdated) updated.erase(oldest->second.db_name);
       events.erase(oldest);
@@ -204,17 +266,15 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
   }
 };
 
-Notifier::Notifier() : impl_(std::make_shared<Impl>()) {}
-Notifier::~Notifier() = default;
-
-void Notifier::watch(const std::shared_ptr<engine::Database>& db) {
-  std::vector<std::shared_ptr<Waiter>> stale;
-  {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->watch_locked(db, stale);
-  }
-  notifier_detail::wake_all(stale);
+Notifier::Notifier(engine::Catalog& catalog, size_t max_db_events)
+    : impl_(std::make_shared<Impl>(max_db_events)) {
+  // Weakly, as the commit observers: safe whatever the order in which the members go.
+  catalog_events_ = catalog.subscribe([weak = std::weak_ptr<Impl>(impl_)](const engine::CatalogEvent& event) {
+    if (auto impl = weak.lock()) impl->on_catalog_event(event);
+  });
 }
+
+Notifier::~Notifier() = default;
 
 std::shared_ptr<Notifier::Subscription> Notifier::subscribe(
     const std::shared_ptr<engine::Database>& db, Wake wake) {
@@ -230,37 +290,6 @@ std::shared_ptr<Notifier::Subscription> Notifier::subscribe(
   }
   notifier_detail::wake_all(to_wake);
   return subscription;
-}
-
-void Notifier::database_created(std::string_view name) {
-  std::vector<std::shared_ptr<Waiter>> to_wake;
-  {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->add_event_locked(std::string(name), DbEventType::kCreated, to_wake);
-  }
-  notifier_detail::wake_all(to_wake);
-}
-
-void Notifier::database_deleted(const std::shared_ptr<engine::Database>& db) {
-  std::vector<std::shared_ptr<Waiter>> to_wake;
-  {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    auto it = impl_->dbs.find(db.get());
-    if (it != impl_->dbs.end() && it->second.db.lock() == db) {
-      it->second.deleted = true;
-      it->second.waiters.collect(to_wake);
-    } else {
-      // Never watched: remember the deletion for feeds that subscribe to this object later.
-      if (it != impl_->dbs.end()) it->second.waiters.collect(to_wake);  // stale entry
-      Impl::DbEntry entry;
-      entry.db = db;
-      entry.name = db->name();
-      entry.deleted = true;
-      impl_->dbs.insert_or_assign(db.get(), std::move(entry));
-    }
-    impl_->add_event_locked(db->name(), DbEventType::kDeleted, to_wake);
-  }
-  notifier_detail::wake_all(to_wake);
 }
 
 std::vector<DbEvent> Notifier::db_events_since(uint64_t since, size_t limit) const {

@@ -1,16 +1,29 @@
-// Catalog: the databases of a data directory, the shared writer pool, and the node's uuid.
+// Catalog: the databases of a data directory, the shared writer pool, the node's uuid, and the
+// observers of databases coming and going.
+//
+// Locking: `CatalogImpl::mu` guards the open databases, the names being removed, the observer list
+// and the queue of events not yet delivered. Events are queued under `mu` in the order of the
+// changes and delivered with `mu` released by one thread at a time (`deliverer`), which drains the
+// queue; each observer runs under its own small mutex, which its Subscription takes to drop it.
+// Lock order: an observer's mutex, then `mu` (an observer may call back into the catalog); `mu` is
+// never held while an observer runs.
 #include "engine/catalog.h"
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <condition_variable>
+#include <cstdint>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
+#include <thread>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -127,6 +140,50 @@ void remove_if_exists(const fs::path& p) {
 
 }  // namespace
 
+namespace catalog_detail {
+
+// One subscribed observer. The catalog holds it in its list; the Subscription clears it.
+struct ObserverEntry {
+  std::mutex mu;
+  CatalogObserver observer;          // GUARDED_BY(mu); empty once the subscription is dropped
+  std::atomic<bool> dropped{false};  // set before `observer` is cleared: pruned from the list
+
+  void notify(const CatalogEvent& event) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!observer) return;
+    try {
+      observer(event);
+    } catch (...) {
+      // A throwing observer must not fail the create/open/remove that reports to it.
+    }
+  }
+};
+
+using Observers = std::vector<std::shared_ptr<ObserverEntry>>;
+
+}  // namespace catalog_detail
+
+using catalog_detail::ObserverEntry;
+using catalog_detail::Observers;
+
+struct Catalog::Subscription {
+  explicit Subscription(std::shared_ptr<ObserverEntry> e) : entry(std::move(e)) {}
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+  // Waits for a call running on another thread to return, so none runs after this.
+  ~Subscription() {
+    entry->dropped = true;
+    CatalogObserver doomed;
+    {
+      std::lock_guard<std::mutex> lock(entry->mu);
+      doomed.swap(entry->observer);
+    }
+    // `doomed` (and what the observer captured) is destroyed here, outside the lock.
+  }
+
+  std::shared_ptr<ObserverEntry> entry;
+};
+
 struct CatalogImpl {
   CatalogOptions options;
   DatabaseOptions db_options;
@@ -138,13 +195,33 @@ struct CatalogImpl {
   fs::path spool_dir;
   std::unique_ptr<AsioWriterPool> pool;
 
+  struct OpenDb {
+    std::shared_ptr<Database> db;
+    uint64_t event_seq = 0;  // its created/opened event: open() hands it out once that is delivered
+  };
+
+  // An event and the observers it goes to (those subscribed when it happened).
+  struct QueuedEvent {
+    uint64_t seq = 0;
+    CatalogEvent event;
+    std::shared_ptr<const Observers> to;
+  };
+
   mutable std::mutex mu;
   std::condition_variable removed_cv;  // signalled when a remove finishes
-  bool closed = false;                                                // GUARDED_BY(mu)
-  std::map<std::string, std::shared_ptr<Database>, std::less<>> open;  // GUARDED_BY(mu)
+  bool closed = false;                              // GUARDED_BY(mu)
+  std::map<std::string, OpenDb, std::less<>> open;  // GUARDED_BY(mu)
   // Names whose files are being deleted: create/open/remove of them wait, so nothing opens a file
   // that is about to be unlinked.
   std::set<std::string, std::less<>> removing;  // GUARDED_BY(mu)
+
+  // Copy-on-write, so a queued event keeps the list it was sent to.
+  std::shared_ptr<const Observers> observers = std::make_shared<const Observers>();  // GUARDED_BY(mu)
+  std::deque<QueuedEvent> events;            // GUARDED_BY(mu): not yet delivered, oldest first
+  uint64_t last_event_seq = 0;               // GUARDED_BY(mu)
+  uint64_t delivered_seq = 0;                // GUARDED_BY(mu): every event up to it was delivered
+  std::optional<std::thread::id> deliverer;  // GUARDED_BY(mu): the thread delivering events now
+  std::condition_variable delivered_cv;      // signalled when delivered_seq moves
 
   DbFiles files_for(std::string_view name) const {
     return DbFiles{options.data_dir / (escape_db_name(name) + std::string(kDbFileSuffix))};
@@ -153,6 +230,47 @@ struct CatalogImpl {
   // REQUIRES: lock holds mu.
   void wait_not_removing(std::unique_lock<std::mutex>& lock, std::string_view name) {
     removed_cv.wait(lock, [&] { return removing.find(name) == removing.end(); });
+  }
+
+  // Queues an event for `to` (default: every observer); its seq, or 0 when nobody listens.
+  // REQUIRES: mu is held.
+  uint64_t queue_event_locked(CatalogEventType type, std::string_view name,
+                              std::shared_ptr<Database> db,
+                              std::shared_ptr<const Observers> to = nullptr) {
+    if (!to) to = observers;
+    if (to->empty()) return 0;
+    events.push_back(QueuedEvent{++last_event_seq, CatalogEvent{type, std::string(name), std::move(db)},
+                                 std::move(to)});
+    return last_event_seq;
+  }
+
+  // Returns once the event `seq` (0: none) was delivered, delivering the queue itself unless
+  // another thread already is. Called from inside an observer (this thread is delivering), it
+  // returns at once: the loop below delivers the nested event after the observer returns.
+  // REQUIRES: lock holds mu; returns with it held, having released it meanwhile.
+  void deliver_through(std::unique_lock<std::mutex>& lock, uint64_t seq) {
+    const std::thread::id self = std::this_thread::get_id();
+    while (delivered_seq < seq) {
+      if (deliverer) {
+        if (*deliverer == self) return;
+        delivered_cv.wait(lock);
+        continue;
+      }
+      // Drain everything, nested events included: the threads that queued those may not come back.
+      deliverer = self;
+      while (!events.empty()) {
+        QueuedEvent next = std::move(events.front());
+        events.pop_front();
+        lock.unlock();
+        for (const auto& entry : *next.to) entry->notify(next.event);
+        uint64_t done = next.seq;
+        next = QueuedEvent{};  // drops its Database reference outside the lock
+        lock.lock();
+        delivered_seq = done;
+        delivered_cv.notify_all();
+      }
+      deliverer.reset();
+    }
   }
 };
 
@@ -239,7 +357,9 @@ Result<std::shared_ptr<Database>> Catalog::create(std::string_view name) {
   }
   impl->policy = c.policy_for(name);
   std::shared_ptr<Database> db(new Database(std::move(impl)));
-  c.open.emplace(std::string(name), db);
+  uint64_t seq = c.queue_event_locked(CatalogEventType::kCreated, name, db);
+  c.open.emplace(std::string(name), CatalogImpl::OpenDb{db, seq});
+  c.deliver_through(lock, seq);
   return db;
 }
 
@@ -248,7 +368,12 @@ Result<std::shared_ptr<Database>> Catalog::open(std::string_view name) {
   std::unique_lock<std::mutex> lock(c.mu);
   c.wait_not_removing(lock, name);
   if (c.closed) return fail(Code::kNotFound, reason::kNoDatabase);
-  if (auto it = c.open.find(name); it != c.open.end()) return it->second;
+  if (auto it = c.open.find(name); it != c.open.end()) {
+    std::shared_ptr<Database> db = it->second.db;
+    // Opened a moment ago by another thread: not before the observers know it (see subscribe()).
+    c.deliver_through(lock, it->second.event_seq);
+    return db;
+  }
   // spec: http-api.md §4.1: an illegal name that does not exist is simply not found.
   if (!validate_name(name)) return fail(Code::kNotFound, reason::kNoDatabase);
   DbFiles files = c.files_for(name);
@@ -257,7 +382,9 @@ Result<std::shared_ptr<Database>> Catalog::open(std::string_view name) {
                                              /*create=*/false);
   impl->policy = c.policy_for(name);
   std::shared_ptr<Database> db(new Database(std::move(impl)));
-  c.open.emplace(std::string(name), db);
+  uint64_t seq = c.queue_event_locked(CatalogEventType::kOpened, name, db);
+  c.open.emplace(std::string(name), CatalogImpl::OpenDb{db, seq});
+  c.deliver_through(lock, seq);
   return db;
 }
 
@@ -270,7 +397,7 @@ Result<void> Catalog::remove(std::string_view name) {
     c.wait_not_removing(lock, name);
     if (c.closed) return fail(Code::kNotFound, reason::kNoDatabase);
     if (auto it = c.open.find(name); it != c.open.end()) {
-      db = std::move(it->second);
+      db = std::move(it->second.db);
       c.open.erase(it);
     } else if (!validate_name(name) || !file_exists(files.db)) {
       return fail(Code::kNotFound, reason::kNoDatabase);
@@ -292,9 +419,13 @@ Result<void> Catalog::remove(std::string_view name) {
     error = std::current_exception();
   }
   {
-    std::lock_guard<std::mutex> lock(c.mu);
+    std::unique_lock<std::mutex> lock(c.mu);
     c.removing.erase(c.removing.find(name));
     c.removed_cv.notify_all();
+    // Queued before anyone can create the name again, so observers hear of the two in order.
+    // A failed delete (I/O) is no deletion: the database is closed, its files may remain.
+    uint64_t seq = error ? 0 : c.queue_event_locked(CatalogEventType::kDeleted, name, db);
+    c.deliver_through(lock, seq);
   }
   if (error) std::rethrow_exception(error);
   return {};
@@ -318,7 +449,7 @@ const std::filesystem::path& Catalog::spool_dir() const { return impl_->spool_di
 
 void Catalog::close_all() {
   CatalogImpl& c = *impl_;
-  std::map<std::string, std::shared_ptr<Database>, std::less<>> dbs;
+  std::map<std::string, CatalogImpl::OpenDb, std::less<>> dbs;
   {
     std::unique_lock<std::mutex> lock(c.mu);
     if (c.closed) return;
@@ -326,8 +457,30 @@ void Catalog::close_all() {
     dbs.swap(c.open);
     c.removed_cv.wait(lock, [&] { return c.removing.empty(); });
   }
-  for (auto& [name, db] : dbs) db->impl_->close();  // drains each writer, closes each file
+  for (auto& [name, open] : dbs) open.db->impl_->close();  // drains each writer, closes each file
   c.pool->join();
+}
+
+std::shared_ptr<Catalog::Subscription> Catalog::subscribe(CatalogObserver observer) {
+  CatalogImpl& c = *impl_;
+  auto entry = std::make_shared<ObserverEntry>();
+  entry->observer = std::move(observer);
+  auto subscription = std::make_shared<Subscription>(entry);
+  auto only_this = std::make_shared<const Observers>(Observers{entry});
+  std::unique_lock<std::mutex> lock(c.mu);
+  auto next = std::make_shared<Observers>();
+  for (const auto& e : *c.observers) {
+    if (!e->dropped) next->push_back(e);  // pruned here: the list changes only on subscribe
+  }
+  next->push_back(entry);
+  c.observers = std::move(next);
+  // The databases open now, told to this observer alone, queued behind any earlier event.
+  uint64_t seq = 0;
+  for (const auto& [name, open] : c.open) {
+    seq = c.queue_event_locked(CatalogEventType::kOpened, name, open.db, only_this);
+  }
+  c.deliver_through(lock, seq);
+  return subscription;
 }
 
 }  // namespace divan::engine

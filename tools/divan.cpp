@@ -11,6 +11,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "changes/notifier.h"
 #include "engine/catalog.h"
 #include "http/server/auth_config.h"
 #include "http/server/auth_service.h"
@@ -113,6 +114,13 @@ int serve(const ServeFlags& flags) {
     spdlog::critical("cannot set up authentication: {}", e.what());
     return EXIT_FAILURE;
   }
+  // The node's commit notifier: the server's feeds and _db_updates (and the replicator, later) all
+  // hear commits through it. It watches every database the catalog creates or opens, and the ones
+  // open already, so constructing it after the system databases exist keeps _db_updates as it was:
+  // the node's own _users and _replicator are not reported as created. It subscribes to the catalog
+  // and goes before it (declared after it); the server, which holds it, goes before both.
+  divan::changes::Notifier notifier(catalog);
+
   auth_options.session_timeout = flags.session_timeout;
   auth_options.cors.origins = divan::http::server::CorsOptions::parse_origins(flags.cors_origins);
   auth_options.cors.credentials = flags.cors_credentials;
@@ -126,7 +134,7 @@ int serve(const ServeFlags& flags) {
   server_options.max_attachment_size = flags.max_attachment_size;
   server_options.threads = flags.threads;
   server_options.auth = std::make_shared<divan::http::server::AuthService>(std::move(auth_options), catalog);
-  divan::http::server::Server server(server_options, catalog);
+  divan::http::server::Server server(server_options, catalog, notifier);
   uint16_t port = 0;
   try {
     port = server.start();

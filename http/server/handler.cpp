@@ -19,9 +19,7 @@ using WriteResult = Result<std::vector<engine::WriteOutcome>>;
 constexpr size_t kMaxLocationLength = 8192;
 
 Result<std::shared_ptr<engine::Database>> open_database(const Request& req, ServerContext& ctx) {
-  auto db = ctx.catalog.open(req.path().at(0));
-  if (db) ctx.notifier.watch(*db);
-  return db;
+  return ctx.catalog.open(req.path().at(0));
 }
 
 void append_segment(std::string& out, std::string_view s) {

@@ -36,7 +36,7 @@ using Handler = Task<Response> (*)(Request&, ServerContext&);
 
 // The database named by the first path segment. An illegal name is simply absent here (404
 // "Database does not exist.", http-api.md §4.1); creation validates names itself. The notifier
-// watches every database a handler opens, so feeds and _db_updates hear of its commits.
+// watches every database the catalog opens, so feeds and _db_updates hear of its commits.
 Result<std::shared_ptr<engine::Database>> open_database(const Request& req, ServerContext& ctx);
 
 // Appends `s` percent-encoded as a URL path segment ('/' included, as couch_util:url_encode), in

@@ -1,16 +1,19 @@
 // GET/POST /{db}/_changes and GET /_db_updates (http-api.md §13): the normal, longpoll, continuous
 // and eventsource feeds. Rows come from changes::read_page page by page, each page on a fresh
-// snapshot that is released before any socket write; between pages a live feed waits on its
-// ResponseStream, which the changes::Notifier wakes the moment a commit lands.
+// snapshot that is released before any socket write, and are rendered here (changes_json.h);
+// between pages a live feed waits on its ResponseStream, which the changes::Notifier wakes the
+// moment a commit lands.
 #include <charconv>
 #include <chrono>
 #include <functional>
 #include <limits>
 #include <optional>
+#include <vector>
 
 #include "changes/feed.h"
 #include "changes/notifier.h"
 #include "http/server/auth_service.h"
+#include "http/server/changes_json.h"
 #include "http/server/handlers.h"
 #include "http/server/params.h"
 #include "http/server/response.h"
@@ -223,25 +226,37 @@ class FeedSink {
   std::string buffer_;
 };
 
-// Reads the next page; nullopt when the database is gone (deleted while the feed was open).
-std::optional<changes::Page> next_page(engine::Database& db, changes::FeedOptions options,
-                                       uint64_t since, uint64_t sent) {
+// Reads the next page into `page`, reusing its rows' storage; false when the database is gone
+// (deleted while the feed was open).
+bool next_page(engine::Database& db, changes::FeedOptions options, uint64_t since, uint64_t sent,
+               changes::Page& page) {
   auto snapshot = db.snapshot();
-  if (!snapshot) return std::nullopt;
+  if (!snapshot) return false;
   options.since = since;
   if (options.limit) options.limit = *options.limit - std::min(*options.limit, sent);
   // A descending feed cannot resume from a seq (read_page ignores `since` then): read it whole.
   uint64_t max_rows = options.descending ? std::numeric_limits<uint64_t>::max() : kPageRows;
-  return changes::read_page(*snapshot, options, max_rows);
+  changes::read_page_into(*snapshot, options, max_rows, page);
+  return true;
 }
 
 std::string pending_field(std::optional<uint64_t> pending) {
   return pending ? ",\"pending\":" + std::to_string(*pending) : std::string();
 }
 
-// What a feed reads: changes of one database, or the node's database events.
+// One page of node-wide database events, for _db_updates.
+struct DbEventsPage {
+  std::vector<changes::DbEvent> rows;
+  uint64_t last_seq = 0;
+  uint64_t pending = 0;  // never reported
+};
+
+// What a feed reads: changes of one database (changes::Page), or the node's database events
+// (DbEventsPage). Rows are rendered by append_row_json (changes_json.h) and carry their `seq`.
+template <typename Page>
 struct FeedSource {
-  std::function<std::optional<changes::Page>(uint64_t since, uint64_t sent)> next_page;
+  // Fills `page` with the rows after `since`; false when the source is gone.
+  std::function<bool(uint64_t since, uint64_t sent, Page& page)> next_page;
   std::function<std::shared_ptr<changes::Notifier::Subscription>(std::function<void()>)> subscribe;
   uint64_t since = 0;
   std::optional<uint64_t> limit;
@@ -251,46 +266,25 @@ struct FeedSource {
 
 // How each feed type frames its rows (http-api.md §13.3).
 struct Framing {
+  enum class Rows { kEnvelope, kLines, kEvents } rows;
   std::string_view content_type;
   std::string_view begin;
   std::string_view heartbeat;
-  void (*append_row)(std::string& out, std::string_view row, bool first);
   std::string (*end)(uint64_t last_seq, std::optional<uint64_t> pending);
 };
 
-// "{"seq":N,…": every row starts with its seq (changes/feed.h).
-std::string_view row_seq(std::string_view row) {
-  std::string_view rest = row.substr(std::min(row.size(), sizeof("{\"seq\":") - 1));
-  return rest.substr(0, rest.find(','));
-}
-
 const Framing kEnvelope{
-    "application/json", "{\"results\":[\n", "\n",
-    [](std::string& out, std::string_view row, bool first) {
-      if (!first) out += ",\r\n";
-      out += row;
-    },
+    Framing::Rows::kEnvelope, "application/json", "{\"results\":[\n", "\n",
     [](uint64_t last_seq, std::optional<uint64_t> pending) {
       return "\n],\n\"last_seq\":" + changes::seq_json(last_seq) + pending_field(pending) + "}\n";
     }};
 const Framing kLines{
-    "application/json", "", "\n",
-    [](std::string& out, std::string_view row, bool) {
-      out += row;
-      out.push_back('\n');
-    },
+    Framing::Rows::kLines, "application/json", "", "\n",
     [](uint64_t last_seq, std::optional<uint64_t> pending) {
       return "{\"last_seq\":" + changes::seq_json(last_seq) + pending_field(pending) + "}\n";
     }};
 const Framing kEventSource{
-    "text/event-stream", "", "event: heartbeat\ndata: \n\n",
-    [](std::string& out, std::string_view row, bool) {
-      out += "data: ";
-      out += row;
-      out += "\nid: ";
-      out += row_seq(row);
-      out += "\n\n";
-    },
+    Framing::Rows::kEvents, "text/event-stream", "", "event: heartbeat\ndata: \n\n",
     [](uint64_t, std::optional<uint64_t>) { return std::string(); }};
 
 const Framing& framing_of(FeedType feed) {
@@ -301,10 +295,34 @@ const Framing& framing_of(FeedType feed) {
   }
 }
 
+// Appends one row as `framing` frames it. Eventsource's `id:` is the row's seq as JSON, as
+// CouchDB's (a client sends it back as Last-Event-ID).
+template <typename Row>
+void append_framed(std::string& out, const Framing& framing, const Row& row, bool first) {
+  switch (framing.rows) {
+    case Framing::Rows::kLines:
+      append_row_json(out, row);
+      out.push_back('\n');
+      break;
+    case Framing::Rows::kEvents:
+      out += "data: ";
+      append_row_json(out, row);
+      out += "\nid: ";
+      changes::append_seq(out, row.seq);
+      out += "\n\n";
+      break;
+    case Framing::Rows::kEnvelope:
+      if (!first) out += ",\r\n";
+      append_row_json(out, row);
+      break;
+  }
+}
+
 // Every feed type: send what is there, then (live feeds) wait for commits, heartbeats or the
 // timeout. normal ends after the first scan, longpoll after the first rows, continuous and
 // eventsource at the limit or after `timeout` without a change (never, with heartbeats).
-Task<Response> run_feed(Request& req, const FeedSource& source, const FeedParams& params) {
+template <typename Page>
+Task<Response> run_feed(Request& req, const FeedSource<Page>& source, const FeedParams& params) {
   const Framing& framing = framing_of(params.feed);
   FeedSink sink(req, framing.content_type);
   ResponseStream* stream = sink.stream();
@@ -318,19 +336,20 @@ Task<Response> run_feed(Request& req, const FeedSource& source, const FeedParams
   const auto timeout = milliseconds(params.timeout_ms);
   auto deadline = Clock::now() + timeout;
   auto next_heartbeat = Clock::now() + milliseconds(params.heartbeat_ms.value_or(0));
+  Page page;  // reused while pages follow one another at once, emptied before a wait
   for (;;) {
-    auto page = source.next_page(since, sent);
-    if (!page) break;  // the database was deleted: end the feed cleanly
+    if (!source.next_page(since, sent, page)) break;  // the database was deleted: end cleanly
     // One chunk per page, not per row: a 100k-row feed is then ~50 socket writes.
     std::string chunk;
-    for (const auto& row : page->rows) framing.append_row(chunk, row, sent++ == 0);
+    for (const auto& row : page.rows) append_framed(chunk, framing, row, sent++ == 0);
     if (!co_await sink.emit(std::move(chunk))) co_return co_await sink.end(req);
-    since = page->last_seq;
-    pending = page->pending;
+    since = page.last_seq;
+    pending = page.pending;
     if ((source.limit && sent >= *source.limit) || source.descending) break;
-    if (page->rows.size() == kPageRows) continue;  // more to read right away
+    if (page.rows.size() == kPageRows) continue;  // more to read right away
     if (!live || (params.feed == FeedType::kLongpoll && sent > 0)) break;
-    if (!page->rows.empty()) deadline = Clock::now() + timeout;  // timeout counts idle time
+    if (!page.rows.empty()) deadline = Clock::now() + timeout;  // timeout counts idle time
+    page = Page{};  // an idle feed holds no rows
 
     auto result = co_await stream->wait(params.heartbeat_ms ? next_heartbeat : deadline);
     if (result == ResponseStream::WaitResult::kClientGone) co_return co_await sink.end(req);
@@ -353,12 +372,13 @@ Task<Response> handle_changes(Request& req, ServerContext& ctx) {
   if (!params) co_return error_response(params.error());
   auto options = parse_feed_options(req, *params, (*db)->update_seq());
   if (!options) co_return error_response(options.error());
-  FeedSource source;
+  FeedSource<changes::Page> source;
   source.since = options->since;
   source.limit = options->limit;
   source.descending = options->descending;
-  source.next_page = [db = *db, options = std::move(*options)](uint64_t since, uint64_t sent) {
-    return next_page(*db, options, since, sent);
+  source.next_page = [db = *db, options = std::move(*options)](uint64_t since, uint64_t sent,
+                                                                changes::Page& page) {
+    return next_page(*db, options, since, sent, page);
   };
   source.subscribe = [db = *db, &notifier = ctx.notifier](std::function<void()> wake) {
     return notifier.subscribe(db, std::move(wake));
@@ -368,28 +388,13 @@ Task<Response> handle_changes(Request& req, ServerContext& ctx) {
 
 namespace {
 
-std::string_view event_type_name(changes::DbEventType type) {
-  switch (type) {
-    case changes::DbEventType::kCreated: return "created";
-    case changes::DbEventType::kDeleted: return "deleted";
-    default: return "updated";
-  }
-}
-
 // One page of node-wide database events as _db_updates rows.
-changes::Page db_events_page(const changes::Notifier& notifier, uint64_t since,
-                             std::optional<uint64_t> limit) {
-  changes::Page page;
+DbEventsPage db_events_page(const changes::Notifier& notifier, uint64_t since,
+                            std::optional<uint64_t> limit) {
+  DbEventsPage page;
   page.last_seq = since;
-  for (const auto& event : notifier.db_events_since(since, std::min(kPageRows, limit.value_or(kPageRows)))) {
-    std::string row = "{\"seq\":" + changes::seq_json(event.seq) + ",\"db_name\":";
-    append_json_string(row, event.db_name);
-    row += ",\"type\":\"";
-    row += event_type_name(event.type);
-    row += "\"}";
-    page.rows.push_back(std::move(row));
-    page.last_seq = event.seq;
-  }
+  page.rows = notifier.db_events_since(since, std::min(kPageRows, limit.value_or(kPageRows)));
+  if (!page.rows.empty()) page.last_seq = page.rows.back().seq;
   return page;
 }
 
@@ -399,7 +404,7 @@ changes::Page db_events_page(const changes::Notifier& notifier, uint64_t since,
 Task<Response> handle_db_updates(Request& req, ServerContext& ctx) {
   auto params = parse_feed_params(req);
   if (!params) co_return error_response(params.error());
-  FeedSource source;
+  FeedSource<DbEventsPage> source;
   source.limit = params->limit;
   source.report_pending = false;
   if (auto since = req.param("since")) {
@@ -407,10 +412,12 @@ Task<Response> handle_db_updates(Request& req, ServerContext& ctx) {
     if (!seq) co_return error_response(seq.error());
     source.since = *seq;
   }
-  source.next_page = [&notifier = ctx.notifier, limit = params->limit](uint64_t since, uint64_t sent) {
+  source.next_page = [&notifier = ctx.notifier, limit = params->limit](uint64_t since, uint64_t sent,
+                                                                      DbEventsPage& page) {
     std::optional<uint64_t> left;
     if (limit) left = *limit - std::min(*limit, sent);
-    return std::optional(db_events_page(notifier, since, left));
+    page = db_events_page(notifier, since, left);
+    return true;
   };
   source.subscribe = [&notifier = ctx.notifier](std::function<void()> wake) {
     return notifier.subscribe_db_events(std::move(wake));

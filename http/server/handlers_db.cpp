@@ -47,10 +47,8 @@ Task<Response> handle_db_create(Request& req, ServerContext& ctx) {
   if (req.param("partitioned") == "true") {
     co_return error_response({Code::kBadRequest, "Partitioned feature is not enabled."});
   }
-  auto db = ctx.catalog.create(req.path().at(0));
+  auto db = ctx.catalog.create(req.path().at(0));  // the catalog tells the notifier
   if (!db) co_return error_response(db.error());
-  ctx.notifier.watch(*db);
-  ctx.notifier.database_created((*db)->name());
   Response res = json_response(bhttp::status::created, R"({"ok":true})");
   res.set(bhttp::field::location, "http://" + std::string(req.header(bhttp::field::host)) + "/" +
                                       boost::urls::encode(req.path().at(0), boost::urls::pchars));
@@ -64,11 +62,9 @@ Task<Response> handle_db_delete(Request& req, ServerContext& ctx) {
          "You tried to DELETE a database with a ?=rev parameter. Did you mean to DELETE a "
          "document instead?"});
   }
-  auto db = open_database(req, ctx);
-  if (!db) co_return error_response(db.error());
+  // The catalog tells the notifier, which ends the database's open feeds.
   auto removed = ctx.catalog.remove(req.path().at(0));
   if (!removed) co_return error_response(removed.error());
-  ctx.notifier.database_deleted(*db);  // ends its open feeds
   co_return json_response(bhttp::status::ok, R"({"ok":true})");
 }
 

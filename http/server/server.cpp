@@ -58,14 +58,13 @@ class SocketBodyReader;
 
 struct Server::Impl {
   ServerOptions options;
-  changes::Notifier notifier;
   ServerContext context;
   asio::io_context ioc;
   tcp::acceptor acceptor{ioc};
   std::atomic<bool> stopping{false};
   std::atomic<int> active_requests{0};
 
-  Impl(ServerOptions opts, engine::Catalog& catalog)
+  Impl(ServerOptions opts, engine::Catalog& catalog, changes::Notifier& notifier)
       : options(std::move(opts)),
         context{catalog, notifier},
         ioc(static_cast<int>(thread_count())) {
@@ -519,8 +518,8 @@ Task<void> Server::Impl::drain_and_stop() {
   ioc.stop();
 }
 
-Server::Server(ServerOptions options, engine::Catalog& catalog)
-    : impl_(std::make_unique<Impl>(std::move(options), catalog)) {}
+Server::Server(ServerOptions options, engine::Catalog& catalog, changes::Notifier& notifier)
+    : impl_(std::make_unique<Impl>(std::move(options), catalog, notifier)) {}
 
 Server::~Server() = default;
 

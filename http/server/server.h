@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "changes/notifier.h"
 #include "engine/catalog.h"
 #include "http/server/handler.h"
 
@@ -49,7 +50,8 @@ struct ServerOptions {
 
 class Server {
  public:
-  Server(ServerOptions options, engine::Catalog& catalog);
+  // REQUIRES: `catalog` and `notifier` (the node's, subscribed to that catalog) outlive the Server.
+  Server(ServerOptions options, engine::Catalog& catalog, changes::Notifier& notifier);
   ~Server();
 
   // Binds and listens; returns the bound port. Throws std::system_error when it cannot bind.

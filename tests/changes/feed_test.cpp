@@ -26,33 +26,31 @@ Page read(Database& db, const FeedOptions& options = {}, uint64_t max_rows = UIN
   return read_page(*snap, options, max_rows);
 }
 
-std::vector<Json> parsed(const Page& page) {
-  std::vector<Json> out;
-  for (const auto& row : page.rows) {
-    Json j = Json::parse(row, nullptr, false);
-    REQUIRE_FALSE(j.is_discarded());
-    out.push_back(std::move(j));
-  }
-  return out;
-}
-
 Strings ids(const Page& page) {
   Strings out;
-  for (const auto& row : parsed(page)) out.push_back(row["id"].get<std::string>());
+  for (const auto& row : page.rows) out.push_back(row.id);
   return out;
 }
 
 Seqs seqs(const Page& page) {
   Seqs out;
-  // Seqs are JSON strings on the wire (changes::append_seq).
-  for (const auto& row : parsed(page)) out.push_back(std::stoull(row["seq"].get<std::string>()));
+  for (const auto& row : page.rows) out.push_back(row.seq);
   return out;
 }
 
-Strings change_revs(const Json& row) {
+// The listed revs, a deleted leaf marked "(D)".
+Strings change_revs(const ChangeRow& row) {
   Strings out;
-  for (const auto& c : row["changes"]) out.push_back(c["rev"].get<std::string>());
+  for (const auto& leaf : row.changes) out.push_back(leaf.rev.str() + (leaf.deleted ? "(D)" : ""));
   return out;
+}
+
+// The include_docs doc of a row, parsed.
+Json doc_of(const ChangeRow& row) {
+  REQUIRE(row.doc.has_value());
+  Json doc = Json::parse(*row.doc, nullptr, false);
+  REQUIRE_FALSE(doc.is_discarded());
+  return doc;
 }
 
 FeedOptions since(uint64_t seq) {
@@ -92,9 +90,18 @@ TEST_CASE("rows: one per doc at its latest seq, winner rev, deleted flag only fo
   Page page = read(*db);
   CHECK(ids(page) == Strings{"c", "a", "b"});
   CHECK(seqs(page) == Seqs{3, 4, 5});
-  CHECK(page.rows[1] == R"({"seq":"4","id":"a","changes":[{"rev":")" + a2 + R"("}]})");
-  CHECK(page.rows[2] == R"({"seq":"5","id":"b","changes":[{"rev":")" + b2 + R"("}],"deleted":true})");
-  CHECK(page.rows[0].find("deleted") == std::string::npos);
+  const ChangeRow& a = page.rows[1];
+  CHECK(a.seq == 4);
+  CHECK(a.id == "a");
+  REQUIRE(a.changes.size() == 1);
+  CHECK(a.changes[0].rev == rev(a2));
+  CHECK_FALSE(a.changes[0].deleted);
+  CHECK_FALSE(a.deleted);
+  CHECK_FALSE(a.doc.has_value());  // only with include_docs
+  const ChangeRow& b = page.rows[2];
+  CHECK(change_revs(b) == Strings{b2 + "(D)"});
+  CHECK(b.deleted);
+  CHECK_FALSE(page.rows[0].deleted);
   CHECK(page.last_seq == 5);
   CHECK(page.pending == 0);
 }
@@ -250,13 +257,13 @@ TEST_CASE("Deleted leaf loses to a shorter live leaf (revision-trees.md §13.3):
 
   FeedOptions o;
   o.style = Style::kAllDocs;
-  auto rows = parsed(read(*db, o));
+  auto rows = read(*db, o).rows;
   REQUIRE(rows.size() == 1);
-  CHECK(change_revs(rows[0]) == Strings{"2-y", "3-x"});
-  CHECK_FALSE(rows[0].contains("deleted"));
-  CHECK(rows[0]["seq"] == "2");
+  CHECK(change_revs(rows[0]) == Strings{"2-y", "3-x(D)"});
+  CHECK_FALSE(rows[0].deleted);
+  CHECK(rows[0].seq == 2);
 
-  auto main_only = parsed(read(*db));
+  auto main_only = read(*db).rows;
   CHECK(change_revs(main_only[0]) == Strings{"2-y"});
 }
 
@@ -274,13 +281,13 @@ TEST_CASE("Tie at equal pos (revision-trees.md §13.4): all_docs order") {
 
   FeedOptions o;
   o.style = Style::kAllDocs;
-  auto rows = parsed(read(*db, o));
+  auto rows = read(*db, o).rows;
   REQUIRE(rows.size() == 2);
-  CHECK(rows[0]["id"] == "t");
-  CHECK(change_revs(rows[0]) == Strings{"2-mmm", "2-aaa", "2-zzz"});
-  CHECK(change_revs(rows[1]) == Strings{"2-z", "2-y", "3-x"});
-  CHECK(rows[0]["seq"] == "3");  // every new leaf moved the doc to a new seq
-  CHECK(rows[1]["seq"] == "6");
+  CHECK(rows[0].id == "t");
+  CHECK(change_revs(rows[0]) == Strings{"2-mmm", "2-aaa", "2-zzz(D)"});
+  CHECK(change_revs(rows[1]) == Strings{"2-z", "2-y", "3-x(D)"});
+  CHECK(rows[0].seq == 3);  // every new leaf moved the doc to a new seq
+  CHECK(rows[1].seq == 6);
 }
 
 TEST_CASE("deleted: true only when the winner is deleted; all_docs lists deleted leaves too") {
@@ -291,10 +298,10 @@ TEST_CASE("deleted: true only when the winner is deleted; all_docs lists deleted
   write_one(*db, replicated("gone", 2, {"q", "a"}, true));
   FeedOptions o;
   o.style = Style::kAllDocs;
-  auto rows = parsed(read(*db, o));
+  auto rows = read(*db, o).rows;
   REQUIRE(rows.size() == 1);
-  CHECK(rows[0]["deleted"] == true);
-  CHECK(change_revs(rows[0]) == Strings{"2-q", "2-p"});
+  CHECK(rows[0].deleted);
+  CHECK(change_revs(rows[0]) == Strings{"2-q(D)", "2-p(D)"});
 }
 
 TEST_CASE("include_docs: the winning revision, deleted winners, conflicts") {
@@ -310,24 +317,25 @@ TEST_CASE("include_docs: the winning revision, deleted winners, conflicts") {
 
   FeedOptions o;
   o.include_docs = true;
-  auto rows = parsed(read(*db, o));
+  auto rows = read(*db, o).rows;
   REQUIRE(rows.size() == 3);
-  CHECK(rows[0]["doc"] == Json::parse(R"({"_id":"live","_rev":")" + live + R"(","k":"v","n":[1,2]})"));
-  CHECK(rows[1]["doc"] == Json::parse(R"({"_id":"gone","_rev":")" + gone2 + R"(","_deleted":true})"));
-  CHECK(rows[1]["deleted"] == true);
-  CHECK(rows[2]["doc"] == Json::parse(R"({"_id":"conf","_rev":"2-c","side":"c"})"));
-  // The doc is the last member, after "deleted".
-  CHECK(read(*db, o).rows[1].find(R"("deleted":true,"doc":{)") != std::string::npos);
+  CHECK(doc_of(rows[0]) == Json::parse(R"({"_id":"live","_rev":")" + live + R"(","k":"v","n":[1,2]})"));
+  CHECK(doc_of(rows[1]) == Json::parse(R"({"_id":"gone","_rev":")" + gone2 + R"(","_deleted":true})"));
+  CHECK(rows[1].deleted);
+  CHECK(doc_of(rows[2]) == Json::parse(R"({"_id":"conf","_rev":"2-c","side":"c"})"));
+  // Compact, with _id and _rev first, as the HTTP layer splices it.
+  CHECK(*rows[0].doc == R"({"_id":"live","_rev":")" + live + R"(","k":"v","n":[1,2]})");
 
   o.conflicts = true;
-  auto with = parsed(read(*db, o));
-  CHECK(with[2]["doc"]["_conflicts"] == Json::parse(R"(["2-b"])"));
-  CHECK_FALSE(with[0]["doc"].contains("_conflicts"));
+  auto with = read(*db, o).rows;
+  CHECK(doc_of(with[2])["_conflicts"] == Json::parse(R"(["2-b"])"));
+  CHECK_FALSE(doc_of(with[0]).contains("_conflicts"));
 
   o.style = Style::kAllDocs;
-  auto all = parsed(read(*db, o));
-  CHECK(change_revs(all[2]) == Strings{"2-c", "2-b", "3-d"});
-  CHECK(all[2]["doc"]["_rev"] == "2-c");
+  auto all = read(*db, o).rows;
+  CHECK(change_revs(all[2]) == Strings{"2-c", "2-b", "3-d(D)"});
+  CHECK(doc_of(all[2])["_rev"] == "2-c");  // the winner, first in leaf order
+  CHECK_FALSE(all[2].deleted);
 }
 
 TEST_CASE("filter=_doc_ids: by lookup (few ids) and by scan (many) give the same rows") {
@@ -360,6 +368,17 @@ TEST_CASE("filter=_doc_ids: by lookup (few ids) and by scan (many) give the same
     o.limit.reset();
     o.descending = true;
     CHECK(ids(read(*db, o)) == Strings{"d3", "d9", "d1"});
+  }
+  // The rows themselves are the same, whichever way they were read.
+  for (bool include_docs : {false, true}) {
+    CAPTURE(include_docs);
+    FeedOptions o;
+    o.include_docs = include_docs;
+    o.style = Style::kAllDocs;
+    o.filter = doc_ids_filter(few);
+    Page by_lookup = read(*db, o);
+    o.filter = doc_ids_filter(many);
+    CHECK(read(*db, o).rows == by_lookup.rows);
   }
 
   auto not_list = Filter::doc_ids(Json::parse(R"({"a":1})"));
@@ -419,18 +438,64 @@ TEST_CASE("filter=_selector: matched against the winning doc; all_docs lists pas
   o.filter = selector_filter(R"({"type":"post"})");
   o.style = Style::kAllDocs;
   o.include_docs = true;
-  auto rows = parsed(read(*db, o));
+  auto rows = read(*db, o).rows;
   REQUIRE(rows.size() == 3);
-  CHECK(rows[1]["id"] == "k");
+  CHECK(rows[1].id == "k");
   CHECK(change_revs(rows[1]) == Strings{"2-y"});
-  CHECK(rows[2]["id"] == "m");
+  CHECK(rows[2].id == "m");
   CHECK(change_revs(rows[2]) == Strings{"2-x"});
-  CHECK(rows[2]["doc"]["_rev"] == "2-x");  // the first passing leaf, as CouchDB shows it
+  CHECK(doc_of(rows[2])["_rev"] == "2-x");  // the first passing leaf, as CouchDB shows it
 
   auto bad = Filter::selector(Json::parse(R"({"a":{"$bogus":1}})"));
   REQUIRE_FALSE(bad.has_value());
   CHECK(bad.error().code == Code::kBadRequest);
   CHECK_FALSE(Filter::selector(Json::parse("[1]")).has_value());
+}
+
+TEST_CASE("read_page_into: a reused Page reads the same rows as fresh pages") {
+  TempDir dir;
+  Catalog catalog(options_for(dir));
+  auto db = *catalog.create("reuse");
+  write_docs(*db, 6);
+  auto d2 = doc_tree(*db, "d2").winner().rev.str();
+  write_one(*db, remove_doc("d2", d2));
+  write_one(*db, replicated("k", 2, {"x", "a"}, false, R"({"side":"x"})"));
+  write_one(*db, replicated("k", 2, {"y", "a"}, true));
+  write_one(*db, replicated("long-id-that-is-not-short-at-all", 1, {"0123456789abcdef0123456789abcdef"}));
+
+  std::vector<FeedOptions> sequence;
+  for (uint64_t max_rows : {3, 100}) {
+    for (auto style : {Style::kMainOnly, Style::kAllDocs}) {
+      for (bool include_docs : {false, true}) {
+        FeedOptions o;
+        o.style = style;
+        o.include_docs = include_docs;
+        o.limit = max_rows;
+        sequence.push_back(o);
+      }
+    }
+  }
+  FeedOptions one = since(4);
+  one.limit = 1;
+  sequence.push_back(one);
+  FeedOptions none;
+  none.limit = 0;
+  sequence.push_back(none);
+  FeedOptions after_end = since(99);
+  sequence.push_back(after_end);
+  sequence.push_back(FeedOptions{});
+
+  Page reused;
+  for (size_t i = 0; i < sequence.size(); ++i) {
+    CAPTURE(i);
+    auto snap = db->snapshot();
+    REQUIRE(snap.has_value());
+    read_page_into(*snap, sequence[i], 100, reused);
+    Page fresh = read(*db, sequence[i], 100);
+    CHECK(reused.rows == fresh.rows);
+    CHECK(reused.last_seq == fresh.last_seq);
+    CHECK(reused.pending == fresh.pending);
+  }
 }
 
 // Prints rows/s of the fast path and of include_docs over 100k docs (20k in unoptimised builds, to
@@ -464,10 +529,13 @@ TEST_CASE("read_page throughput (printed, not asserted)") {
     double cpu_start = cpu_seconds();
     uint64_t rows = 0;
     uint64_t at = 0;
+    Page p;  // reused, as the HTTP feed reads
     for (;;) {
       FeedOptions page_options = o;
       page_options.since = at;
-      Page p = read(*db, page_options, 2000);
+      auto snap = db->snapshot();
+      REQUIRE(snap.has_value());
+      read_page_into(*snap, page_options, 2000, p);
       rows += p.rows.size();
       if (p.rows.empty()) break;
       at = p.last_seq;

@@ -1,5 +1,5 @@
 // changes::Notifier: wake-ups after commits (from writer threads), unsubscribe, database deletion,
-// the cost of idle subscriptions, and the _db_updates event log.
+// the cost of idle subscriptions, the _db_updates event log, and what it learns from the catalog.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <thread>
 
 #include "changes/notifier.h"
@@ -39,6 +40,20 @@ using namespace divan::engine::test;
 using engine::Catalog;
 using namespace std::chrono_literals;
 
+using Strings = std::vector<std::string>;
+
+// "seq:db:type" of each event.
+Strings names(const std::vector<DbEvent>& list) {
+  Strings out;
+  for (const auto& e : list) {
+    const char* type = e.type == DbEventType::kCreated   ? "created"
+                       : e.type == DbEventType::kDeleted ? "deleted"
+                                                         : "updated";
+    out.push_back(std::to_string(e.seq) + ":" + e.db_name + ":" + type);
+  }
+  return out;
+}
+
 // Counts wakes; waits for a count with a deadline so a missing wake fails instead of hanging.
 struct WakeCounter {
   std::mutex mu;
@@ -66,7 +81,7 @@ TEST_CASE("notifier: a commit on another thread wakes the subscriber") {
   TempDir dir;
   Catalog catalog(options_for(dir));
   auto db = *catalog.create("wake");
-  Notifier notifier;
+  Notifier notifier(catalog);  // after the database opened: the catalog tells it of open ones too
   WakeCounter woken;
   auto sub = notifier.subscribe(db, woken.callback());
   CHECK(woken.value() == 0);
@@ -84,8 +99,8 @@ TEST_CASE("notifier: a commit on another thread wakes the subscriber") {
   CHECK(woken.wait_for(2));
   CHECK(woken.value() == 2);
 
-  // watch() is idempotent: a second subscription does not register a second observer.
-  notifier.watch(db);
+  // A database is watched once: another open or subscription registers no second observer.
+  REQUIRE(catalog.open("wake").has_value());
   WakeCounter second;
   auto sub2 = notifier.subscribe(db, second.callback());
   write_one(*db, edit("c", "{}"));
@@ -100,7 +115,7 @@ TEST_CASE("notifier: no wake after the subscription is dropped") {
   TempDir dir;
   Catalog catalog(options_for(dir));
   auto db = *catalog.create("drop");
-  Notifier notifier;
+  Notifier notifier(catalog);
   WakeCounter dropped, sentinel;
   auto sub = notifier.subscribe(db, dropped.callback());
   auto sentinel_sub = notifier.subscribe(db, sentinel.callback());
@@ -130,22 +145,20 @@ TEST_CASE("notifier: deleting a database wakes its feeds, also ones subscribing 
   TempDir dir;
   Catalog catalog(options_for(dir));
   auto db = *catalog.create("doomed");
-  Notifier notifier;
+  Notifier notifier(catalog);
   WakeCounter woken;
   auto sub = notifier.subscribe(db, woken.callback());
-  REQUIRE(catalog.remove("doomed").has_value());
-  notifier.database_deleted(db);
-  CHECK(woken.wait_for(1));
+  REQUIRE(catalog.remove("doomed").has_value());  // the catalog tells the notifier
+  CHECK(woken.value() == 1);                       // before remove() returned
   CHECK_FALSE(db->snapshot().has_value());  // what the feed finds when it looks
 
   WakeCounter late;
   auto late_sub = notifier.subscribe(db, late.callback());
   CHECK(late.value() == 1);  // at once, on this thread
 
-  // A deleted database that was never watched.
+  // A deleted database nobody subscribed to.
   auto other = *catalog.create("other");
   REQUIRE(catalog.remove("other").has_value());
-  notifier.database_deleted(other);
   WakeCounter after;
   auto after_sub = notifier.subscribe(other, after.callback());
   CHECK(after.value() == 1);
@@ -164,7 +177,7 @@ TEST_CASE("notifier: commits after the Notifier is gone are harmless") {
   Catalog catalog(options_for(dir));
   auto db = *catalog.create("outlive");
   {
-    Notifier notifier;
+    Notifier notifier(catalog);
     WakeCounter woken;
     auto sub = notifier.subscribe(db, woken.callback());
     write_one(*db, edit("a", "{}"));
@@ -172,14 +185,34 @@ TEST_CASE("notifier: commits after the Notifier is gone are harmless") {
   }
   write_one(*db, edit("b", "{}"));  // the observer finds its Notifier gone and does nothing
   CHECK(db->update_seq() == 2);
+  // It unsubscribed from the catalog too.
+  auto later = *catalog.create("later");
+  write_one(*later, edit("a", "{}"));
+  REQUIRE(catalog.remove("later").has_value());
+}
+
+TEST_CASE("notifier: may outlive the catalog") {
+  TempDir dir;
+  std::optional<Notifier> notifier;
+  {
+    Catalog catalog(options_for(dir));
+    notifier.emplace(catalog);
+    auto db = *catalog.create("gone");
+    write_one(*db, edit("a", "{}"));
+    for (int i = 0; i < 500 && notifier->last_db_event_seq() < 2; ++i) {
+      std::this_thread::sleep_for(1ms);
+    }
+    CHECK(notifier->last_db_event_seq() == 2);  // created, updated
+  }
+  CHECK(notifier->db_events_since(0, 10).size() == 2);
+  notifier.reset();
 }
 
 TEST_CASE("notifier: thousands of idle subscriptions cost little memory, and one commit wakes all") {
   TempDir dir;
   Catalog catalog(options_for(dir));
   auto db = *catalog.create("many");
-  Notifier notifier;
-  notifier.watch(db);
+  Notifier notifier(catalog);
   constexpr int kSubs = 10000;
   std::atomic<int> woken{0};
   // A callback shaped like a feed's: it holds a weak reference to its session.
@@ -222,17 +255,15 @@ TEST_CASE("notifier: thousands of idle subscriptions cost little memory, and one
 TEST_CASE("notifier: _db_updates events, coalescing, since and limit") {
   TempDir dir;
   Catalog catalog(options_for(dir));
-  Notifier notifier;
+  Notifier notifier(catalog);
   CHECK(notifier.last_db_event_seq() == 0);
   CHECK(notifier.db_events_since(0, 100).empty());
 
   WakeCounter events;
   auto events_sub = notifier.subscribe_db_events(events.callback());
 
-  auto a = *catalog.create("a");
-  notifier.database_created("a");  // seq 1
-  CHECK(events.wait_for(1));
-  notifier.watch(a);
+  auto a = *catalog.create("a");  // seq 1, reported by the catalog before create() returns
+  CHECK(events.value() == 1);
   write_one(*a, edit("x", "{}"));  // seq 2: a updated
   CHECK(events.wait_for(2));
   uint64_t seen = notifier.last_db_event_seq();
@@ -241,23 +272,10 @@ TEST_CASE("notifier: _db_updates events, coalescing, since and limit") {
   write_one(*a, edit("z", "{}"));  // seq 4 replaces seq 3
   CHECK(events.wait_for(4));
 
-  auto b = *catalog.create("b");
-  notifier.database_created("b");  // seq 5
-  notifier.watch(b);
+  auto b = *catalog.create("b");   // seq 5
   write_one(*b, edit("x", "{}"));  // seq 6
   CHECK(events.wait_for(6));
 
-  auto names = [](const std::vector<DbEvent>& list) {
-    std::vector<std::string> out;
-    for (const auto& e : list) {
-      const char* type = e.type == DbEventType::kCreated   ? "created"
-                         : e.type == DbEventType::kDeleted ? "deleted"
-                                                           : "updated";
-      out.push_back(std::to_string(e.seq) + ":" + e.db_name + ":" + type);
-    }
-    return out;
-  };
-  using Strings = std::vector<std::string>;
   CHECK(names(notifier.db_events_since(0, 100)) ==
         Strings{"1:a:created", "4:a:updated", "5:b:created", "6:b:updated"});
   // A reader that had seen seq 2 still learns that `a` was updated again.
@@ -268,22 +286,61 @@ TEST_CASE("notifier: _db_updates events, coalescing, since and limit") {
   CHECK(notifier.db_events_since(6, 100).empty());
   CHECK(notifier.last_db_event_seq() == 6);
 
-  REQUIRE(catalog.remove("a").has_value());
-  notifier.database_deleted(a);  // seq 7
-  CHECK(events.wait_for(7));
+  REQUIRE(catalog.remove("a").has_value());  // seq 7
+  CHECK(events.value() == 7);
   CHECK(names(notifier.db_events_since(6, 100)) == Strings{"7:a:deleted"});
-
-  // The log is bounded: the oldest events go first.
-  for (int i = 0; i < 10050; ++i) notifier.database_created(std::string("n").append(std::to_string(i)));
-  auto all = notifier.db_events_since(0, 20000);
-  CHECK(all.size() == 10000);
-  CHECK(all.back().seq == notifier.last_db_event_seq());
-  CHECK(all.front().seq == notifier.last_db_event_seq() - 9999);
 
   events_sub.reset();
   int before = events.value();
-  notifier.database_created("quiet");
+  REQUIRE(catalog.create("quiet").has_value());
   CHECK(events.value() == before);
+}
+
+TEST_CASE("notifier: the _db_updates log is bounded, the oldest events go first") {
+  TempDir dir;
+  Catalog catalog(options_for(dir));
+  Notifier notifier(catalog, /*max_db_events=*/20);
+  for (int i = 0; i < 25; ++i) REQUIRE(catalog.create("n" + std::to_string(i)).has_value());
+  auto all = notifier.db_events_since(0, 100);
+  REQUIRE(all.size() == 20);
+  CHECK(all.back().seq == 25);
+  CHECK(all.front().seq == 6);
+  CHECK(all.front().db_name == "n5");
+  CHECK(notifier.last_db_event_seq() == 25);
+}
+
+TEST_CASE("notifier: a database opened only through the catalog wakes its feeds and _db_updates") {
+  TempDir dir;
+  {
+    Catalog earlier(options_for(dir));
+    REQUIRE(earlier.create("cold").has_value());
+    REQUIRE(earlier.create("never").has_value());
+  }
+  Catalog catalog(options_for(dir));
+  Notifier notifier(catalog);
+  WakeCounter events;
+  auto events_sub = notifier.subscribe_db_events(events.callback());
+
+  // Opened by someone other than an HTTP handler (the replicator, say), and never subscribed to:
+  // its commits are still observed.
+  auto db = *catalog.open("cold");
+  CHECK(notifier.last_db_event_seq() == 0);  // opening is no _db_updates event
+  write_one(*db, edit("a", "{}"));
+  CHECK(events.wait_for(1));
+  CHECK(names(notifier.db_events_since(0, 10)) == Strings{"1:cold:updated"});
+
+  WakeCounter feed;
+  auto feed_sub = notifier.subscribe(db, feed.callback());
+  write_one(*db, edit("b", "{}"));
+  CHECK(feed.wait_for(1));
+  CHECK(events.wait_for(2));
+
+  // Deleted without ever being opened: still an event (there is no Database to wake).
+  REQUIRE(catalog.remove("never").has_value());
+  CHECK(names(notifier.db_events_since(0, 10)) == Strings{"2:cold:updated", "3:never:deleted"});
+  REQUIRE(catalog.remove("cold").has_value());
+  CHECK(feed.value() == 2);  // the deletion woke the feed, so it can end
+  CHECK(names(notifier.db_events_since(3, 10)) == Strings{"4:cold:deleted"});
 }
 
 }  // namespace

@@ -1,8 +1,13 @@
-// Catalog: names, files, create/open/remove, all_dbs, node uuid, close and reopen.
+// Catalog: names, files, create/open/remove, all_dbs, node uuid, close and reopen, observers.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <fstream>
+#include <future>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "engine/names.h"
@@ -347,6 +352,242 @@ TEST_CASE("concurrent create of one name: exactly one wins") {
   for (auto& t : threads) t.join();
   CHECK(created == 1);
   CHECK(exists == 7);
+}
+
+// ---- Observers ----------------------------------------------------------------------------------
+
+// Records what an observer hears as "type:name" (plus which Database it got), thread-safely.
+struct EventLog {
+  std::mutex mu;
+  std::vector<std::string> events;
+  std::vector<const Database*> dbs;
+
+  CatalogObserver observer() {
+    return [this](const CatalogEvent& e) { record(e); };
+  }
+  void record(const CatalogEvent& e) {
+    const char* type = e.type == CatalogEventType::kCreated  ? "created"
+                       : e.type == CatalogEventType::kOpened ? "opened"
+                                                             : "deleted";
+    std::lock_guard<std::mutex> lock(mu);
+    events.push_back(std::string(type) + ":" + e.name);
+    dbs.push_back(e.db.get());
+  }
+  // What was recorded since the last take().
+  std::vector<std::string> take() {
+    std::lock_guard<std::mutex> lock(mu);
+    std::vector<std::string> out;
+    out.swap(events);
+    return out;
+  }
+  const Database* last_db() {
+    std::lock_guard<std::mutex> lock(mu);
+    return dbs.empty() ? nullptr : dbs.back();
+  }
+};
+
+using Strings = std::vector<std::string>;
+
+TEST_CASE("observers: created, opened and deleted, each reported once, before the call returns") {
+  TempDir dir;
+  {
+    Catalog earlier(options_for(dir));
+    REQUIRE(earlier.create("old").has_value());
+    REQUIRE(earlier.create("cold").has_value());
+  }
+  Catalog catalog(options_for(dir));
+  auto pre = *catalog.create("pre");
+
+  EventLog log;
+  auto sub = catalog.subscribe(log.observer());
+  // Databases open already are reported once, as opened, before subscribe() returns.
+  CHECK(log.take() == Strings{"opened:pre"});
+  CHECK(log.last_db() == pre.get());
+
+  auto a = *catalog.create("a");
+  CHECK(log.take() == Strings{"created:a"});
+  CHECK(log.last_db() == a.get());
+  REQUIRE(catalog.open("a").has_value());  // open already: no event
+  REQUIRE(catalog.open("pre").has_value());
+  CHECK(log.take().empty());
+
+  auto old = *catalog.open("old");
+  CHECK(log.take() == Strings{"opened:old"});
+  CHECK(log.last_db() == old.get());
+  REQUIRE(catalog.open("old").has_value());
+  CHECK(log.take().empty());
+
+  // Failures report nothing.
+  CHECK_FALSE(catalog.create("a").has_value());
+  CHECK_FALSE(catalog.create("Bad").has_value());
+  CHECK_FALSE(catalog.open("missing").has_value());
+  CHECK_FALSE(catalog.remove("missing").has_value());
+  CHECK(log.take().empty());
+
+  REQUIRE(catalog.remove("a").has_value());
+  CHECK(log.take() == Strings{"deleted:a"});
+  CHECK(log.last_db() == a.get());  // the handle that was open, now refusing work
+  REQUIRE(catalog.remove("cold").has_value());  // never opened: no Database to report
+  CHECK(log.take() == Strings{"deleted:cold"});
+  CHECK(log.last_db() == nullptr);
+
+  auto again = *catalog.create("a");
+  CHECK(log.take() == Strings{"created:a"});
+  CHECK(log.last_db() == again.get());
+
+  // Two observers both hear it; a dropped one hears nothing more.
+  EventLog second;
+  auto sub2 = catalog.subscribe(second.observer());
+  CHECK(second.take() == Strings{"opened:a", "opened:old", "opened:pre"});
+  REQUIRE(catalog.create("b").has_value());
+  CHECK(log.take() == Strings{"created:b"});
+  CHECK(second.take() == Strings{"created:b"});
+  sub2.reset();
+  REQUIRE(catalog.remove("b").has_value());
+  CHECK(log.take() == Strings{"deleted:b"});
+  CHECK(second.take().empty());
+
+  catalog.close_all();  // closing is not deleting: no events
+  CHECK(log.take().empty());
+}
+
+TEST_CASE("observers: called outside the catalog's locks; what they change is reported after them") {
+  TempDir dir;
+  Catalog catalog(options_for(dir));
+  auto pre = *catalog.create("pre");
+  EventLog log;
+  bool acted = false;  // only the observer's thread touches it
+  std::shared_ptr<Database> reopened;
+  Strings seen_dbs;
+  bool other_thread_done = false;
+  auto sub = catalog.subscribe([&](const CatalogEvent& e) {
+    log.record(e);
+    if (e.type != CatalogEventType::kCreated || e.name != "a" || acted) return;
+    acted = true;
+    // Each of these would deadlock if the catalog's lock were held here.
+    if (auto db = catalog.open("a")) reopened = *db;  // the database being reported
+    seen_dbs = catalog.all_dbs();
+    REQUIRE(catalog.create("b").has_value());  // nested: reported once this observer returns
+    REQUIRE(catalog.remove("b").has_value());
+    // Another thread is not blocked meanwhile either (bounded, so a regression fails, not hangs).
+    auto other = std::async(std::launch::async, [&] {
+      return catalog.open("pre").has_value() && !catalog.all_dbs().empty();
+    });
+    other_thread_done = other.wait_for(std::chrono::seconds(5)) == std::future_status::ready &&
+                        other.get();
+  });
+  CHECK(log.take() == Strings{"opened:pre"});
+
+  auto a = *catalog.create("a");
+  CHECK(reopened == a);
+  CHECK(seen_dbs == Strings{"a", "pre"});
+  CHECK(other_thread_done);
+  // create("a") returned after the nested events too: the delivering thread drains the queue.
+  CHECK(log.take() == Strings{"created:a", "created:b", "deleted:b"});
+}
+
+TEST_CASE("observers: open() of a database whose opening is being reported waits for the report") {
+  TempDir dir;
+  {
+    Catalog earlier(options_for(dir));
+    REQUIRE(earlier.create("x").has_value());
+  }
+  Catalog catalog(options_for(dir));
+  std::mutex mu;
+  std::condition_variable cv;
+  bool in_observer = false, release = false, observer_done = false;
+  auto sub = catalog.subscribe([&](const CatalogEvent& e) {
+    if (e.type != CatalogEventType::kOpened) return;
+    std::unique_lock<std::mutex> lock(mu);
+    in_observer = true;
+    cv.notify_all();
+    // A slow observer (bounded: a regression must fail, not hang).
+    cv.wait_for(lock, std::chrono::seconds(5), [&] { return release; });
+    observer_done = true;
+  });
+
+  auto first = std::async(std::launch::async, [&] { return catalog.open("x").value(); });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    REQUIRE(cv.wait_for(lock, std::chrono::seconds(5), [&] { return in_observer; }));
+  }
+  // A second open finds "x" open, but must not hand it out before the observers know it: a commit
+  // through it could otherwise come before the notifier watches the database.
+  auto second = std::async(std::launch::async, [&] {
+    auto db = catalog.open("x").value();
+    std::lock_guard<std::mutex> lock(mu);
+    return std::make_pair(db, observer_done);
+  });
+  CHECK(second.wait_for(std::chrono::milliseconds(100)) == std::future_status::timeout);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+    cv.notify_all();
+  }
+  auto db = first.get();
+  auto [db2, done_before] = second.get();
+  CHECK(db2 == db);
+  CHECK(done_before);
+}
+
+TEST_CASE("observers: dropping waits for a running call, none follows; may outlive the catalog") {
+  TempDir dir;
+  std::shared_ptr<Catalog::Subscription> outliving;
+  std::atomic<int> calls{0};
+  {
+    Catalog catalog(options_for(dir));
+    std::atomic<bool> entered{false}, finished{false};
+    auto sub = catalog.subscribe([&](const CatalogEvent&) {
+      entered = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      finished = true;
+    });
+    bool created = false;
+    std::thread creator([&] { created = catalog.create("slow").has_value(); });
+    for (int i = 0; i < 500 && !entered; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    REQUIRE(entered.load());
+    sub.reset();  // the call is running on `creator`: reset() returns once it did
+    CHECK(finished.load());
+    creator.join();
+    CHECK(created);
+
+    outliving = catalog.subscribe([&](const CatalogEvent&) { ++calls; });
+    CHECK(calls == 1);  // "slow", open now
+  }
+  outliving.reset();  // after the catalog: harmless
+  CHECK(calls == 1);
+}
+
+TEST_CASE("observers: concurrent creates and removes of one name are reported in order") {
+  TempDir dir;
+  Catalog catalog(options_for(dir));
+  std::mutex mu;
+  std::map<std::string, Strings> by_name;
+  auto sub = catalog.subscribe([&](const CatalogEvent& e) {
+    std::lock_guard<std::mutex> lock(mu);
+    by_name[e.name].push_back(e.type == CatalogEventType::kCreated ? "created" : "deleted");
+  });
+  std::atomic<int> created{0}, removed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 15; ++i) {
+        std::string name = (i + t) % 2 ? "odd" : "even";
+        if (catalog.create(name)) ++created;
+        if (catalog.remove(name)) ++removed;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  int reported = 0;
+  for (const auto& [name, types] : by_name) {
+    CAPTURE(name);
+    for (size_t i = 0; i < types.size(); ++i) {
+      CHECK(types[i] == (i % 2 == 0 ? "created" : "deleted"));  // never two creations in a row
+    }
+    reported += static_cast<int>(types.size());
+  }
+  CHECK(reported == created + removed);
 }
 
 }  // namespace

@@ -82,7 +82,7 @@ inline engine::CatalogOptions test_options(const TempDir& dir) {
 struct Node {
   TempDir dir;
   engine::Catalog catalog{test_options(dir)};
-  changes::Notifier notifier;
+  changes::Notifier notifier{catalog};
   ServerContext ctx{catalog, notifier};
   std::shared_ptr<engine::Database> db = *catalog.create("db");
 

@@ -191,6 +191,7 @@ Task<Response> test_handler(Request& req, ServerContext&) {
 struct LiveServer {
   TempDir dir;
   engine::Catalog catalog{test_options(dir)};
+  changes::Notifier notifier{catalog};
   std::unique_ptr<Server> server;
   uint16_t port = 0;
   std::thread thread;
@@ -208,7 +209,7 @@ struct LiveServer {
       options.min_body_rate = min_body_rate;
       options.body_rate_grace = std::chrono::seconds(1);
     }
-    server = std::make_unique<Server>(options, catalog);
+    server = std::make_unique<Server>(options, catalog, notifier);
     port = server->start();
     thread = std::thread([this] { server->run(); });
   }
