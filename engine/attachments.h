@@ -150,6 +150,11 @@ struct NewAttachment {
   // it to the new revision's pos.
   std::string content_type;
   std::shared_ptr<const AttachmentBody> body;
+  // A stub's description as its source gave it (content_type above, digest, length), carried so
+  // a replicated write can be sent on to another server as CouchDB's stub form. The engine itself
+  // resolves a stub by name and revpos only, and stores what the base revision says.
+  std::string digest;
+  std::optional<uint64_t> length;
 };
 
 }  // namespace divan::engine

@@ -126,6 +126,13 @@ Result<void> parse_attachments(const Json& value, IncomingDoc& out,
     att.revpos = uint_member(entry, "revpos");
     if (true_member(entry, "stub")) {
       att.stub = true;
+      if (auto type = entry.find("content_type"); type != entry.end() && type->is_string()) {
+        att.content_type = type->get<std::string>();
+      }
+      if (auto digest = entry.find("digest"); digest != entry.end() && digest->is_string()) {
+        att.digest = digest->get<std::string>();
+      }
+      att.length = uint_member(entry, "length");
       out.attachments.push_back(std::move(att));
       continue;
     }

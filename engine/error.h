@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include <tl/expected.hpp>
@@ -39,6 +40,17 @@ struct Error {
   Code code = Code::kInternal;
   std::string reason;
 };
+
+// CouchDB's HTTP status and "error" string of a code (http-api.md §1.3; chttpd error_info): the
+// one table. http/server answers with it; the replicator reads remote answers back through it.
+struct CodeInfo {
+  unsigned status;
+  std::string_view error;
+};
+CodeInfo code_info(Code code);
+// The code of a remote CouchDB answer: by its "error" string when it is one of ours, else by the
+// status (kInternal for an unknown 5xx, kBadRequest for an unknown 4xx).
+Code code_from_http(unsigned status, std::string_view error);
 
 template <typename T>
 using Result = tl::expected<T, Error>;

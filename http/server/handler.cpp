@@ -1,20 +1,14 @@
 #include "http/server/handler.h"
 
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/pchars.hpp>
 
+#include "engine/async_write.h"
 #include "http/server/auth_service.h"
 #include "http/server/response.h"
 
 namespace divan::http::server {
 
-namespace asio = boost::asio;
 using WriteResult = Result<std::vector<engine::WriteOutcome>>;
 constexpr size_t kMaxLocationLength = 8192;
 
@@ -60,20 +54,7 @@ Response doc_written(const Request& req, std::string_view id, std::string_view r
 }
 
 Task<WriteResult> write(const Request& req, engine::Database& db, std::vector<engine::WriteOp> ops) {
-  auto initiate = [&db, writer = request_writer(req)](auto handler,
-                                                      std::vector<engine::WriteOp> ops) mutable {
-    // The writer's completion is a copyable std::function; the coroutine handler is move-only.
-    auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-    db.submit(std::move(ops), [shared](WriteResult result) {
-      auto executor = asio::get_associated_executor(*shared);
-      // Resume on the connection's strand, never on the writer thread.
-      asio::post(executor, [shared, result = std::move(result)]() mutable {
-        (*shared)(std::move(result));
-      });
-    }, std::move(writer));
-  };
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(WriteResult)>(
-      initiate, asio::use_awaitable, std::move(ops));
+  co_return co_await engine::async_write(db, std::move(ops), request_writer(req));
 }
 
 Task<Result<std::string>> write_one(const Request& req, engine::Database& db, engine::WriteOp op) {

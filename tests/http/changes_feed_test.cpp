@@ -172,12 +172,9 @@ TEST_CASE("a database opened only through the catalog wakes a longpoll feed and 
   });
   // Let both feeds reach their wait (if they are slower, they find the write and answer at once).
   std::this_thread::sleep_for(300ms);
-  engine::DocUpdate update;
-  update.id = "a";
-  update.body = "{}";
-  update.revisions = revtree::RevPath{1, {"x"}};
   std::vector<engine::WriteOp> ops;
-  ops.push_back(std::move(update));
+  ops.push_back(
+      engine::DocUpdate::replicated_stored("a", revtree::RevPath{1, {"x"}}, false, "{}"));
   REQUIRE(db->write(std::move(ops)).has_value());
 
   REQUIRE(changes.wait_for(10s) == std::future_status::ready);
