@@ -1,0 +1,57 @@
+# Build speed (included from the top-level CMakeLists.txt after find_package, before the layers).
+# Three pieces; measured figures are in the commits that added them.
+#
+# 1. ccache, when installed, as the compiler launcher, with the sloppiness that precompiled
+#    headers need (set here, not only in a machine's ccache.conf, so a fresh machine gets it).
+#
+# 2. Asio and Beast compiled once (divan_asio), not in every translation unit that includes them:
+#    BOOST_ASIO_SEPARATE_COMPILATION and BOOST_BEAST_SEPARATE_COMPILATION are defined for every
+#    target (a program must not mix the two modes), and every target that links Boost::headers
+#    links divan_asio with it. A new library that uses Asio or Beast (http/client, replicator, …)
+#    joins by linking Boost::headers, as the existing ones do; nothing else to do.
+#
+# 3. One precompiled header, cmake/pch.h (the standard library, nlohmann/json, tl::expected, Asio,
+#    Beast), compiled once by divan_pch and reused by every target that calls
+#      divan_use_pch(<target>)
+#    after its add_library/add_executable. All of them share the one .gch (REUSE_FROM), which
+#    needs the same compiler flags and definitions: don't give such a target its own -O level or
+#    -D that pch.h's headers look at (target-specific definitions of other libraries, e.g.
+#    spdlog's, are fine). GCC then never silently drops the PCH: CMake adds -Winvalid-pch, so a
+#    mismatch shows as a warning. -DDIVAN_PCH=OFF builds without it (to check that every source
+#    still includes what it uses).
+
+# --- 1. ccache -----------------------------------------------------------------------------------
+# GCC precompiled headers and ccache: ccache cannot see #defines or __TIME__ through a .gch, hence
+# pch_defines,time_macros; and the .gch is always newer than the build's start, which without
+# include_file_mtime,include_file_ctime would turn off ccache's direct mode for every TU using it.
+# A launcher given on the command line (-DCMAKE_CXX_COMPILER_LAUNCHER=…) wins.
+find_program(CCACHE_PROGRAM ccache)
+if(CCACHE_PROGRAM AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
+  set(CMAKE_CXX_COMPILER_LAUNCHER
+      env "CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime"
+      ${CCACHE_PROGRAM})
+endif()
+
+# --- 2. Asio and Beast compiled once -------------------------------------------------------------
+add_compile_definitions(BOOST_ASIO_SEPARATE_COMPILATION BOOST_BEAST_SEPARATE_COMPILATION)
+# Boost's include directory directly, not Boost::headers: that one links divan_asio (below).
+add_library(divan_asio STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/asio_beast.cpp   # boost/asio/impl/src.hpp, boost/beast/src.hpp
+  ${CMAKE_CURRENT_LIST_DIR}/asio_ssl.cpp)    # boost/asio/ssl/impl/src.hpp (pulled in only if used)
+target_include_directories(divan_asio SYSTEM PRIVATE ${Boost_INCLUDE_DIRS})
+target_link_libraries(divan_asio PRIVATE Threads::Threads OpenSSL::SSL OpenSSL::Crypto)
+set_property(TARGET Boost::headers APPEND PROPERTY INTERFACE_LINK_LIBRARIES divan_asio)
+
+# --- 3. The shared precompiled header ------------------------------------------------------------
+option(DIVAN_PCH "Precompile cmake/pch.h once and force-include it where divan_use_pch() asks" ON)
+if(DIVAN_PCH)
+  add_library(divan_pch OBJECT ${CMAKE_CURRENT_LIST_DIR}/pch_anchor.cpp)
+  target_link_libraries(divan_pch PRIVATE Boost::headers nlohmann_json::nlohmann_json tl::expected)
+  target_precompile_headers(divan_pch PRIVATE ${CMAKE_CURRENT_LIST_DIR}/pch.h)
+endif()
+
+function(divan_use_pch target)
+  if(DIVAN_PCH)
+    target_precompile_headers(${target} REUSE_FROM divan_pch)
+  endif()
+endfunction()
