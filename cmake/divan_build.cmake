@@ -13,11 +13,11 @@
 # 3. One precompiled header, cmake/pch.h (the standard library, nlohmann/json, tl::expected, Asio,
 #    Beast), compiled once by divan_pch and reused by every target that calls
 #      divan_use_pch(<target>)
-#    after its add_library/add_executable. All of them share the one .gch (REUSE_FROM), which
-#    needs the same compiler flags and definitions: don't give such a target its own -O level or
-#    -D that pch.h's headers look at (target-specific definitions of other libraries, e.g.
-#    spdlog's, are fine). GCC then never silently drops the PCH: CMake adds -Winvalid-pch, so a
-#    mismatch shows as a warning. -DDIVAN_PCH=OFF builds without it (to check that every source
+#    after its add_library/add_executable (a test target gets the -Og twin, divan_test_pch). All
+#    of them share the one .gch (REUSE_FROM), which needs the same compiler flags and definitions:
+#    don't give such a target its own -O level or a -D that pch.h's headers look at (definitions
+#    of libraries outside the PCH, e.g. spdlog's, are fine). CMake adds -Winvalid-pch, so GCC
+#    warns instead of silently parsing the headers again when the PCH does not match. -DDIVAN_PCH=OFF builds without it (to check that every source
 #    still includes what it uses).
 
 # --- 1. ccache -----------------------------------------------------------------------------------
@@ -50,8 +50,17 @@ if(DIVAN_PCH)
   target_precompile_headers(divan_pch PRIVATE ${CMAKE_CURRENT_LIST_DIR}/pch.h)
 endif()
 
+# Targets under tests/ are compiled with -Og (tests/CMakeLists.txt), so they reuse that folder's
+# -Og build of the same header, divan_test_pch. The PCH's Asio headers define static error-category references that every TU initialises, so a
+# target using the PCH links divan_asio even if its own code never touches Asio.
 function(divan_use_pch target)
   if(DIVAN_PCH)
-    target_precompile_headers(${target} REUSE_FROM divan_pch)
+    target_link_libraries(${target} PRIVATE divan_asio)
+    get_target_property(dir ${target} SOURCE_DIR)
+    if(dir MATCHES "^${PROJECT_SOURCE_DIR}/tests(/|$)")
+      target_precompile_headers(${target} REUSE_FROM divan_test_pch)
+    else()
+      target_precompile_headers(${target} REUSE_FROM divan_pch)
+    endif()
   endif()
 endfunction()
