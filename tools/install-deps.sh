@@ -27,9 +27,39 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+
+# Another apt or dpkg process (unattended-upgrades, a second session's install) may hold apt's
+# locks: wait for it, up to DIVAN_APT_LOCK_WAIT seconds (default 300) in all, instead of failing at
+# once. apt-get fails at once on a held lock ("Could not get lock", exit 100): DPkg::Lock::Timeout
+# would make install wait for the dpkg frontend lock, but silently, and update ignores it for the
+# lists lock. So a run that fails on a lock is retried every 5 s until the deadline, with a message.
+lock_wait=${DIVAN_APT_LOCK_WAIT:-300}
+lock_deadline=$((SECONDS + lock_wait))
+apt_get() {
+  local out status locked announced=""
+  while :; do
+    status=0
+    out=$($SUDO env DEBIAN_FRONTEND=noninteractive apt-get "$@" 2>&1) || status=$?
+    ((status == 0)) && return 0
+    locked=$(grep -m1 -E 'Could not get lock|Unable to (acquire|lock)' <<<"$out" || true)
+    if [[ -n $locked ]] && ((SECONDS < lock_deadline)); then
+      if [[ -z $announced ]]; then
+        echo "install-deps: $locked"
+        echo "install-deps: another apt/dpkg process holds the lock; waiting for it (up to ${lock_wait}s)"
+        announced=1
+      fi
+      sleep 5
+      continue
+    fi
+    printf '%s\n' "$out" >&2
+    [[ -z $locked ]] || echo "install-deps: gave up waiting for the apt/dpkg lock after ${lock_wait}s" >&2
+    return "$status"
+  done
+}
+
 if ((${#missing[@]})); then
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   echo "install-deps: installing ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_get update -qq
+  apt_get install -y -qq --no-install-recommends "${missing[@]}"
 fi

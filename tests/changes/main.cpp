@@ -1,3 +1,0 @@
-// The changes_test binary's main (doctest).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
-#include <doctest/doctest.h>

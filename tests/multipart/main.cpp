@@ -1,3 +1,0 @@
-// doctest's main for multipart_test.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
-#include <doctest/doctest.h>
