@@ -35,6 +35,7 @@
 
 #include "engine/database_internal.h"
 #include "engine/names.h"
+#include "engine/random.h"
 
 namespace divan::engine {
 namespace fs = std::filesystem;
@@ -64,20 +65,6 @@ class AsioWriterPool final : public WriterPool {
 bool is_lower_hex(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
-std::string random_uuid() {
-  std::array<unsigned char, 16> bytes{};
-  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
-    throw std::runtime_error("RAND_bytes failed");
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : bytes) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 0xf]);
-  }
-  return out;
 }
 
 void fsync_path(const fs::path& p, int flags) {

@@ -117,20 +117,6 @@ std::string render_extras(const DocRecord& doc, const revtree::RevId& rev,
 
 namespace {
 
-// atts_since (revision-trees.md §8): the pos of the first rev of `rev`'s own ancestry (itself
-// first, towards the root) listed in `since`; attachments up to that pos are stubs. nullopt when
-// none is listed: every attachment carries data.
-std::optional<uint64_t> atts_since_pos(const DocRecord& doc, const revtree::RevId& rev,
-                                       const std::vector<revtree::RevId>& since) {
-  if (since.empty()) return std::nullopt;
-  revtree::RevPath path = doc.tree.ancestry(rev, SIZE_MAX);
-  for (size_t i = 0; i < path.ids.size(); ++i) {
-    revtree::RevId r{path.start - i, path.ids[i]};
-    if (std::find(since.begin(), since.end(), r) != since.end()) return r.pos;
-  }
-  return std::nullopt;
-}
-
 // §7.1 inline form: the bytes as base64 `data`, no `length`, no `stub`.
 void append_inline(std::string& out, Snapshot& snapshot, const AttachmentInfo& a) {
   auto bytes = snapshot.read_attachment(a.digest, 0, static_cast<size_t>(a.length));
@@ -154,7 +140,7 @@ void append_follows(std::string& out, const AttachmentInfo& a) {
 std::string attachments_json(Snapshot& snapshot, const DocRecord& doc, const revtree::RevId& rev,
                              const std::vector<AttachmentInfo>& atts, const ReadOptions& options,
                              std::vector<AttachmentInfo>* follows) {
-  std::optional<uint64_t> since_pos = atts_since_pos(doc, rev, options.atts_since);
+  std::optional<uint64_t> since_pos = atts_since_pos(doc.tree, rev, options.atts_since);
   std::string out = "{";
   for (size_t i = 0; i < atts.size(); ++i) {
     const AttachmentInfo& a = atts[i];
@@ -173,6 +159,17 @@ std::string attachments_json(Snapshot& snapshot, const DocRecord& doc, const rev
 }
 
 }  // namespace
+
+std::optional<uint64_t> atts_since_pos(const revtree::RevTree& tree, const revtree::RevId& rev,
+                                       const std::vector<revtree::RevId>& since) {
+  if (since.empty()) return std::nullopt;
+  revtree::RevPath path = tree.ancestry(rev, SIZE_MAX);
+  for (size_t i = 0; i < path.ids.size(); ++i) {
+    revtree::RevId r{path.start - i, path.ids[i]};
+    if (std::find(since.begin(), since.end(), r) != since.end()) return r.pos;
+  }
+  return std::nullopt;
+}
 
 std::optional<std::string> read_revision(Snapshot& snapshot, const DocRecord& doc,
                                          const revtree::RevId& rev, bool deleted,

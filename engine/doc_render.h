@@ -42,6 +42,12 @@ struct ReadOptions {
   std::vector<revtree::RevId> atts_since;
 };
 
+// atts_since (revision-trees.md §8): the pos of the first rev of `rev`'s own ancestry (itself
+// first, towards the root) listed in `since`; attachments up to that pos travel as stubs. nullopt
+// when none is listed: every attachment carries data. REQUIRES: `rev` is in `tree`.
+std::optional<uint64_t> atts_since_pos(const revtree::RevTree& tree, const revtree::RevId& rev,
+                                       const std::vector<revtree::RevId>& since);
+
 // `{"_id":…,"_rev":…,<body fields>,"_deleted":true?,<extras>}`; `body` is stored compact JSON.
 std::string render_doc(std::string_view id, std::string_view rev, bool deleted,
                        std::string_view body, std::string_view extras = {});

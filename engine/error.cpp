@@ -11,7 +11,8 @@ constexpr Code kAllCodes[] = {
     Code::kNotAcceptable,  Code::kConflict,           Code::kFileExists,
     Code::kPreconditionFailed, Code::kMissingStub,    Code::kTooLarge,
     Code::kDocumentTooLarge,   Code::kBadContentType, Code::kRangeNotSatisfiable,
-    Code::kContentMd5Mismatch, Code::kInternal,
+    Code::kContentMd5Mismatch, Code::kInternal,  // before kDbNotFound: the general 500
+    Code::kDbNotFound,
 };
 
 }  // namespace
@@ -38,6 +39,8 @@ CodeInfo code_info(Code code) {
     case Code::kBadContentType:      return {415, "bad_content_type"};
     case Code::kRangeNotSatisfiable: return {416, "requested_range_not_satisfiable"};
     case Code::kContentMd5Mismatch:  return {400, "content_md5_mismatch"};
+    // spec: replication-protocol.md §8: POST /_replicate whose endpoint cannot be opened.
+    case Code::kDbNotFound:          return {500, "db_not_found"};
     case Code::kInternal:            return {500, "unknown_error"};
   }
   return {500, "unknown_error"};

@@ -33,6 +33,7 @@ enum class Code {
   kBadContentType,         // 415 bad_content_type
   kRangeNotSatisfiable,    // 416 requested_range_not_satisfiable
   kContentMd5Mismatch,     // 400 content_md5_mismatch (an attachment's bytes and digest differ)
+  kDbNotFound,             // 500 db_not_found (a replication endpoint could not be opened)
   kInternal,               // 500 unknown_error
 };
 

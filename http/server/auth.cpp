@@ -17,7 +17,6 @@ namespace divan::http::server {
 
 namespace {
 
-using bhttp_verb = boost::beast::http::verb;
 
 // CouchDB's PRF names (couch_httpd_auth:verify_prf).
 const EVP_MD* digest_for(std::string_view prf) {
@@ -365,41 +364,6 @@ bool is_member(const UserCtx& user, const SecurityObject& security) {
 }
 
 // spec: http-api.md §2.2; the shape follows CouchDB's chttpd_auth_request:authorize_request_int.
-AccessTarget classify_request(bhttp_verb method, const std::vector<std::string>& path) {
-  if (path.empty()) return {Access::kPublic, {}};
-  if (method == bhttp_verb::head) method = bhttp_verb::get;
-  const bool put_or_delete = method == bhttp_verb::put || method == bhttp_verb::delete_;
-  const std::string& first = path[0];
-  if (first == "_all_dbs") return {Access::kServerAdmin, {}};
-  if (first == "_users" || first == "_replicator") {
-    // System databases: their listings and feeds are admin-only; docs follow _security.
-    if (path.size() == 1 && put_or_delete) return {Access::kServerAdmin, first};
-    if (path.size() >= 2 && (path[1] == "_all_docs" || path[1] == "_changes")) {
-      return {Access::kServerAdmin, first};
-    }
-  } else if (first.starts_with('_')) {
-    if (path.size() == 1 && (first == "_up" || first == "_uuids" || first == "_session")) {
-      return {Access::kPublic, {}};
-    }
-    if (path.size() == 1 && first == "_replicate") return {Access::kAuthenticated, {}};
-    return {Access::kServerAdmin, {}};  // _db_updates, _active_tasks, _scheduler, _node, …
-  }
-  std::string_view db = first;
-  if (path.size() == 1) return {put_or_delete ? Access::kServerAdmin : Access::kMember, db};
-  const std::string& second = path[1];
-  if (second == "_compact" || (second == "_view_cleanup" && path.size() == 2)) {
-    return {Access::kDbAdmin, db};
-  }
-  if ((second == "_security" || second == "_revs_limit") && path.size() == 2 &&
-      method == bhttp_verb::put) {
-    return {Access::kMemberDbAdmin, db};
-  }
-  if (second == "_design" && path.size() >= 3 && method != bhttp_verb::get) {
-    return {Access::kMemberDbAdmin, db};  // design docs and their attachments
-  }
-  return {Access::kMember, db};
-}
-
 Error not_db_admin_error(const UserCtx& user) {
   return Error{user.anonymous() ? Code::kUnauthorized : Code::kForbidden,
                auth_reason::kNotDbOrServerAdmin};
@@ -424,6 +388,7 @@ std::optional<Error> check_access(Access access, const UserCtx& user,
       if (is_db_admin(user, *security)) return std::nullopt;
       return Error{Code::kUnauthorized, auth_reason::kNotServerOrDbAdmin};
     case Access::kMember:
+    case Access::kListing:  // the route table resolves it per database; as kMember otherwise
     case Access::kMemberDbAdmin:
       if (!is_member(user, *security)) {
         if (user.anonymous()) return Error{Code::kUnauthorized, auth_reason::kNotAuthorizedForDb};

@@ -159,14 +159,14 @@ enum class Access {
   kDbAdmin,        // /{db}/_compact, /{db}/_view_cleanup (no membership check first, as CouchDB)
   kMember,         // everything else under /{db}: docs, _local docs, listings, feeds
   kMemberDbAdmin,  // member first, then db admin: PUT _security, PUT _revs_limit, design-doc writes
+  kListing,        // kMember, but kServerAdmin on `_users`/`_replicator`: _all_docs, _changes
 };
 
-// The rule for a request, from its method and decoded path segments (HEAD counts as GET).
+// The rule for a request (routes.h classify_request: the route table says which).
 struct AccessTarget {
   Access access = Access::kPublic;
-  std::string_view db;  // the database, for the db-level kinds; views `path`
+  std::string_view db;  // the database, for the db-level kinds; views the request's path
 };
-AccessTarget classify_request(boost::beast::http::verb method, const std::vector<std::string>& path);
 
 // nullopt when `user` may go on; else the CouchDB error (http-api.md §1.3, §2.2):
 //   kAuthenticated  anonymous → 401 "You are not an authenticated user"

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "http/server/response.h"
+#include "http/server/routes.h"
 #include "http/server/users_db.h"
 
 namespace divan::http::server {

@@ -5,17 +5,26 @@
 
 namespace divan::http::server {
 
+std::optional<std::vector<std::string>> decode_path(std::string_view target,
+                                                    bool* trailing_slash) {
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) return std::nullopt;
+  std::vector<std::string> path;
+  for (auto segment : url->segments()) path.push_back(std::string(segment));
+  const bool dropped = !path.empty() && path.back().empty();
+  if (dropped) path.pop_back();
+  if (trailing_slash) *trailing_slash = dropped;
+  return path;
+}
+
 Request::Request(RawRequest&& raw) : raw_(std::move(raw)) {
   auto url = boost::urls::parse_origin_form(raw_.target());
-  if (!url) {
+  auto path = decode_path(raw_.target(), &trailing_slash_);
+  if (!url || !path) {
     target_valid_ = false;
     return;
   }
-  for (auto segment : url->segments()) path_.push_back(std::string(segment));
-  if (!path_.empty() && path_.back().empty()) {
-    path_.pop_back();
-    trailing_slash_ = true;
-  }
+  path_ = std::move(*path);
   boost::urls::encoding_opts opts;
   opts.space_as_plus = true;
   for (auto param : url->params(opts)) {

@@ -40,6 +40,14 @@ class BodyReader {
   virtual bool done() const = 0;
 };
 
+// A request target's path as decoded segments (http-api.md §1.1): split on '/', then each segment
+// percent-decoded, without the empty segment of a trailing slash ("/db/" and "/db" are {"db"}).
+// nullopt when `target` is not a valid origin-form URL. `trailing_slash`, if given, tells whether
+// one was dropped. The one decoding of paths: Request and the route table's early look at a
+// header (routes.h streams_request_body) agree by construction.
+std::optional<std::vector<std::string>> decode_path(std::string_view target,
+                                                    bool* trailing_slash = nullptr);
+
 class Request {
  public:
   explicit Request(RawRequest&& raw);

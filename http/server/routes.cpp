@@ -1,13 +1,12 @@
 #include "http/server/routes.h"
 
 #include <algorithm>
+#include <array>
 #include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <boost/url/parse.hpp>
-#include <boost/url/url_view.hpp>
 #include <spdlog/spdlog.h>
 
 #include "http/server/auth_service.h"
@@ -21,131 +20,219 @@ namespace {
 
 using bhttp::verb;
 
-struct Method {
+// ---- The table ----------------------------------------------------------------------------------
+
+// How a request body reaches its handler.
+enum class Body {
+  kBuffered,           // read whole first (the fast path)
+  kStreamed,           // a BodyReader: attachment uploads
+  kStreamedMultipart,  // a BodyReader when the Content-Type is multipart/related (document PUT)
+};
+
+struct MethodRoute {
   verb method;
   Handler handler;
+  Access access;
+  Body body = Body::kBuffered;
 };
 
-struct Endpoint {
+// A path pattern: '/'-separated segments, each a literal, `{db}` (the database: any one
+// segment), `*` (any one segment) or `**` (one or more segments, last only). "" is the root.
+struct Route {
+  std::string_view pattern;
   std::string_view allow;  // CouchDB's spelling in the 405 reason and the Allow header
-  std::initializer_list<Method> methods;
+  std::initializer_list<MethodRoute> methods;
+  // A shape CouchDB refuses outright, whatever the method (after the access check, as CouchDB).
+  std::optional<Error> error = std::nullopt;
+  Access error_access = Access::kServerAdmin;
 };
 
-// Server level.
-const Endpoint kWelcome{"GET,HEAD", {{verb::get, handle_welcome}}};
-const Endpoint kUp{"GET,HEAD", {{verb::get, handle_up}}};
-const Endpoint kAllDbs{"GET,HEAD", {{verb::get, handle_all_dbs}}};
-const Endpoint kUuids{"GET", {{verb::get, handle_uuids}}};
-const Endpoint kDbUpdates{"GET,HEAD,POST", {{verb::get, handle_db_updates}, {verb::post, handle_db_updates}}};
-const Endpoint kSession{"GET,HEAD,POST,DELETE",
-                        {{verb::get, handle_session}, {verb::post, handle_session},
-                         {verb::delete_, handle_session}}};
+constexpr Access kPublic = Access::kPublic;
+constexpr Access kAuthenticated = Access::kAuthenticated;
+constexpr Access kServerAdmin = Access::kServerAdmin;
+constexpr Access kDbAdmin = Access::kDbAdmin;
+constexpr Access kMember = Access::kMember;
+constexpr Access kMemberDbAdmin = Access::kMemberDbAdmin;
+constexpr Access kListing = Access::kListing;
 
-// Database level.
-const Endpoint kDatabase{"DELETE,GET,HEAD,POST",
-                         {{verb::get, handle_db_info},
-                          {verb::put, handle_db_create},
-                          {verb::delete_, handle_db_delete},
-                          {verb::post, handle_db_post}}};
-const Endpoint kAllDocs{"GET,HEAD,POST", {{verb::get, handle_all_docs}, {verb::post, handle_all_docs}}};
-const Endpoint kDesignDocs{"GET,HEAD,POST",
-                           {{verb::get, handle_design_docs}, {verb::post, handle_design_docs}}};
-const Endpoint kLocalDocs{"GET,HEAD,POST",
-                          {{verb::get, handle_local_docs}, {verb::post, handle_local_docs}}};
-const Endpoint kBulkDocs{"POST", {{verb::post, handle_bulk_docs}}};
-const Endpoint kBulkGet{"POST", {{verb::post, handle_bulk_get}}};
-const Endpoint kRevsDiff{"POST", {{verb::post, handle_revs_diff}}};
-const Endpoint kEnsureFullCommit{"POST", {{verb::post, handle_ensure_full_commit}}};
-const Endpoint kRevsLimit{"GET,PUT",
-                          {{verb::get, handle_revs_limit_get}, {verb::put, handle_revs_limit_put}}};
-const Endpoint kSecurity{"PUT,GET",
-                         {{verb::get, handle_security_get}, {verb::put, handle_security_put}}};
-const Endpoint kChanges{"GET,POST,HEAD", {{verb::get, handle_changes}, {verb::post, handle_changes}}};
-const Endpoint kCompact{"POST", {{verb::post, handle_accepted_noop}}};
+Error not_found() { return Error{Code::kNotFound, reason::kMissing}; }
+Error bad_request(const char* reason) { return Error{Code::kBadRequest, reason}; }
 
-// Document level.
-const Endpoint kDoc{"DELETE,GET,HEAD,PUT",
-                    {{verb::get, handle_doc_get},
-                     {verb::put, handle_doc_put},
-                     {verb::delete_, handle_doc_delete}}};
-const Endpoint kAttachment{"DELETE,GET,HEAD,PUT",
-                           {{verb::get, handle_attachment_get},
-                            {verb::put, handle_attachment_put},
-                            {verb::delete_, handle_attachment_delete}}};
+// First match wins: specific shapes before the general `{db}/*` ones. spec: http-api.md; the
+// access rules are §2.2's.
+const Route kRoutes[] = {
+    // Server level.
+    {"", "GET,HEAD", {{verb::get, handle_welcome, kPublic}}},
+    {"_up", "GET,HEAD", {{verb::get, handle_up, kPublic}}},
+    {"_all_dbs", "GET,HEAD", {{verb::get, handle_all_dbs, kServerAdmin}}},
+    {"_uuids", "GET", {{verb::get, handle_uuids, kPublic}}},
+    {"_session", "GET,HEAD,POST,DELETE",
+     {{verb::get, handle_session, kPublic}, {verb::post, handle_session, kPublic},
+      {verb::delete_, handle_session, kPublic}}},
+    {"_db_updates", "GET,HEAD,POST",
+     {{verb::get, handle_db_updates, kServerAdmin}, {verb::post, handle_db_updates, kServerAdmin}}},
+    {"_replicate", "POST", {{verb::post, handle_replicate, kAuthenticated}}},
+    {"_active_tasks", "GET,HEAD", {{verb::get, handle_active_tasks, kServerAdmin}}},
+    {"_scheduler/jobs", "GET,HEAD", {{verb::get, handle_scheduler_jobs, kServerAdmin}}},
+    {"_scheduler/jobs/*", "GET,HEAD", {{verb::get, handle_scheduler_jobs, kServerAdmin}}},
+    {"_scheduler/docs", "GET,HEAD", {{verb::get, handle_scheduler_docs, kServerAdmin}}},
+    {"_scheduler/docs/**", "GET,HEAD", {{verb::get, handle_scheduler_docs, kServerAdmin}}},
+    {"_all_dbs/**", "", {}, not_found()},
+    {"_up/**", "", {}, not_found()},
+    {"_uuids/**", "", {}, not_found()},
 
-const Endpoint* database_special(std::string_view name) {
-  static constexpr std::pair<std::string_view, const Endpoint*> kTable[] = {
-      {"_all_docs", &kAllDocs},       {"_design_docs", &kDesignDocs},
-      {"_local_docs", &kLocalDocs},   {"_bulk_docs", &kBulkDocs},
-      {"_bulk_get", &kBulkGet},       {"_revs_diff", &kRevsDiff},
-      {"_ensure_full_commit", &kEnsureFullCommit},
-      {"_revs_limit", &kRevsLimit},   {"_security", &kSecurity},
-      {"_changes", &kChanges},        {"_compact", &kCompact},        {"_view_cleanup", &kCompact},
-  };
-  for (const auto& [key, endpoint] : kTable) {
-    if (key == name) return endpoint;
-  }
-  return nullptr;
+    // Database level.
+    {"{db}", "DELETE,GET,HEAD,POST",
+     {{verb::get, handle_db_info, kMember},
+      {verb::put, handle_db_create, kServerAdmin},
+      {verb::delete_, handle_db_delete, kServerAdmin},
+      {verb::post, handle_db_post, kMember}}},
+    {"{db}/_all_docs", "GET,HEAD,POST",
+     {{verb::get, handle_all_docs, kListing}, {verb::post, handle_all_docs, kListing}}},
+    {"{db}/_design_docs", "GET,HEAD,POST",
+     {{verb::get, handle_design_docs, kMember}, {verb::post, handle_design_docs, kMember}}},
+    {"{db}/_local_docs", "GET,HEAD,POST",
+     {{verb::get, handle_local_docs, kMember}, {verb::post, handle_local_docs, kMember}}},
+    {"{db}/_bulk_docs", "POST", {{verb::post, handle_bulk_docs, kMember}}},
+    {"{db}/_bulk_get", "POST", {{verb::post, handle_bulk_get, kMember}}},
+    {"{db}/_revs_diff", "POST", {{verb::post, handle_revs_diff, kMember}}},
+    {"{db}/_ensure_full_commit", "POST", {{verb::post, handle_ensure_full_commit, kMember}}},
+    {"{db}/_revs_limit", "GET,PUT",
+     {{verb::get, handle_revs_limit_get, kMember},
+      {verb::put, handle_revs_limit_put, kMemberDbAdmin}}},
+    {"{db}/_security", "PUT,GET",
+     {{verb::get, handle_security_get, kMember}, {verb::put, handle_security_put, kMemberDbAdmin}}},
+    {"{db}/_changes", "GET,POST,HEAD",
+     {{verb::get, handle_changes, kListing}, {verb::post, handle_changes, kListing}}},
+    {"{db}/_compact", "POST", {{verb::post, handle_accepted_noop, kDbAdmin}}},
+    {"{db}/_compact/**", "POST", {{verb::post, handle_accepted_noop, kDbAdmin}}},
+    {"{db}/_view_cleanup", "POST", {{verb::post, handle_accepted_noop, kDbAdmin}}},
+
+    // Documents: _local ones (no attachments), design ones (admin writes), the rest.
+    {"{db}/_local", "", {}, bad_request("Invalid _local document id."), kMember},
+    {"{db}/_local/*", "DELETE,GET,HEAD,PUT",
+     {{verb::get, handle_doc_get, kMember},
+      {verb::put, handle_doc_put, kMember},
+      {verb::delete_, handle_doc_delete, kMember}}},
+    {"{db}/_local/*/**", "", {}, bad_request("_local documents do not accept attachments."),
+     kMember},
+    // "_design" alone is a document id the id rules refuse: nothing to stream for it.
+    {"{db}/_design", "DELETE,GET,HEAD,PUT",
+     {{verb::get, handle_doc_get, kMember},
+      {verb::put, handle_doc_put, kMember},
+      {verb::delete_, handle_doc_delete, kMember}}},
+    {"{db}/_design/*", "DELETE,GET,HEAD,PUT",
+     {{verb::get, handle_doc_get, kMember},
+      {verb::put, handle_doc_put, kMemberDbAdmin, Body::kStreamedMultipart},
+      {verb::delete_, handle_doc_delete, kMemberDbAdmin}}},
+    {"{db}/_design/*/**", "DELETE,GET,HEAD,PUT",
+     {{verb::get, handle_attachment_get, kMember},
+      {verb::put, handle_attachment_put, kMemberDbAdmin, Body::kStreamed},
+      {verb::delete_, handle_attachment_delete, kMemberDbAdmin}}},
+    {"{db}/*", "DELETE,GET,HEAD,PUT",  // ids starting with '_' are refused by the id rules
+     {{verb::get, handle_doc_get, kMember},
+      {verb::put, handle_doc_put, kMember, Body::kStreamedMultipart},
+      {verb::delete_, handle_doc_delete, kMember}}},
+    {"{db}/*/**", "DELETE,GET,HEAD,PUT",
+     {{verb::get, handle_attachment_get, kMember},
+      {verb::put, handle_attachment_put, kMember, Body::kStreamed},
+      {verb::delete_, handle_attachment_delete, kMember}}},
+};
+
+// ---- Matching -----------------------------------------------------------------------------------
+
+std::string_view next_segment(std::string_view& pattern) {
+  size_t slash = pattern.find('/');
+  std::string_view segment = pattern.substr(0, slash);
+  pattern = slash == std::string_view::npos ? std::string_view() : pattern.substr(slash + 1);
+  return segment;
 }
 
-// nullptr with `error` set when the path is malformed in a way CouchDB answers with 400.
-const Endpoint* match(const Request& req, std::optional<Error>& error) {
-  const auto& path = req.path();
-  if (path.empty()) return &kWelcome;
-  if (path.size() == 1) {
-    if (path[0] == "_up") return &kUp;
-    if (path[0] == "_all_dbs") return &kAllDbs;
-    if (path[0] == "_uuids") return &kUuids;
-    if (path[0] == "_db_updates") return &kDbUpdates;
-    if (path[0] == "_session") return &kSession;
-    return &kDatabase;  // other `_x` names fail the database-name rule in the handler
-  }
-  if (path[0] == "_all_dbs" || path[0] == "_up" || path[0] == "_uuids") {
-    error = Error{Code::kNotFound, reason::kMissing};
-    return nullptr;
-  }
-  const std::string& second = path[1];
-  if (second == "_local") {
-    if (path.size() == 2 || path[2].empty()) {
-      error = Error{Code::kBadRequest, "Invalid _local document id."};
-      return nullptr;
+// Whether `path` has the shape of `pattern`; sets `db` to the `{db}` segment.
+bool matches(std::string_view pattern, const std::vector<std::string>& path, std::string_view& db) {
+  if (pattern.empty()) return path.empty();
+  size_t i = 0;
+  while (!pattern.empty()) {
+    std::string_view want = next_segment(pattern);
+    if (want == "**") return i < path.size();  // one or more, to the end
+    if (i == path.size()) return false;
+    if (want == "{db}") {
+      db = path[i];
+    } else if (want != "*" && want != path[i]) {
+      return false;
     }
-    if (path.size() > 3) {
-      error = Error{Code::kBadRequest, "_local documents do not accept attachments."};
-      return nullptr;
-    }
-    return &kDoc;
+    ++i;
   }
-  if (second == "_design" && path.size() >= 3) return path.size() == 3 ? &kDoc : &kAttachment;
-  if (path.size() == 2) {
-    if (const Endpoint* special = database_special(second)) return special;
-    return &kDoc;  // ids starting with '_' are rejected by the id rules
-  }
-  return &kAttachment;
+  return i == path.size();
 }
 
-Handler find_handler(const Endpoint& endpoint, verb method) {
-  if (method == verb::head) method = verb::get;
-  for (const Method& m : endpoint.methods) {
-    if (m.method == method) return m.handler;
-  }
-  return nullptr;
+// `_users` and `_replicator` are databases; any other first segment starting with '_' names a
+// node endpoint, so what the table does not list there is server-admin land (then 404).
+bool system_db(std::string_view db) { return db == "_users" || db == "_replicator"; }
+
+Access effective_access(Access access, std::string_view db) {
+  if (!db.empty() && db.front() == '_' && !system_db(db)) return Access::kServerAdmin;
+  // Listings and feeds of the system databases are admin-only (http-api.md §2.2).
+  if (access == Access::kListing) return system_db(db) ? Access::kServerAdmin : Access::kMember;
+  return access;
 }
 
 }  // namespace
+
+RouteMatch match_route(verb method, const std::vector<std::string>& path, bool multipart_related) {
+  if (method == verb::head) method = verb::get;
+  RouteMatch out;
+  for (const Route& route : kRoutes) {
+    std::string_view db;
+    if (!matches(route.pattern, path, db)) continue;
+    out.db = db;
+    out.allow = route.allow;
+    if (route.error) {
+      out.error = route.error;
+      out.access = effective_access(route.error_access, db);
+      return out;
+    }
+    // The empty id of "/db/_local/" with a slash too many.
+    if (route.pattern == "{db}/_local/*" && path[2].empty()) {
+      out.error = bad_request("Invalid _local document id.");
+      out.access = effective_access(Access::kMember, db);
+      return out;
+    }
+    for (const MethodRoute& m : route.methods) {
+      if (m.method != method) continue;
+      out.handler = m.handler;
+      out.access = effective_access(m.access, db);
+      out.streams = m.body == Body::kStreamed || (m.body == Body::kStreamedMultipart && multipart_related);
+      return out;
+    }
+    // A method the path does not take: 405, once the path's own access rule (its GET's, else
+    // its first method's) let the request through.
+    const MethodRoute* rule = route.methods.size() > 0 ? route.methods.begin() : nullptr;
+    for (const MethodRoute& m : route.methods) {
+      if (m.method == verb::get) rule = &m;
+    }
+    if (rule) out.access = effective_access(rule->access, db);
+    return out;
+  }
+  out.error = not_found();  // unreachable: `{db}/*/**` takes every longer path
+  return out;
+}
+
+AccessTarget classify_request(verb method, const std::vector<std::string>& path) {
+  RouteMatch route = match_route(method, path);
+  return {route.access, route.db};
+}
 
 Task<Response> handle_request(Request& req, ServerContext& ctx) {
   if (!req.target_valid()) co_return error_response({Code::kBadRequest, "Malformed request URI"});
   if (ctx.auth) {  // CORS preflight, authentication, access rules (auth_service.h)
     if (auto refused = ctx.auth->before_route(req)) co_return std::move(*refused);
   }
-  std::optional<Error> error;
-  const Endpoint* endpoint = match(req, error);
-  if (!endpoint) co_return error_response(*error);
-  Handler handler = find_handler(*endpoint, req.method());
-  if (!handler) co_return method_not_allowed(endpoint->allow);
+  RouteMatch route = match_route(req.method(), req.path());
+  if (route.error) co_return error_response(*route.error);
+  if (!route.handler) co_return method_not_allowed(route.allow);
   try {
-    co_return co_await handler(req, ctx);
+    co_return co_await route.handler(req, ctx);
   } catch (const std::exception& e) {
     spdlog::error("{} {}: unhandled error: {}", req.method_string(), req.target(), e.what());
     co_return error_response({Code::kInternal, e.what()});
@@ -160,8 +247,6 @@ std::string doc_id_from_path(const Request& req) {
   return path.at(1);
 }
 
-// Mirrors match() above, segment for segment, so a streamed body always reaches the handler that
-// expects one: the attachment endpoint, or the document endpoint with a multipart body.
 bool streams_request_body(const bhttp::request_header<>& header) {
   if (header.method() != verb::put) return false;  // the hot path (GET, POST) stops here
   const bool multipart = is_multipart_related(header[bhttp::field::content_type]);
@@ -170,24 +255,9 @@ bool streams_request_body(const bhttp::request_header<>& header) {
   std::string_view target = header.target();
   std::string_view raw_path = target.substr(0, target.find('?'));
   if (!multipart && std::count(raw_path.begin(), raw_path.end(), '/') < 3) return false;
-
-  // Decoded exactly as Request's constructor decodes it (request.cpp), trailing slash dropped.
-  auto url = boost::urls::parse_origin_form(header.target());
-  if (!url) return false;  // answered 400 "Malformed request URI" after a buffered read
-  std::vector<std::string> path;
-  for (auto segment : url->segments()) path.push_back(std::string(segment));
-  if (!path.empty() && path.back().empty()) path.pop_back();
-
-  if (path.size() < 2) return false;
-  if (path[0] == "_all_dbs" || path[0] == "_up" || path[0] == "_uuids") return false;  // 404s
-  const std::string& second = path[1];
-  if (second == "_local") return false;  // no attachments on _local docs: a 400, or a JSON doc
-  if (second == "_design") {
-    if (path.size() == 3) return multipart;  // the design doc itself
-    return path.size() >= 4;                 // one of its attachments
-  }
-  if (path.size() == 2) return multipart && database_special(second) == nullptr;
-  return true;  // /{db}/{docid}/{att…}
+  auto path = decode_path(target);
+  if (!path) return false;  // answered 400 "Malformed request URI" after a buffered read
+  return match_route(verb::put, *path, multipart).streams;
 }
 
 }  // namespace divan::http::server

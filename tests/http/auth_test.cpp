@@ -13,6 +13,7 @@
 #include "http/server/cors.h"
 #include "http/server/errors.h"
 #include "http/server/response.h"
+#include "http/server/routes.h"
 #include "http/server/users_db.h"
 #include "http_test_util.h"
 
