@@ -217,8 +217,8 @@ namespace {
 
 // scheme://[userinfo@]host[:port]path[?query], the host bracketed when it is an IPv6 address and
 // the port only when it is not the scheme's default.
-std::string render(const Origin& origin, std::string_view userinfo, std::string_view path,
-                   std::string_view query) {
+std::string render(const http::client::Origin& origin, std::string_view userinfo,
+                   std::string_view path, std::string_view query) {
   std::string out = origin.tls ? "https://" : "http://";
   if (!userinfo.empty()) {
     out += userinfo;

@@ -27,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
+#include "http/client/client.h"
 
 namespace divan::replicator {
 
@@ -35,13 +36,6 @@ using Json = nlohmann::ordered_json;
 // Which end of a replication a call went to (for error reasons and the read-only-source rule).
 enum class Side { kSource, kTarget };
 inline const char* side_name(Side side) { return side == Side::kSource ? "source" : "target"; }
-
-// What the HTTP client needs to open connections to a remote endpoint.
-struct Origin {
-  bool tls = false;
-  std::string host;  // as a resolver wants it: a name, an IPv4 address, or an IPv6 one without []
-  uint16_t port = 0;  // effective: 80/443 when the URL names none
-};
 
 struct Credentials {
   std::string username;
@@ -65,7 +59,9 @@ class Endpoint {
   const std::string& db_name() const { return db_name_; }
 
   // REMOTE only.
-  const Origin& origin() const { return origin_; }
+  // Where the HTTP client sends this endpoint's requests: host as a resolver wants it (a name, an
+  // IPv4 address, or an IPv6 one without []), the effective port (80/443 when the URL names none).
+  const http::client::Origin& origin() const { return origin_; }
   // The database path, percent-encoded as a request target wants it and ending with '/': "/db/",
   // "/a%2Fb/" for the database "a/b". One spelling per path: each segment is decoded and
   // re-encoded escaping only what a segment must ("/a%2fb" and "/db%24" become "/a%2Fb/" and
@@ -101,7 +97,7 @@ class Endpoint {
  private:
   bool local_ = false;
   std::string db_name_;
-  Origin origin_;
+  http::client::Origin origin_;
   std::string path_;
   std::string query_;
   std::optional<Credentials> credentials_;

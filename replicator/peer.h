@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +32,7 @@
 #include <tl/expected.hpp>
 
 #include "engine/write_ops.h"
+#include "http/client/stop_token.h"
 #include "replicator/peer_error.h"
 #include "replicator/spec.h"
 #include "revtree/rev_id.h"
@@ -59,6 +61,8 @@ struct ChangesRequest {
   std::chrono::milliseconds timeout{10000};
   const Filter* filter = nullptr;  // null: every change
   bool winning_revs_only = false;
+  // Ends a live wait at once (the job's graceful stop), besides the peer's own stop switch.
+  std::shared_ptr<http::client::StopToken> stop;
 };
 
 struct Change {

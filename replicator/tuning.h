@@ -103,6 +103,10 @@ inline constexpr milliseconds kRevisionVanishedRetryDelay = 2000ms;
 inline constexpr size_t kMaxUrlLength = 7000;
 inline constexpr size_t kMinUrlLength = 200;
 
+// Per-document GETs one fetch() runs at once when _bulk_get is not there (§3.8): enough to hide
+// the round trips, few enough not to take every pooled connection of the endpoint.
+inline constexpr unsigned kMaxConcurrentDocFetches = 8;
+
 // ---- Request retries (§5.1) -----------------------------------------------------------------
 
 // Wait before the first retry of a request; doubles for each further retry. CouchDB: 250 ms.

@@ -1,22 +1,29 @@
 // `divan` — one CouchDB-compatible node: `divan serve` (the default) runs the HTTP server over the
 // databases in a data directory until SIGINT/SIGTERM.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "changes/notifier.h"
 #include "engine/catalog.h"
+#include "http/client/client.h"
 #include "http/server/auth_config.h"
 #include "http/server/auth_service.h"
 #include "http/server/server.h"
 #include "http/server/users_db.h"
+#include "replicator/scheduler.h"
+#include "replicator/tuning.h"
 
 namespace {
 
@@ -34,6 +41,11 @@ struct ServeFlags {
   uint64_t session_timeout = 600;
   std::string cors_origins;
   bool cors_credentials = false;
+  // Replication (replicator/scheduler.h, http/client/client.h).
+  std::string ca_file;
+  size_t max_replications = divan::replicator::tuning::kMaxJobs;
+  uint64_t replication_backoff_ms = divan::replicator::tuning::kJobBackoffBase.count();
+  uint64_t replication_backoff_cap_ms = divan::replicator::tuning::kJobBackoffCap.count();
 };
 
 void add_serve_flags(CLI::App& app, ServeFlags& flags) {
@@ -68,6 +80,18 @@ void add_serve_flags(CLI::App& app, ServeFlags& flags) {
   app.add_flag("--cors-credentials", flags.cors_credentials,
                "CORS: allow credentials (the origin is echoed, never \"*\")")
       ->envname("DIVAN_CORS_CREDENTIALS");
+  app.add_option("--ca-file", flags.ca_file,
+                 "PEM file of CAs trusted for https:// replication peers (default: the system's)")
+      ->envname("DIVAN_CA_FILE");
+  app.add_option("--max-replications", flags.max_replications,
+                 "Replication runs at once; more wait in state pending")
+      ->envname("DIVAN_MAX_REPLICATIONS")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--replication-backoff-ms", flags.replication_backoff_ms,
+                 "First wait of a crashed replication before it runs again (doubles per crash)")
+      ->envname("DIVAN_REPLICATION_BACKOFF_MS")->capture_default_str();
+  app.add_option("--replication-backoff-cap-ms", flags.replication_backoff_cap_ms,
+                 "Longest wait of a crashed replication before it runs again")
+      ->envname("DIVAN_REPLICATION_BACKOFF_CAP_MS")->capture_default_str();
 }
 
 int serve(const ServeFlags& flags) {
@@ -121,6 +145,20 @@ int serve(const ServeFlags& flags) {
   // and goes before it (declared after it); the server, which holds it, goes before both.
   divan::changes::Notifier notifier(catalog);
 
+  // One io_context for the whole node: the HTTP server, the replication client and the
+  // replication jobs all run on its threads. Declared before what uses it, so it goes last.
+  const size_t threads = flags.threads ? flags.threads : std::max(1u, std::thread::hardware_concurrency());
+  boost::asio::io_context ioc(static_cast<int>(threads));
+  divan::http::client::ClientOptions client_options;
+  client_options.ca_file = flags.ca_file;
+  divan::http::client::Client client(ioc.get_executor(), client_options);
+  divan::replicator::SchedulerOptions scheduler_options;
+  scheduler_options.max_jobs = flags.max_replications;
+  scheduler_options.job_backoff_base = std::chrono::milliseconds(flags.replication_backoff_ms);
+  scheduler_options.job_backoff_cap = std::chrono::milliseconds(
+      std::max(flags.replication_backoff_ms, flags.replication_backoff_cap_ms));
+  divan::replicator::Scheduler scheduler(ioc, catalog, notifier, client, scheduler_options);
+
   auth_options.session_timeout = flags.session_timeout;
   auth_options.cors.origins = divan::http::server::CorsOptions::parse_origins(flags.cors_origins);
   auth_options.cors.credentials = flags.cors_credentials;
@@ -132,7 +170,9 @@ int serve(const ServeFlags& flags) {
   server_options.port = flags.port;
   server_options.max_request_body = flags.max_request_body;
   server_options.max_attachment_size = flags.max_attachment_size;
-  server_options.threads = flags.threads;
+  server_options.threads = threads;
+  server_options.io_context = &ioc;
+  server_options.scheduler = &scheduler;
   server_options.auth = std::make_shared<divan::http::server::AuthService>(std::move(auth_options), catalog);
   divan::http::server::Server server(server_options, catalog, notifier);
   uint16_t port = 0;
@@ -155,7 +195,14 @@ int serve(const ServeFlags& flags) {
                  "--bind 127.0.0.1 until then");
   }
   if (cors) spdlog::info("CORS enabled for origins: {}", flags.cors_origins);
+  scheduler.start();  // the _replicator jobs: after listening, so a local peer can be reached
   server.run();
+  // The io_context has stopped. Cancel every replication (their last checkpoints are what they
+  // wrote before) and let their coroutines unwind on this thread, bounded.
+  scheduler.stop();
+  client.shutdown();
+  ioc.restart();
+  for (int i = 0; i < 500 && !scheduler.idle(); ++i) ioc.run_for(std::chrono::milliseconds(10));
   catalog.close_all();  // drains every writer: acknowledged and queued writes are committed
   spdlog::info("stopped");
   return EXIT_SUCCESS;

@@ -14,6 +14,10 @@
 #include "engine/database.h"
 #include "http/server/request.h"
 
+namespace divan::replicator {
+class Scheduler;
+}
+
 namespace divan::http::server {
 
 template <typename T>
@@ -30,6 +34,9 @@ struct ServerContext {
   // ServerOptions::max_attachment_size: the most attachment bytes one request may store, counted
   // decoded (a gzip upload is bounded by what it inflates to, not by what it sends).
   uint64_t max_attachment_size = uint64_t{1} << 30;
+  // The node's replications (replicator/scheduler.h); nullptr: the replication endpoints answer
+  // that this node runs none.
+  replicator::Scheduler* scheduler = nullptr;
 };
 
 using Handler = Task<Response> (*)(Request&, ServerContext&);

@@ -51,6 +51,12 @@ Task<Response> handle_revs_diff(Request& req, ServerContext& ctx);
 Task<Response> handle_changes(Request& req, ServerContext& ctx);
 Task<Response> handle_db_updates(Request& req, ServerContext& ctx);
 
+// handlers_replication.cpp: the replicator's endpoints (replication-protocol.md §8, §9)
+Task<Response> handle_replicate(Request& req, ServerContext& ctx);
+Task<Response> handle_scheduler_jobs(Request& req, ServerContext& ctx);
+Task<Response> handle_scheduler_docs(Request& req, ServerContext& ctx);
+Task<Response> handle_active_tasks(Request& req, ServerContext& ctx);
+
 // handlers_all_docs.cpp: id-ordered listings
 Task<Response> handle_all_docs(Request& req, ServerContext& ctx);
 Task<Response> handle_design_docs(Request& req, ServerContext& ctx);

@@ -59,7 +59,8 @@ class SocketBodyReader;
 struct Server::Impl {
   ServerOptions options;
   ServerContext context;
-  asio::io_context ioc;
+  std::unique_ptr<asio::io_context> own_ioc;  // when the node gave none (tests)
+  asio::io_context& ioc;
   tcp::acceptor acceptor{ioc};
   std::atomic<bool> stopping{false};
   std::atomic<int> active_requests{0};
@@ -67,9 +68,13 @@ struct Server::Impl {
   Impl(ServerOptions opts, engine::Catalog& catalog, changes::Notifier& notifier)
       : options(std::move(opts)),
         context{catalog, notifier},
-        ioc(static_cast<int>(thread_count())) {
+        own_ioc(options.io_context ? nullptr
+                                   : std::make_unique<asio::io_context>(
+                                         static_cast<int>(thread_count()))),
+        ioc(options.io_context ? *options.io_context : *own_ioc) {
     context.auth = options.auth.get();
     context.max_attachment_size = options.max_attachment_size;
+    context.scheduler = options.scheduler;
   }
 
   size_t thread_count() const {

@@ -10,9 +10,15 @@
 #include <memory>
 #include <string>
 
+#include <boost/asio/io_context.hpp>
+
 #include "changes/notifier.h"
 #include "engine/catalog.h"
 #include "http/server/handler.h"
+
+namespace divan::replicator {
+class Scheduler;
+}
 
 namespace divan::http::server {
 
@@ -46,6 +52,12 @@ struct ServerOptions {
   std::shared_ptr<AuthService> auth;
   // Tests only: answers every request in place of the route table (and of `auth`). null: routes.h.
   Handler route_override = nullptr;
+  // The node's io_context, shared with the replicator and its HTTP client (tools/divan.cpp), so
+  // everything runs on the same threads; null: the server makes its own (tests). run() runs it
+  // on `threads` threads either way. It must outlive the Server.
+  boost::asio::io_context* io_context = nullptr;
+  // The node's replications (POST /_replicate, /_scheduler/*, /_active_tasks); null: none.
+  replicator::Scheduler* scheduler = nullptr;
 };
 
 class Server {

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "engine/doc_json.h"
+#include "replicator/replicator_db.h"
 
 namespace divan::http::server {
 
@@ -163,8 +164,10 @@ std::optional<Error> UsersDbPolicy::validate(const engine::DocUpdate& update,
 
 engine::WritePolicies system_write_policies() {
   auto users = std::make_shared<const UsersDbPolicy>();
-  return [users](std::string_view db) -> std::shared_ptr<const engine::WritePolicy> {
+  auto replications = std::make_shared<const replicator::ReplicatorDbPolicy>();
+  return [users, replications](std::string_view db) -> std::shared_ptr<const engine::WritePolicy> {
     if (db == kUsersDb) return users;
+    if (replicator::is_replicator_db(db)) return replications;
     return nullptr;
   };
 }

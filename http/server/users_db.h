@@ -55,8 +55,8 @@ class UsersDbPolicy final : public engine::WritePolicy {
                                 const engine::Writer& writer) const override;
 };
 
-// The write rules of the node's system databases, by name: UsersDbPolicy for `_users`, nothing
-// for the others. For CatalogOptions::write_policies; every Catalog of a node gets it.
+// The write rules of the node's system databases, by name: UsersDbPolicy for `_users`,
+// replicator::ReplicatorDbPolicy for `_replicator` and `*/_replicator`, nothing for the others. For CatalogOptions::write_policies; every Catalog of a node gets it.
 engine::WritePolicies system_write_policies();
 
 // The body of `id`'s winning revision, nullopt when absent or deleted.

@@ -184,7 +184,8 @@ def raw_response_json(data):
 class Node:
     """One running `divan serve`. Thread-safe: every thread gets its own keep-alive connection."""
 
-    def __init__(self, data_dir=None, extra_args=(), keep_dir=None):
+    def __init__(self, data_dir=None, extra_args=(), keep_dir=None, fixed_port=0):
+        self.fixed_port = fixed_port  # 0: a free port picked by the node at every start
         self.owns_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="divan-it-")
         self.extra_args = list(extra_args)
@@ -204,7 +205,7 @@ class Node:
         binary = binary_path()
         if not os.access(binary, os.X_OK):
             raise RuntimeError(f"divan binary not found or not executable: {binary} (set DIVAN_BIN)")
-        args = [binary, "serve", "--port", "0", "--bind", "127.0.0.1",
+        args = [binary, "serve", "--port", str(self.fixed_port), "--bind", "127.0.0.1",
                 "--data-dir", self.data_dir, "--log-level", "info", *self.extra_args]
         with self._log_lock:
             self._log = []

@@ -16,7 +16,7 @@ namespace {
 
 constexpr std::string_view kUrl = "http://adm:*****@h:5984/db/";
 
-PeerError http(unsigned status, std::string error = {}) {
+PeerError http_error(unsigned status, std::string error = {}) {
   PeerError e;
   e.kind = PeerError::Kind::kHttp;
   e.status = status;
@@ -75,10 +75,10 @@ TEST_CASE("§5.1 every call: no answer → host down, glitches → retry, 429 �
     CHECK(verdict(timeout(), call) == Verdict::kRetryRequest);
     for (unsigned status : {408u, 500u, 502u, 503u, 504u, 599u, 302u}) {
       CAPTURE(status);
-      CHECK(verdict(http(status), call) == Verdict::kRetryRequest);
+      CHECK(verdict(http_error(status), call) == Verdict::kRetryRequest);
     }
     CHECK(verdict(local(Code::kInternal), call) == Verdict::kRetryRequest);
-    CHECK(verdict(http(429), call) == Verdict::kSlowDown);
+    CHECK(verdict(http_error(429), call) == Verdict::kSlowDown);
   }
 }
 
@@ -92,67 +92,67 @@ TEST_CASE("§5 verdict table: what each answer means for each call") {
   };
   const Row rows[] = {
       // §3.2 opening databases.
-      {PeerCall::kInfo, Side::kSource, http(401), V::kCrashJob},
-      {PeerCall::kInfo, Side::kSource, http(403), V::kCrashJob},
-      {PeerCall::kInfo, Side::kTarget, http(404), V::kCrashJob},
-      {PeerCall::kInfo, Side::kTarget, http(400), V::kCrashJob},
+      {PeerCall::kInfo, Side::kSource, http_error(401), V::kCrashJob},
+      {PeerCall::kInfo, Side::kSource, http_error(403), V::kCrashJob},
+      {PeerCall::kInfo, Side::kTarget, http_error(404), V::kCrashJob},
+      {PeerCall::kInfo, Side::kTarget, http_error(400), V::kCrashJob},
       {PeerCall::kInfo, Side::kSource, local(Code::kNotFound), V::kCrashJob},
-      {PeerCall::kCreateTarget, Side::kTarget, http(412, "file_exists"), V::kProceed},
-      {PeerCall::kCreateTarget, Side::kTarget, http(400, "illegal_database_name"), V::kProceed},
-      {PeerCall::kCreateTarget, Side::kTarget, http(401), V::kCrashJob},
-      {PeerCall::kCreateTarget, Side::kTarget, http(403), V::kCrashJob},
+      {PeerCall::kCreateTarget, Side::kTarget, http_error(412, "file_exists"), V::kProceed},
+      {PeerCall::kCreateTarget, Side::kTarget, http_error(400, "illegal_database_name"), V::kProceed},
+      {PeerCall::kCreateTarget, Side::kTarget, http_error(401), V::kCrashJob},
+      {PeerCall::kCreateTarget, Side::kTarget, http_error(403), V::kCrashJob},
       {PeerCall::kCreateTarget, Side::kTarget, local(Code::kFileExists), V::kProceed},
       // §3.4 reading checkpoints: 404 is "no log yet".
-      {PeerCall::kCheckpointRead, Side::kSource, http(404), V::kAbsent},
+      {PeerCall::kCheckpointRead, Side::kSource, http_error(404), V::kAbsent},
       {PeerCall::kCheckpointRead, Side::kTarget, local(Code::kNotFound), V::kAbsent},
-      {PeerCall::kCheckpointRead, Side::kTarget, http(401), V::kCrashJob},
-      {PeerCall::kCheckpointRead, Side::kTarget, http(400), V::kCrashJob},
+      {PeerCall::kCheckpointRead, Side::kTarget, http_error(401), V::kCrashJob},
+      {PeerCall::kCheckpointRead, Side::kTarget, http_error(400), V::kCrashJob},
       // §3.10 writing checkpoints.
-      {PeerCall::kCheckpointWrite, Side::kSource, http(409), V::kCheckpointConflict},
+      {PeerCall::kCheckpointWrite, Side::kSource, http_error(409), V::kCheckpointConflict},
       {PeerCall::kCheckpointWrite, Side::kTarget, local(Code::kConflict), V::kCheckpointConflict},
-      {PeerCall::kCheckpointWrite, Side::kSource, http(401), V::kReadOnlySource},
-      {PeerCall::kCheckpointWrite, Side::kSource, http(403), V::kReadOnlySource},
+      {PeerCall::kCheckpointWrite, Side::kSource, http_error(401), V::kReadOnlySource},
+      {PeerCall::kCheckpointWrite, Side::kSource, http_error(403), V::kReadOnlySource},
       {PeerCall::kCheckpointWrite, Side::kSource, local(Code::kForbidden), V::kReadOnlySource},
-      {PeerCall::kCheckpointWrite, Side::kTarget, http(401), V::kCrashJob},
-      {PeerCall::kCheckpointWrite, Side::kTarget, http(403), V::kCrashJob},
-      {PeerCall::kCheckpointWrite, Side::kTarget, http(404), V::kCrashJob},
-      {PeerCall::kCheckpointWrite, Side::kSource, http(400), V::kCrashJob},
+      {PeerCall::kCheckpointWrite, Side::kTarget, http_error(401), V::kCrashJob},
+      {PeerCall::kCheckpointWrite, Side::kTarget, http_error(403), V::kCrashJob},
+      {PeerCall::kCheckpointWrite, Side::kTarget, http_error(404), V::kCrashJob},
+      {PeerCall::kCheckpointWrite, Side::kSource, http_error(400), V::kCrashJob},
       // §3.6 changes.
-      {PeerCall::kChanges, Side::kSource, http(405), V::kFallBack},
-      {PeerCall::kChanges, Side::kSource, http(404), V::kCrashJob},
-      {PeerCall::kChanges, Side::kSource, http(401), V::kCrashJob},
-      {PeerCall::kChanges, Side::kSource, http(400), V::kCrashJob},
+      {PeerCall::kChanges, Side::kSource, http_error(405), V::kFallBack},
+      {PeerCall::kChanges, Side::kSource, http_error(404), V::kCrashJob},
+      {PeerCall::kChanges, Side::kSource, http_error(401), V::kCrashJob},
+      {PeerCall::kChanges, Side::kSource, http_error(400), V::kCrashJob},
       // §3.7 revs_diff.
-      {PeerCall::kRevsDiff, Side::kTarget, http(403), V::kCrashJob},
-      {PeerCall::kRevsDiff, Side::kTarget, http(400), V::kCrashJob},
+      {PeerCall::kRevsDiff, Side::kTarget, http_error(403), V::kCrashJob},
+      {PeerCall::kRevsDiff, Side::kTarget, http_error(400), V::kCrashJob},
       // §3.8 fetching.
-      {PeerCall::kBulkGet, Side::kSource, http(404), V::kFallBack},
-      {PeerCall::kBulkGet, Side::kSource, http(400), V::kFallBack},
-      {PeerCall::kBulkGet, Side::kSource, http(405), V::kFallBack},
-      {PeerCall::kBulkGet, Side::kSource, http(401), V::kFallBack},
-      {PeerCall::kOpenRevs, Side::kSource, http(404), V::kAbsent},
-      {PeerCall::kOpenRevs, Side::kSource, http(414), V::kShortenUrl},
-      {PeerCall::kOpenRevs, Side::kSource, http(401), V::kCrashJob},
-      {PeerCall::kOpenRevs, Side::kSource, http(400), V::kCrashJob},
+      {PeerCall::kBulkGet, Side::kSource, http_error(404), V::kFallBack},
+      {PeerCall::kBulkGet, Side::kSource, http_error(400), V::kFallBack},
+      {PeerCall::kBulkGet, Side::kSource, http_error(405), V::kFallBack},
+      {PeerCall::kBulkGet, Side::kSource, http_error(401), V::kFallBack},
+      {PeerCall::kOpenRevs, Side::kSource, http_error(404), V::kAbsent},
+      {PeerCall::kOpenRevs, Side::kSource, http_error(414), V::kShortenUrl},
+      {PeerCall::kOpenRevs, Side::kSource, http_error(401), V::kCrashJob},
+      {PeerCall::kOpenRevs, Side::kSource, http_error(400), V::kCrashJob},
       // §3.9 writing.
-      {PeerCall::kBulkDocs, Side::kTarget, http(413), V::kSplitBatch},
+      {PeerCall::kBulkDocs, Side::kTarget, http_error(413), V::kSplitBatch},
       {PeerCall::kBulkDocs, Side::kTarget, local(Code::kTooLarge), V::kSplitBatch},
-      {PeerCall::kBulkDocs, Side::kTarget, http(412, "missing_stub"), V::kRefetchFull},
-      {PeerCall::kBulkDocs, Side::kTarget, http(401), V::kCrashJob},
-      {PeerCall::kBulkDocs, Side::kTarget, http(403), V::kCrashJob},
-      {PeerCall::kBulkDocs, Side::kTarget, http(400), V::kCrashJob},
-      {PeerCall::kBulkDocs, Side::kTarget, http(404), V::kCrashJob},
-      {PeerCall::kPutDoc, Side::kTarget, http(401), V::kDocFailure},
-      {PeerCall::kPutDoc, Side::kTarget, http(403), V::kDocFailure},
-      {PeerCall::kPutDoc, Side::kTarget, http(413), V::kDocFailure},
-      {PeerCall::kPutDoc, Side::kTarget, http(415), V::kDocFailure},
-      {PeerCall::kPutDoc, Side::kTarget, http(400), V::kDocFailure},  // "Attachment name …"
+      {PeerCall::kBulkDocs, Side::kTarget, http_error(412, "missing_stub"), V::kRefetchFull},
+      {PeerCall::kBulkDocs, Side::kTarget, http_error(401), V::kCrashJob},
+      {PeerCall::kBulkDocs, Side::kTarget, http_error(403), V::kCrashJob},
+      {PeerCall::kBulkDocs, Side::kTarget, http_error(400), V::kCrashJob},
+      {PeerCall::kBulkDocs, Side::kTarget, http_error(404), V::kCrashJob},
+      {PeerCall::kPutDoc, Side::kTarget, http_error(401), V::kDocFailure},
+      {PeerCall::kPutDoc, Side::kTarget, http_error(403), V::kDocFailure},
+      {PeerCall::kPutDoc, Side::kTarget, http_error(413), V::kDocFailure},
+      {PeerCall::kPutDoc, Side::kTarget, http_error(415), V::kDocFailure},
+      {PeerCall::kPutDoc, Side::kTarget, http_error(400), V::kDocFailure},  // "Attachment name …"
       {PeerCall::kPutDoc, Side::kTarget, local(Code::kDocValidation), V::kDocFailure},
-      {PeerCall::kPutDoc, Side::kTarget, http(412, "missing_stub"), V::kRefetchFull},
+      {PeerCall::kPutDoc, Side::kTarget, http_error(412, "missing_stub"), V::kRefetchFull},
       {PeerCall::kPutDoc, Side::kTarget, local(Code::kMissingStub), V::kRefetchFull},
-      {PeerCall::kPutDoc, Side::kTarget, http(409), V::kCrashJob},
-      {PeerCall::kPutDoc, Side::kTarget, http(412, "precondition_failed"), V::kCrashJob},
-      {PeerCall::kPutDoc, Side::kTarget, http(404), V::kCrashJob},
+      {PeerCall::kPutDoc, Side::kTarget, http_error(409), V::kCrashJob},
+      {PeerCall::kPutDoc, Side::kTarget, http_error(412, "precondition_failed"), V::kCrashJob},
+      {PeerCall::kPutDoc, Side::kTarget, http_error(404), V::kCrashJob},
   };
   for (const auto& r : rows) {
     CAPTURE(call_name(r.call));
@@ -174,24 +174,24 @@ TEST_CASE("§5.3 crash reasons of the verdicts are CouchDB's texts (table)") {
     const char* reason;
   };
   const Row rows[] = {
-      {PeerCall::kInfo, Side::kTarget, http(404), "GET",
+      {PeerCall::kInfo, Side::kTarget, http_error(404), "GET",
        "db_not_found: could not open http://adm:*****@h:5984/db/"},
-      {PeerCall::kInfo, Side::kSource, http(401), "GET",
+      {PeerCall::kInfo, Side::kSource, http_error(401), "GET",
        "unauthorized: unauthorized to access or create database http://adm:*****@h:5984/db/"},
-      {PeerCall::kInfo, Side::kSource, http(403), "GET", "forbidden: http://adm:*****@h:5984/db/"},
-      {PeerCall::kCreateTarget, Side::kTarget, http(401), "PUT",
+      {PeerCall::kInfo, Side::kSource, http_error(403), "GET", "forbidden: http://adm:*****@h:5984/db/"},
+      {PeerCall::kCreateTarget, Side::kTarget, http_error(401), "PUT",
        "unauthorized: unauthorized to access or create database http://adm:*****@h:5984/db/"},
-      {PeerCall::kRevsDiff, Side::kTarget, http(400), "POST",
+      {PeerCall::kRevsDiff, Side::kTarget, http_error(400), "POST",
        "http_error_code: 400 POST http://adm:*****@h:5984/db/"},
-      {PeerCall::kChanges, Side::kSource, http(400), "GET",
+      {PeerCall::kChanges, Side::kSource, http_error(400), "GET",
        "changes_req_failed: http_error_code: 400 GET http://adm:*****@h:5984/db/"},
-      {PeerCall::kBulkDocs, Side::kTarget, http(403), "POST",
+      {PeerCall::kBulkDocs, Side::kTarget, http_error(403), "POST",
        "bulk_docs_failed: http_error_code: 403 POST http://adm:*****@h:5984/db/"},
-      {PeerCall::kPutDoc, Side::kTarget, http(409), "PUT",
+      {PeerCall::kPutDoc, Side::kTarget, http_error(409), "PUT",
        "doc_write_failed: http_error_code: 409 PUT http://adm:*****@h:5984/db/"},
-      {PeerCall::kOpenRevs, Side::kSource, http(400), "GET",
+      {PeerCall::kOpenRevs, Side::kSource, http_error(400), "GET",
        "open_doc_revs_failed: http_error_code: 400 GET http://adm:*****@h:5984/db/"},
-      {PeerCall::kCheckpointWrite, Side::kTarget, http(403), "PUT",
+      {PeerCall::kCheckpointWrite, Side::kTarget, http_error(403), "PUT",
        "checkpoint_commit_failure: could not write the target checkpoint: http_error_code: 403 "
        "PUT http://adm:*****@h:5984/db/"},
       {PeerCall::kInfo, Side::kSource, local(Code::kNotFound), "GET",
@@ -206,7 +206,7 @@ TEST_CASE("§5.3 crash reasons of the verdicts are CouchDB's texts (table)") {
   // The request URL, when given, names the request rather than the database.
   CallContext c = ctx(PeerCall::kRevsDiff, Side::kTarget, "POST");
   c.request_url = "http://h:5984/db/_revs_diff";
-  CHECK(classify(http(400), c).reason == "http_error_code: 400 POST http://h:5984/db/_revs_diff");
+  CHECK(classify(http_error(400), c).reason == "http_error_code: 400 POST http://h:5984/db/_revs_diff");
 }
 
 TEST_CASE("§5.3 crash reason helpers") {
@@ -257,7 +257,7 @@ TEST_CASE("§12 retry: 5xx retried 5 times with 250 ms doubling, then the job cr
 
   CallContext c = ctx(PeerCall::kChanges, Side::kSource, "GET");
   c.request_url = "http://h/db/_changes?feed=normal";
-  CHECK(exhausted_reason(http(503), c) == "http_error_code: 503 GET http://h/db/_changes?feed=normal");
+  CHECK(exhausted_reason(http_error(503), c) == "http_error_code: 503 GET http://h/db/_changes?feed=normal");
   CHECK(exhausted_reason(timeout(), c) == "timeout: GET http://h/db/_changes?feed=normal");
   CHECK(exhausted_reason(local(Code::kInternal), c) == "changes_failed: local");
 }

@@ -1,0 +1,119 @@
+// Documents on the wire to and from a remote peer. spec: replication-protocol.md §3.8, §3.9;
+// http-api.md §5.3 (member order), §7.1 (attachment shapes).
+#include "replicator/doc_wire.h"
+
+#include <cassert>
+#include <utility>
+
+#include "engine/attachments.h"
+#include "engine/doc_json.h"
+#include "engine/doc_render.h"
+
+namespace divan::replicator::doc_wire {
+namespace {
+
+using engine::append_json_string;
+
+// The bytes of an attachment body, whether held in memory or spooled to a file.
+std::string body_bytes(const engine::AttachmentBody& body) {
+  if (auto memory = body.memory()) return std::string(*memory);
+  std::string bytes(static_cast<size_t>(body.length()), '\0');
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const size_t n = body.read(done, bytes.data() + done, bytes.size() - done);
+    if (n == 0) break;  // shorter than its length: cannot happen for a finished body
+    done += n;
+  }
+  bytes.resize(done);
+  return bytes;
+}
+
+// `"name":{…}` for one attachment (§7.1): inline data, or a stub with what it carries.
+void append_attachment(std::string& out, const engine::NewAttachment& att) {
+  append_json_string(out, att.name);
+  out += ":{";
+  bool first = true;
+  auto member = [&](std::string_view key) {
+    if (!first) out.push_back(',');
+    first = false;
+    out.push_back('"');
+    out += key;
+    out += "\":";
+  };
+  if (!att.stub && att.body) {
+    member("content_type");
+    append_json_string(out, att.content_type.empty() ? engine::kOctetStream : att.content_type);
+    if (att.revpos) {
+      member("revpos");
+      out += std::to_string(*att.revpos);
+    }
+    member("digest");
+    append_json_string(out, att.body->digest());
+    member("data");
+    out.push_back('"');
+    out += engine::base64_encode(body_bytes(*att.body));
+    out += "\"}";
+    return;
+  }
+  // A stub (or, malformed, an entry without bytes: sent as a stub, which the target resolves or
+  // refuses with missing_stub rather than storing an empty attachment).
+  if (!att.content_type.empty()) {
+    member("content_type");
+    append_json_string(out, att.content_type);
+  }
+  if (att.revpos) {
+    member("revpos");
+    out += std::to_string(*att.revpos);
+  }
+  if (!att.digest.empty()) {
+    member("digest");
+    append_json_string(out, att.digest);
+  }
+  if (att.length) {
+    member("length");
+    out += std::to_string(*att.length);
+  }
+  member("stub");
+  out += "true}";
+}
+
+}  // namespace
+
+std::string newest_rev(const engine::DocUpdate& update) {
+  assert(update.replicated() && !update.revisions()->ids.empty());
+  return update.revisions()->newest().str();
+}
+
+std::string render_replicated(const engine::DocUpdate& update) {
+  assert(update.replicated());
+  const revtree::RevPath& path = *update.revisions();
+  std::string extras = ",\"_revisions\":{\"start\":" + std::to_string(path.start) + ",\"ids\":[";
+  for (size_t i = 0; i < path.ids.size(); ++i) {
+    if (i) extras.push_back(',');
+    append_json_string(extras, path.ids[i]);
+  }
+  extras += "]}";
+  if (!update.attachments().empty()) {
+    extras += ",\"_attachments\":{";
+    for (size_t i = 0; i < update.attachments().size(); ++i) {
+      if (i) extras.push_back(',');
+      append_attachment(extras, update.attachments()[i]);
+    }
+    extras.push_back('}');
+  }
+  return engine::render_doc(update.id(), newest_rev(update), update.deleted(), update.body(),
+                            extras);
+}
+
+Result<engine::DocUpdate> parse_fetched(engine::Json&& doc) {
+  auto incoming = engine::parse_incoming_doc(std::move(doc));
+  if (!incoming) return tl::unexpected(incoming.error());
+  if (!incoming->id) return fail(Code::kBadRequest, "fetched document has no _id");
+  std::string id = std::move(*incoming->id);
+  if (id.starts_with(engine::kLocalPrefix)) {
+    return fail(Code::kBadRequest, "fetched document " + id + " is a _local document");
+  }
+  return engine::to_doc_update(std::move(*incoming), std::move(id), /*new_edits=*/false);
+}
+
+}  // namespace divan::replicator::doc_wire
