@@ -20,6 +20,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// The server admin of the nodes the bench starts.
+constexpr const char* kAdmin = "bench";
+constexpr const char* kAdminPassword = "bench-pw";
+
 constexpr const char* kLegend = R"(Figures (each from a window after a warm-up; latencies are per request, or per transaction):
   sqlite-commit   raw SQLite, one fsync'd single-row transaction per commit (WAL, synchronous=FULL)
   sqlite-txn1000  raw SQLite, 1000 rows per transaction
@@ -38,7 +42,14 @@ constexpr const char* kLegend = R"(Figures (each from a window after a warm-up; 
   att-large       one --att-mib MiB attachment PUT in 1 MiB writes, then GET 5 times: MiB/s in and out
                   (median); att-large-rss: node peak RSS growth per phase (only when the bench starts it);
                   sqlite-blob-in/out: raw SQLite writing/reading the same bytes as one blob, 1 MiB slices
+  repl-local      one-shot POST /_replicate of --repl-docs docs, local db -> local db, docs/s
+  repl-http       the same docs pulled node 1 -> node 2 over loopback HTTP (a second node), docs/s
+  repl-latency    continuous push node 1 -> node 2, 20 PUTs/s on node 1: PUT answered -> row on node 2's
+                  continuous feed, p50 (p99 in the detail)
+  repl-idle       node VmRSS growth with --repl-jobs idle continuous jobs; repl-idle-cpu: node CPU while
+                  they idle; repl-idle-write: one write's arrival through them
   rss             node VmRSS when idle after start, and after the load (only when the bench starts it)
+Nodes the bench starts have a server admin (bench), and every request carries its credentials.
   cpu             CPU seconds per wall second during a run (node and this bench), warm-up included)";
 
 struct Options {
@@ -56,6 +67,8 @@ struct Options {
   int changes_docs = 100000;
   int feeds = 1000;
   int att_mib = 20;
+  int repl_docs = 100000;
+  int repl_jobs = 1000;
 
   bool wants(std::string_view scenario) const { return only.empty() || only == scenario; }
 };
@@ -128,14 +141,22 @@ bool wait_up(const Target& target, std::chrono::seconds timeout, std::string& la
 // Starts the node (default) or resolves --url, then waits for GET /_up. Prints why and returns false
 // when there is no server to benchmark.
 bool find_server(const Options& o, const std::filesystem::path& work, std::unique_ptr<NodeProcess>& node,
-                 Target& target) {
+                 BenchContext& ctx) {
+  Target& target = ctx.target;
   std::string error;
   std::optional<Target> found;
   if (o.url.empty()) {
-    const std::filesystem::path binary = o.divan.empty() ? default_divan_path() : o.divan;
-    node = NodeProcess::start(binary, work / "data", work / "divan.log", o.node_args, 30s, error);
+    // As users run it: a server admin, whose credentials every request carries (admin party would
+    // skip the auth cost); room for repl-idle's jobs.
+    ctx.divan_binary = o.divan.empty() ? default_divan_path() : o.divan;
+    ctx.admin_userinfo = std::string(kAdmin) + ":" + kAdminPassword;
+    ctx.node_args = {"--admin", ctx.admin_userinfo, "--max-replications",
+                     std::to_string(std::max(500, o.repl_jobs + 10))};
+    ctx.node_args.insert(ctx.node_args.end(), o.node_args.begin(), o.node_args.end());
+    const std::filesystem::path& binary = ctx.divan_binary;
+    node = NodeProcess::start(binary, work / "data", work / "divan.log", ctx.node_args, 30s, error);
     if (node) {
-      found = make_target("http://127.0.0.1:" + std::to_string(node->port()), error);
+      found = make_target(ctx.node_url(node->port()), error);
       print_note("node", format("started %s  pid %d  port %u  data %s", binary.c_str(), node->pid(), node->port(),
                                 (work / "data").c_str()));
     }
@@ -192,9 +213,11 @@ int run(const Options& o) {
   ctx.idle_feeds = o.feeds;
   ctx.att_large_mib = o.att_mib;
   ctx.work_dir = work.path();
+  ctx.repl_docs = o.repl_docs;
+  ctx.idle_jobs = o.repl_jobs;
 
   std::unique_ptr<NodeProcess> node;  // declared after `work`: stopped before its data dir goes
-  if (!find_server(o, work.path(), node, ctx.target)) return 1;
+  if (!find_server(o, work.path(), node, ctx)) return 1;
   ctx.node = node.get();
   const Response welcome = call(ctx.target, http::verb::get, "/");
   print_note("version", welcome.ok() ? welcome.body.substr(0, welcome.body.find_last_not_of("\r\n") + 1)
@@ -210,6 +233,9 @@ int run(const Options& o) {
   if (o.wants("att-put-small") && !interrupted()) run_att_put_small(ctx);
   if (o.wants("att-get-small") && !interrupted()) run_att_get_small(ctx);
   if (o.wants("att-large") && !interrupted()) run_att_large(ctx);
+  if ((o.wants("repl-local") || o.wants("repl-http")) && !interrupted()) run_replication_throughput(ctx);
+  if (o.wants("repl-latency") && !interrupted()) run_replication_latency(ctx);
+  if (o.wants("repl-idle") && !interrupted()) run_replication_idle(ctx);
 
   if (node) {
     print_memory("rss-after", *node);
@@ -253,7 +279,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000));
   app.add_option("--only", o.only, "run one scenario")
       ->check(CLI::IsMember({"baseline", "post", "get", "bulk", "changes-read", "changes-latency", "changes-idle",
-                             "att-put-small", "att-get-small", "att-large", "rss"}));
+                             "att-put-small", "att-get-small", "att-large", "repl-local", "repl-http",
+                             "repl-latency", "repl-idle", "rss"}));
+  app.add_option("--repl-docs", o.repl_docs, "docs replicated by repl-local and repl-http")->capture_default_str()->check(
+      CLI::Range(1, 10000000));
+  app.add_option("--repl-jobs", o.repl_jobs, "idle continuous jobs of repl-idle")->capture_default_str()->check(
+      CLI::Range(1, 100000));
   app.add_option("--work-dir", o.work_dir, "where the temp dir (node data, SQLite baseline) goes (default: $TMPDIR or /tmp)");
   app.add_option("--node-arg", o.node_args, "extra argument for 'divan serve' (repeatable)")->allow_extra_args(false);
   CLI11_PARSE(app, argc, argv);

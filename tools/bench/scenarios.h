@@ -1,6 +1,9 @@
 // The scenarios divan-bench runs; each prints its own figure line(s) and never fails the run.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include <filesystem>
 
 #include "load.h"
@@ -19,6 +22,19 @@ struct BenchContext {
   int idle_feeds = 1000;        // continuous feeds held open by changes-idle
   int att_large_mib = 20;       // size of att-large's attachment
   std::filesystem::path work_dir;  // the bench's temp dir (att-large's raw SQLite blob baseline)
+  int repl_docs = 100000;       // docs replicated by repl-local and repl-http
+  int idle_jobs = 1000;         // idle continuous jobs of repl-idle
+  // How the bench starts nodes (the replication scenarios start a second one): the binary, its
+  // arguments (the bench's server admin among them) and the admin's credentials.
+  std::filesystem::path divan_binary;
+  std::vector<std::string> node_args;
+  std::string admin_userinfo;  // "name:password", empty with --url
+
+  // "http://name:password@127.0.0.1:<port>": a node the bench started, as a replication names it.
+  std::string node_url(unsigned short port) const {
+    return "http://" + (admin_userinfo.empty() ? "" : admin_userinfo + "@") + "127.0.0.1:" +
+           std::to_string(port);
+  }
 };
 
 // Raw SQLite on the bench's disk, what the node's writes should be compared with:
@@ -61,6 +77,19 @@ void run_changes_idle(const BenchContext& ctx);
 //                  it back 5 times -> MiB/s in and out (median), the bytes checked; the node's peak
 //                  RSS growth per phase (only when the bench started it); and raw SQLite writing
 //                  and reading the same bytes as one blob in 1 MiB slices, the ceiling.
+// Replication (replication_scenarios.cpp; only when the bench started the node, since they start a
+// second one with the same admin):
+//   repl-local     `repl_docs` docs preloaded, then one-shot POST /_replicate local db -> local db
+//                  (the engine on both sides, no HTTP) -> docs/s;
+//   repl-http      the same docs pulled by a second node over loopback HTTP -> docs/s;
+//   repl-latency   a continuous push node 1 -> node 2 while one client PUTs 20 docs/s on node 1:
+//                  from each PUT's answer to its row on node 2's continuous feed, p50/p99;
+//   repl-idle      `idle_jobs` continuous jobs (local, distinct doc_ids) left idle -> node VmRSS
+//                  growth, node CPU while idle, and one write's arrival through them.
+void run_replication_throughput(const BenchContext& ctx);
+void run_replication_latency(const BenchContext& ctx);
+void run_replication_idle(const BenchContext& ctx);
+
 void run_att_put_small(const BenchContext& ctx);
 void run_att_get_small(const BenchContext& ctx);
 void run_att_large(const BenchContext& ctx);
