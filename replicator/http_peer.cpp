@@ -13,6 +13,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/url/encode.hpp>
@@ -469,6 +470,74 @@ Result<void> add_fetched(Json&& doc, FetchResult& out,
 
 }  // namespace
 
+// The answer of one _bulk_get (see fetch()): its documents into `out` (each once: `seen`), what it
+// could not give for another reason than not_found into `individual`, and every request into
+// `individual` when _bulk_get turned out unusable. A PeerError when a document in it is malformed.
+// Plain code on any thread: fetch() runs it off the job's strand while its frame waits.
+std::optional<PeerError> HttpPeer::read_bulk_get(
+    const Response& response, const std::string& rel, std::vector<FetchRequest>& requests,
+    const std::vector<BulkGetEntry>& entries, FetchResult& out,
+    std::set<std::pair<std::string, std::string>>& seen, std::vector<FetchRequest>& individual) {
+  // spec §3.8: the answer must be exactly {"results":[…]}, one result per entry.
+  std::optional<Json> body;
+  if (response.status == 200) {
+    body = parse_json(response.body);
+    if (body && !(body->is_object() && body->size() == 1 && body->contains("results") &&
+                  (*body)["results"].is_array() &&
+                  (*body)["results"].size() == entries.size())) {
+      body.reset();
+    }
+  }
+  if (!body) {
+    // Not there (404, 405, 400 from a server that reads `_bulk_get` as a doc id, …) or not
+    // usable: every later fetch goes per document. A 5xx, 408 or 429 may pass: this call only.
+    const unsigned status = response.status;
+    if (!(status >= 500 || status == 408 || status == 429)) {
+      bulk_get_disabled_.store(true, std::memory_order_relaxed);
+    }
+    individual = std::move(requests);
+  } else {
+    // Per request: the revs _bulk_get could not give for a reason other than not_found.
+    std::vector<std::vector<revtree::RevId>> retry(requests.size());
+    Json& results = (*body)["results"];
+    for (size_t e = 0; e < entries.size(); ++e) {
+      const FetchRequest& request = requests[entries[e].request];
+      const revtree::RevId& rev = *entries[e].rev;
+      Json& result = results[e];
+      auto items = result.is_object() ? result.find("docs") : result.end();
+      bool got = false;
+      bool again = items == result.end() || !items->is_array() || items->empty();
+      if (!again) {
+        for (auto& item : *items) {
+          if (auto ok = item.find("ok"); item.is_object() && ok != item.end()) {
+            if (auto added = add_fetched(std::move(*ok), out, seen); !added) {
+              return bad_answer(
+                  response, verb::post, rel,
+                  "document " + request.id + ": " + added.error().reason);
+            }
+            got = true;
+          } else if (auto error = item.find("error"); item.is_object() && error != item.end() &&
+                                                      string_member(*error, "error") ==
+                                                          "not_found") {
+            out.missing.emplace_back(request.id, rev);
+          } else {
+            again = true;  // another error: CouchDB fetches such a doc on its own (§3.8)
+          }
+        }
+      }
+      if (got) ++out.bulk_get_docs;
+      if (again) retry[entries[e].request].push_back(rev);
+    }
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (retry[i].empty()) continue;
+      FetchRequest again = requests[i];
+      again.revs = std::move(retry[i]);
+      individual.push_back(std::move(again));
+    }
+  }
+  return std::nullopt;
+}
+
 PeerTask<FetchResult> HttpPeer::fetch(std::vector<FetchRequest> requests, bool full) {
   FetchResult out;
   if (requests.empty()) co_return out;
@@ -480,11 +549,7 @@ PeerTask<FetchResult> HttpPeer::fetch(std::vector<FetchRequest> requests, bool f
     individual = std::move(requests);
   } else {
     // One _bulk_get entry per (id, rev); results come back in entry order (http-api.md §11).
-    struct Entry {
-      size_t request;
-      const revtree::RevId* rev;
-    };
-    std::vector<Entry> entries;
+    std::vector<BulkGetEntry> entries;
     Json docs = Json::array();
     for (size_t i = 0; i < requests.size(); ++i) {
       for (const auto& rev : requests[i].revs) {
@@ -505,63 +570,15 @@ PeerTask<FetchResult> HttpPeer::fetch(std::vector<FetchRequest> requests, bool f
     auto response = co_await send(std::move(exchange));
     if (!response) co_return tl::unexpected(response.error());
 
-    // spec §3.8: the answer must be exactly {"results":[…]}, one result per entry.
-    std::optional<Json> body;
-    if (response->status == 200) {
-      body = parse_json(response->body);
-      if (body && !(body->is_object() && body->size() == 1 && body->contains("results") &&
-                    (*body)["results"].is_array() &&
-                    (*body)["results"].size() == entries.size())) {
-        body.reset();
-      }
-    }
-    if (!body) {
-      // Not there (404, 405, 400 from a server that reads `_bulk_get` as a doc id, …) or not
-      // usable: every later fetch goes per document. A 5xx, 408 or 429 may pass: this call only.
-      const unsigned status = response->status;
-      if (!(status >= 500 || status == 408 || status == 429)) {
-        bulk_get_disabled_.store(true, std::memory_order_relaxed);
-      }
-      individual = std::move(requests);
-    } else {
-      // Per request: the revs _bulk_get could not give for a reason other than not_found.
-      std::vector<std::vector<revtree::RevId>> retry(requests.size());
-      Json& results = (*body)["results"];
-      for (size_t e = 0; e < entries.size(); ++e) {
-        const FetchRequest& request = requests[entries[e].request];
-        const revtree::RevId& rev = *entries[e].rev;
-        Json& result = results[e];
-        auto items = result.is_object() ? result.find("docs") : result.end();
-        bool got = false;
-        bool again = items == result.end() || !items->is_array() || items->empty();
-        if (!again) {
-          for (auto& item : *items) {
-            if (auto ok = item.find("ok"); item.is_object() && ok != item.end()) {
-              if (auto added = add_fetched(std::move(*ok), out, seen); !added) {
-                co_return tl::unexpected(bad_answer(
-                    *response, verb::post, rel,
-                    "document " + request.id + ": " + added.error().reason));
-              }
-              got = true;
-            } else if (auto error = item.find("error"); item.is_object() && error != item.end() &&
-                                                        string_member(*error, "error") ==
-                                                            "not_found") {
-              out.missing.emplace_back(request.id, rev);
-            } else {
-              again = true;  // another error: CouchDB fetches such a doc on its own (§3.8)
-            }
-          }
-        }
-        if (got) ++out.bulk_get_docs;
-        if (again) retry[entries[e].request].push_back(rev);
-      }
-      for (size_t i = 0; i < requests.size(); ++i) {
-        if (retry[i].empty()) continue;
-        FetchRequest again = requests[i];
-        again.revs = std::move(retry[i]);
-        individual.push_back(std::move(again));
-      }
-    }
+    // Reading the answer (parsing it, building every document's write) is the costliest step of
+    // a pull: it runs on a strand of its own, so other batches of the job go on meanwhile.
+    std::optional<PeerError> bad;
+    auto read = [&]() -> asio::awaitable<void> {
+      bad = read_bulk_get(*response, rel, requests, entries, out, seen, individual);
+      co_return;
+    };
+    co_await asio::co_spawn(asio::make_strand(client_.executor()), read, asio::use_awaitable);
+    if (bad) co_return tl::unexpected(std::move(*bad));
   }
   if (!individual.empty()) {
     FetchResult each;

@@ -27,6 +27,8 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -133,6 +135,11 @@ class HttpPeer final : public Peer {
  private:
   struct Exchange;
   struct FetchState;
+  // One (id, rev) of a _bulk_get request: the request it came from and the rev in it.
+  struct BulkGetEntry {
+    size_t request;
+    const revtree::RevId* rev;
+  };
 
   // Sends one request to `rel` (relative to the database path: "", "_changes?…", "_local/x").
   boost::asio::awaitable<PeerResult<http::client::Response>> send(Exchange exchange);
@@ -143,6 +150,13 @@ class HttpPeer final : public Peer {
   PeerError bad_answer(const http::client::Response& response, boost::beast::http::verb method,
                        std::string_view rel, std::string_view what) const;
 
+  std::optional<PeerError> read_bulk_get(const http::client::Response& response,
+                                         const std::string& rel,
+                                         std::vector<FetchRequest>& requests,
+                                         const std::vector<BulkGetEntry>& entries,
+                                         FetchResult& out,
+                                         std::set<std::pair<std::string, std::string>>& seen,
+                                         std::vector<FetchRequest>& individual);
   // One document's revisions by GET ?open_revs=… (spec §3.8), into `out`.
   PeerTask<void> fetch_one(const FetchRequest& request, bool full, FetchResult& out);
   // fetch_one for every request, a bounded number at once: fetch_worker()s share `state`.

@@ -484,6 +484,8 @@ Client::Client(asio::any_io_executor executor, ClientOptions options)
 
 Client::~Client() { impl_->shutdown(); }
 
+const asio::any_io_executor& Client::executor() const { return impl_->executor; }
+
 void Client::shutdown() { impl_->shutdown(); }
 
 asio::awaitable<Result<Response>> Client::send(Origin origin, Request request) {

@@ -156,6 +156,10 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
+  // The executor given at construction: what callers may run their own CPU work on (the
+  // replicator parses fetched documents there, off its job's strand).
+  const boost::asio::any_io_executor& executor() const;
+
   // Sends `request` to `origin` and returns its complete response, or the TransportError that
   // ended it. Any HTTP status is a Response. Resumes on the awaiting coroutine's executor.
   // Takes origin and request by value: the coroutine keeps them for as long as it runs.
