@@ -2,7 +2,9 @@
 # The PouchDB interop suite (CTest: interop_pouchdb). Installs the pinned PouchDB packages from the
 # npm registry into tests/interop/node_modules when they are missing or older than
 # package-lock.json (`npm ci`), then runs every test/*.test.js with node's built-in test runner.
-# Each test file starts its own `divan` (DIVAN_BIN) on loopback with --port 0 and a temp data dir.
+# Each test file starts its own `divan` (DIVAN_BIN) on loopback with --port 0 and a temp data dir;
+# foreign_server.test.js also starts express-pouchdb (pouchdb-server's HTTP layer, in memory, pure
+# JS) as a foreign CouchDB-compatible peer for the node's own replicator.
 # A missing node or npm is a failure, not a skip.
 set -euo pipefail
 cd "$(dirname "$0")"

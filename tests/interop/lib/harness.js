@@ -52,12 +52,13 @@ async function fetchWithTimeout(url, init = {}) {
 }
 
 class Divan {
-  constructor(child, dataDir, port) {
+  constructor(child, dataDir, port, admin) {
     this.child = child;
     this.dataDir = dataDir;
     this.port = port;
     this.url = `http://127.0.0.1:${port}`;
     this.lines = [];
+    this.admin = admin;  // {name, password} when started with --admin; request() then sends it
   }
 
   // Access-log lines ("GET /db/doc 200 123us") written since `mark` (an index from logMark()).
@@ -88,6 +89,10 @@ class Divan {
   // Plain HTTP against the node; returns {status, headers, body (parsed JSON or null), raw}.
   async request(method, target, { json, body, headers = {} } = {}) {
     const init = { method, headers: { Accept: 'application/json', ...headers } };
+    if (this.admin && !init.headers.Authorization) {
+      const { name, password } = this.admin;
+      init.headers.Authorization = 'Basic ' + Buffer.from(`${name}:${password}`).toString('base64');
+    }
     if (json !== undefined) {
       init.body = JSON.stringify(json);
       init.headers['Content-Type'] = 'application/json';
@@ -135,12 +140,15 @@ class Divan {
   }
 }
 
-async function startDivan() {
+// `admin` ({name, password}): start with `--admin NAME:PASSWORD` (no admin party) and send those
+// credentials on every request() and in /_up; without it the node runs as an admin party.
+async function startDivan({ admin } = {}) {
   const bin = process.env.DIVAN_BIN || DEFAULT_BIN;
   if (!fs.existsSync(bin)) throw new Error(`divan binary not found at ${bin} (set DIVAN_BIN)`);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'divan-interop-'));
-  const child = spawn(bin, ['--port', '0', '--bind', '127.0.0.1', '--data-dir', dataDir,
-    '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const args = ['--port', '0', '--bind', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'info'];
+  if (admin) args.push('--admin', `${admin.name}:${admin.password}`);
+  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   live.add(child);
 
   const lines = [];
@@ -177,14 +185,14 @@ async function startDivan() {
     fs.rmSync(dataDir, { recursive: true, force: true });
     throw new Error(`${port.message}; stderr:\n${lines.join('\n')}`);
   }
-  const divan = new Divan(child, dataDir, port);
+  const divan = new Divan(child, dataDir, port, admin);
   divan.lines = lines;
 
   const deadline = Date.now() + START_DEADLINE_MS;
   let last = 'no answer';
   for (;;) {
     try {
-      const r = await fetchWithTimeout(`${divan.url}/_up`);
+      const r = await divan.request('GET', '/_up');
       if (r.status === 200) break;
       last = `HTTP ${r.status}`;
     } catch (e) { last = `${e.message}${e.cause ? ` (${e.cause.code || e.cause.message})` : ''}`; }
