@@ -15,6 +15,7 @@
 #include "engine/async_write.h"
 #include "engine/doc_json.h"
 #include "engine/doc_render.h"
+#include "replicator/wakeup.h"
 
 namespace divan::replicator {
 
@@ -215,34 +216,17 @@ PeerTask<ChangesPage> LocalPeer::changes(const ChangesRequest& request) {
   if (!request.live) co_return read_changes(**db, request);
 
   // Longpoll: subscribe before reading, so a commit between the read and the wait is not missed.
-  // The wake runs on the committing thread and only posts to this strand, where `woken` and the
-  // timer live (shared: a late post may outlive this frame).
-  auto executor = co_await asio::this_coro::executor;
-  struct Wait {
-    explicit Wait(asio::any_io_executor ex) : timer(ex) {}
-    asio::steady_timer timer;
-    bool woken = false;
-  };
-  auto wait = std::make_shared<Wait>(executor);
-  auto wake = [wait, executor] {
-    asio::post(executor, [wait] {
-      wait->woken = true;
-      wait->timer.cancel();
-    });
-  };
-  auto subscription = notifier_.subscribe(*db, wake);
+  auto wakeup = Wakeup::make(co_await asio::this_coro::executor);
+  auto subscription = notifier_.subscribe(*db, wakeup->callback());
   auto stopped = [&] {
     return (stop_ && stop_->stopped()) || (request.stop && request.stop->stopped());
   };
   http::client::StopToken::Registration on_stop, on_request_stop;
-  if (stop_) on_stop = stop_->on_stop(wake);
-  if (request.stop) on_request_stop = request.stop->on_stop(wake);
+  if (stop_) on_stop = stop_->on_stop(wakeup->callback());
+  if (request.stop) on_request_stop = request.stop->on_stop(wakeup->callback());
   auto page = read_changes(**db, request);
   if (!page || !page->rows.empty()) co_return page;
-  if (!wait->woken && !stopped()) {
-    wait->timer.expires_after(request.timeout);
-    co_await wait->timer.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
+  if (!stopped()) co_await wakeup->wait(request.timeout);
   if (stopped()) {
     co_return tl::unexpected(PeerError{PeerError::Kind::kTransport, 0, Code::kInternal, "",
                                        "cancelled"});

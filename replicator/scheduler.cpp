@@ -29,6 +29,7 @@
 #include "replicator/rep_id.h"
 #include "replicator/replicator_db.h"
 #include "replicator/retry_policy.h"
+#include "replicator/wakeup.h"
 
 namespace divan::replicator {
 
@@ -491,19 +492,8 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
   // Reads the database's changes from the start, then waits for commits: each changed document
   // is (re)considered. Ends when the database is deleted or the scheduler stops.
   static asio::awaitable<void> follow(std::shared_ptr<Impl> self, std::string name) {
-    auto executor = co_await asio::this_coro::executor;
-    struct Wake {
-      explicit Wake(asio::any_io_executor ex) : timer(ex) {}
-      asio::steady_timer timer;
-      bool woken = false;
-    };
-    auto wake = std::make_shared<Wake>(executor);
-    auto on_wake = [wake, executor] {
-      asio::post(executor, [wake] {
-        wake->woken = true;
-        wake->timer.cancel();
-      });
-    };
+    auto wakeup = Wakeup::make(co_await asio::this_coro::executor);
+    auto on_wake = wakeup->callback();
     auto on_stop = self->background_stop->on_stop(on_wake);
     uint64_t since = 0;
     for (;;) {
@@ -528,11 +518,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
       }
       since = page.last_seq;
       if (!page.rows.empty()) continue;
-      if (!wake->woken) {
-        wake->timer.expires_after(std::chrono::minutes(1));
-        co_await wake->timer.async_wait(asio::as_tuple(asio::use_awaitable));
-      }
-      wake->woken = false;
+      co_await wakeup->wait(std::chrono::minutes(1));
     }
     // The database is gone (or we stop): its documents' jobs go too.
     std::vector<std::shared_ptr<Job>> cancelled;

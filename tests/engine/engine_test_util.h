@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/temp_dir.h"
 #include "engine/catalog.h"
 #include "engine/database.h"
 #include "revtree/rev_hash.h"
@@ -22,27 +23,7 @@ namespace divan::engine::test {
 
 namespace fs = std::filesystem;
 
-// A fresh directory under the system temp dir, removed (with everything in it) at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            ("divan-engine-test-" + std::to_string(rd()) + "-" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using ::divan::test::TempDir;
 
 inline CatalogOptions options_for(const TempDir& dir, bool fsync = false) {
   CatalogOptions o;

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/temp_dir.h"
 #include "engine/catalog.h"
 #include "engine/database.h"
 #include "http/server/handler.h"
@@ -48,27 +49,7 @@ inline Request make_request(std::string_view target) {
   return Request(raw_request(bhttp::verb::get, target));
 }
 
-// A fresh directory under the system temp dir, removed (with everything in it) at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ =
-        fs::temp_directory_path() / ("divan-http-test-" + std::to_string(std::random_device{}()) +
-                                     "-" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using ::divan::test::TempDir;
 
 inline engine::CatalogOptions test_options(const TempDir& dir) {
   engine::CatalogOptions options;

@@ -40,6 +40,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/temp_dir.h"
 #include "changes/notifier.h"
 #include "engine/attachments.h"
 #include "engine/catalog.h"
@@ -65,27 +66,7 @@ using Clock = std::chrono::steady_clock;
 // margin is for a loaded machine (several builds share two cores).
 inline constexpr auto kCallBound = 20s;
 
-// A fresh directory under the system temp dir, removed (with everything in it) at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("divan-peer-test-" + std::to_string(std::random_device{}()) + "-" +
-             std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using ::divan::test::TempDir;
 
 inline engine::CatalogOptions catalog_options(const TempDir& dir) {
   engine::CatalogOptions options;
