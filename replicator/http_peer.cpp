@@ -171,8 +171,18 @@ boost::asio::awaitable<PeerResult<Response>> HttpPeer::send(Exchange x) {
   PeerError error;
   // A stopped request (the job is being stopped) is kTransport too: nobody looks at its verdict,
   // and its reason says "cancelled".
-  error.kind = e.kind == http::client::ErrorKind::kTimeout ? PeerError::Kind::kTimeout
-                                                           : PeerError::Kind::kTransport;
+  switch (e.kind) {
+    case http::client::ErrorKind::kTimeout:
+      error.kind = PeerError::Kind::kTimeout;
+      break;
+    case http::client::ErrorKind::kConnectionLost:
+    case http::client::ErrorKind::kProtocol:
+    case http::client::ErrorKind::kTooLarge:
+      error.kind = PeerError::Kind::kLost;  // the host answered; this exchange broke
+      break;
+    default:
+      error.kind = PeerError::Kind::kTransport;
+  }
   error.reason = std::string(http::client::name(e.kind)) + ": " + e.message;
   co_return tl::unexpected(std::move(error));
 }

@@ -9,8 +9,9 @@
 // longpoll's own `timeout` plus connection_timeout (see changes() below).
 //
 // Failures (peer_error.h), for retry_policy.h to classify:
-//   - no answer: Kind::kTransport (refused, reset, DNS, TLS, a malformed response, and a request
-//     stopped by the StopToken, whose reason starts with "cancelled"); Kind::kTimeout when the
+//   - no connection: Kind::kTransport (refused, DNS, TLS, and a request stopped by the StopToken,
+//     whose reason starts with "cancelled"); Kind::kLost when the exchange broke after it went
+//     out (reset, cut mid-response, a malformed or oversized response); Kind::kTimeout when the
 //     request's timeout passed;
 //   - an error status: Kind::kHttp with the status, engine::code_from_http(status, error), the
 //     body's `error` and a reason naming the status, the body's reason, the method and the URL

@@ -13,7 +13,9 @@ namespace divan::replicator {
 
 struct PeerError {
   enum class Kind {
-    kTransport,  // no HTTP answer: refused, unreachable, reset, DNS, TLS, cut mid-response
+    kTransport,  // no connection: refused, unreachable, DNS, TLS (the host, not this request)
+    kLost,       // the connection broke after the request went out: reset, cut mid-response, a
+                 // malformed response (a glitch of this request: the host answered it)
     kTimeout,    // no (complete) answer within the request's timeout
     kHttp,       // the remote answered with an error status (`status`, `code`, `reason` below)
     kLocal,      // a local database (LocalPeer) refused: `code` and `reason` as the engine gave them

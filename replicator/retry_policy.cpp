@@ -14,8 +14,9 @@ namespace {
 // What the peer said, whatever the transport: an HTTP status from a remote, an engine Code from
 // the local database, or nothing at all.
 enum class Answer {
-  kNoAnswer,          // refused, unreachable, DNS, TLS, reset: the host, not the database
-  kTransient,         // timeout, 408, 5xx, other non-4xx statuses, a local internal error
+  kNoAnswer,          // refused, unreachable, DNS, TLS: the host, not the database
+  kTransient,         // timeout, a connection lost mid-exchange, 408, 5xx, other non-4xx
+                      // statuses, a local internal error
   kRateLimited,       // 429
   kUnauthorized,      // 401
   kForbidden,         // 403
@@ -35,6 +36,7 @@ Answer answer_of(const PeerError& e) {
     case PeerError::Kind::kTransport:
       return Answer::kNoAnswer;
     case PeerError::Kind::kTimeout:
+    case PeerError::Kind::kLost:
       return Answer::kTransient;
     case PeerError::Kind::kHttp:
       switch (e.status) {
@@ -330,6 +332,7 @@ std::string exhausted_reason(const PeerError& error, const CallContext& ctx) {
     case PeerError::Kind::kTimeout:
       return with_detail("timeout", std::string(ctx.method) + " " + std::string(request_url(ctx)));
     case PeerError::Kind::kTransport:
+    case PeerError::Kind::kLost:
     case PeerError::Kind::kLocal:
       break;
   }

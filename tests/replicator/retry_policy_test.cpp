@@ -34,6 +34,14 @@ PeerError transport() {
   return e;
 }
 
+// The connection broke after the request went out (reset, a response cut mid-body).
+PeerError lost() {
+  PeerError e;
+  e.kind = PeerError::Kind::kLost;
+  e.reason = "connection_lost: partial message";
+  return e;
+}
+
 PeerError timeout() {
   PeerError e;
   e.kind = PeerError::Kind::kTimeout;
@@ -73,6 +81,7 @@ TEST_CASE("§5.1 every call: no answer → host down, glitches → retry, 429 �
     CAPTURE(call_name(call));
     CHECK(verdict(transport(), call) == Verdict::kHostDown);
     CHECK(verdict(timeout(), call) == Verdict::kRetryRequest);
+    CHECK(verdict(lost(), call) == Verdict::kRetryRequest);  // cut mid-response: resend
     for (unsigned status : {408u, 500u, 502u, 503u, 504u, 599u, 302u}) {
       CAPTURE(status);
       CHECK(verdict(http_error(status), call) == Verdict::kRetryRequest);
