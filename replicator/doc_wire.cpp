@@ -8,6 +8,7 @@
 #include "engine/attachments.h"
 #include "engine/doc_json.h"
 #include "engine/doc_render.h"
+#include "http/multipart/multipart.h"
 
 namespace divan::replicator::doc_wire {
 namespace {
@@ -28,8 +29,13 @@ std::string body_bytes(const engine::AttachmentBody& body) {
   return bytes;
 }
 
-// `"name":{…}` for one attachment (§7.1): inline data, or a stub with what it carries.
-void append_attachment(std::string& out, const engine::NewAttachment& att) {
+// How an attachment with data travels: base64 inside the JSON, or as a multipart part that
+// the JSON announces with "follows".
+enum class DataForm { kInline, kFollows };
+
+// `"name":{…}` for one attachment (§7.1): its data (inline or following), or a stub with what it
+// carries.
+void append_attachment(std::string& out, const engine::NewAttachment& att, DataForm form) {
   append_json_string(out, att.name);
   out += ":{";
   bool first = true;
@@ -49,6 +55,13 @@ void append_attachment(std::string& out, const engine::NewAttachment& att) {
     }
     member("digest");
     append_json_string(out, att.body->digest());
+    if (form == DataForm::kFollows) {
+      member("length");
+      out += std::to_string(att.body->length());
+      member("follows");
+      out += "true}";
+      return;
+    }
     member("data");
     out.push_back('"');
     out += engine::base64_encode(body_bytes(*att.body));
@@ -84,7 +97,7 @@ std::string newest_rev(const engine::DocUpdate& update) {
   return update.revisions()->newest().str();
 }
 
-std::string render_replicated(const engine::DocUpdate& update) {
+std::string render_with(const engine::DocUpdate& update, DataForm form) {
   assert(update.replicated());
   const revtree::RevPath& path = *update.revisions();
   std::string extras = ",\"_revisions\":{\"start\":" + std::to_string(path.start) + ",\"ids\":[";
@@ -97,12 +110,38 @@ std::string render_replicated(const engine::DocUpdate& update) {
     extras += ",\"_attachments\":{";
     for (size_t i = 0; i < update.attachments().size(); ++i) {
       if (i) extras.push_back(',');
-      append_attachment(extras, update.attachments()[i]);
+      append_attachment(extras, update.attachments()[i], form);
     }
     extras.push_back('}');
   }
   return engine::render_doc(update.id(), newest_rev(update), update.deleted(), update.body(),
                             extras);
+}
+
+std::string render_replicated(const engine::DocUpdate& update) {
+  return render_with(update, DataForm::kInline);
+}
+
+uint64_t attachment_bytes(const engine::DocUpdate& update) {
+  uint64_t total = 0;
+  for (const auto& att : update.attachments()) {
+    if (!att.stub && att.body) total += att.body->length();
+  }
+  return total;
+}
+
+std::string render_multipart_related(const engine::DocUpdate& update, std::string_view boundary) {
+  std::string out = multipart::part_header(boundary, {{"Content-Type", "application/json"}});
+  out += render_with(update, DataForm::kFollows);
+  out += "\r\n";
+  for (const auto& att : update.attachments()) {
+    if (att.stub || !att.body) continue;
+    out += multipart::part_header(boundary, {});
+    out += body_bytes(*att.body);
+    out += "\r\n";
+  }
+  out += multipart::close_delimiter(boundary);
+  return out;
 }
 
 Result<engine::DocUpdate> parse_fetched(engine::Json&& doc) {

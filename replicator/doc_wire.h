@@ -12,7 +12,9 @@
 // Pure functions; thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "engine/error.h"
 #include "engine/write_ops.h"
@@ -34,6 +36,17 @@ std::string newest_rev(const engine::DocUpdate& update);
 //         the rest lets the target check it, §7.3).
 // REQUIRES: update.replicated().
 std::string render_replicated(const engine::DocUpdate& update);
+
+// Bytes of attachment data a replicated write carries (its non-stub attachments).
+uint64_t attachment_bytes(const engine::DocUpdate& update);
+
+// A replicated write as the body of `PUT /db/<id>?new_edits=false` with
+// `Content-Type: multipart/related; boundary="<boundary>"` (http-api.md §7.4), as CouchDB's
+// replicator sends documents with attachments: the JSON part first, with every attachment that
+// has data as {"content_type","revpos","digest","length","follows":true}, then one part per such
+// attachment, raw, in the order of `_attachments`. Stubs stay stubs.
+// REQUIRES: update.replicated(); `boundary` valid (multipart::make_boundary()).
+std::string render_multipart_related(const engine::DocUpdate& update, std::string_view boundary);
 
 // A document as a source answered it (a `_bulk_get` "ok" item, an open_revs "ok" item): its
 // `_id`, `_rev`, `_revisions`, `_deleted`, body and `_attachments` (inline data or stubs) as the

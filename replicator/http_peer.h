@@ -114,6 +114,9 @@ class HttpPeer final : public Peer {
   // a 2xx whose body is not exactly {"results":[…]} with one result per entry. A transport error
   // or timeout of _bulk_get is returned as it is (it says nothing about _bulk_get).
   PeerTask<FetchResult> fetch(std::vector<FetchRequest> requests, bool full) override;
+  // Documents with at least tuning::kMultipartAttachmentBytes of attachment data first, one
+  // `PUT db/<id>?new_edits=false` each as multipart/related (doc_wire::render_multipart_related;
+  // 401/403 is that doc's WriteFailure); then the others:
   // POST db/_bulk_docs {"new_edits":false,"docs":[…]} (doc_wire::render_replicated), requests of
   // at most tuning::kBulkDocsMaxBytes of JSON (a larger document goes alone). 201/202: the error
   // items are the WriteFailures. 413: the request is split in halves and each sent again; a single
@@ -158,6 +161,10 @@ class HttpPeer final : public Peer {
                                          FetchResult& out,
                                          std::set<std::pair<std::string, std::string>>& seen,
                                          std::vector<FetchRequest>& individual);
+  // PUT db/<id>?new_edits=false as multipart/related (write()'s path for documents with much
+  // attachment data): nullopt when written, the WriteFailure when the target refused this doc
+  // (401, 403), a PeerError otherwise (412 missing_stub among them).
+  PeerTask<std::optional<WriteFailure>> put_multipart(const engine::DocUpdate& doc);
   // One document's revisions by GET ?open_revs=… (spec §3.8), into `out`.
   PeerTask<void> fetch_one(const FetchRequest& request, bool full, FetchResult& out);
   // fetch_one for every request, a bounded number at once: fetch_worker()s share `state`.

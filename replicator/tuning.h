@@ -103,6 +103,12 @@ inline constexpr milliseconds kRevisionVanishedRetryDelay = 2000ms;
 inline constexpr size_t kMaxUrlLength = 7000;
 inline constexpr size_t kMinUrlLength = 200;
 
+// Documents carrying at least this much attachment data are written one by one as
+// multipart/related PUTs instead of inside _bulk_docs (§3.9). CouchDB's replicator sends every
+// document with attachments that way; batching the small ones keeps many-small-attachment
+// databases fast, while big ones travel raw instead of as base64 inside a JSON body.
+inline constexpr uint64_t kMultipartAttachmentBytes = uint64_t{256} << 10;
+
 // Per-document GETs one fetch() runs at once when _bulk_get is not there (§3.8): enough to hide
 // the round trips, few enough not to take every pooled connection of the endpoint.
 inline constexpr unsigned kMaxConcurrentDocFetches = 8;

@@ -516,6 +516,44 @@ TEST_CASE_FIXTURE(ScriptedFixture, "HttpPeer §3.9: 413 splits the request in ha
   CHECK(posts.size() <= 10);
 }
 
+TEST_CASE_FIXTURE(ScriptedFixture, "HttpPeer §3.9: a document with much attachment data goes as a "
+                                   "multipart/related PUT, the rest in _bulk_docs") {
+  db("dst");
+  auto peer = make_http_peer("dst");
+  std::string big(tuning::kMultipartAttachmentBytes + 12345, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 7919) % 251);
+  auto update = [&](const char* id, std::string bytes) {
+    std::vector<engine::NewAttachment> atts;
+    atts.push_back(data_att("a.bin", "application/octet-stream", std::move(bytes), 1));
+    auto made = engine::DocUpdate::replicated(id, {1, {"abc"}}, false, Json{{"v", id}},
+                                              std::move(atts));
+    REQUIRE(made.has_value());
+    return std::move(*made);
+  };
+  std::vector<engine::DocUpdate> docs;
+  docs.push_back(update("small", "tiny"));
+  docs.push_back(update("big", big));
+  const std::string big_wire = doc_wire::render_replicated(docs[1]);
+  auto failures = run(peer->write(std::move(docs)));
+  REQUIRE_MESSAGE(failures.has_value(), (failures ? "" : failures.error().reason));
+  CHECK(failures->empty());
+
+  const auto puts = script.requests("/dst/big?new_edits=false");
+  REQUIRE(puts.size() == 1);
+  CHECK(puts[0].method == verb::put);
+  CHECK(puts[0].content_type.starts_with("multipart/related; boundary="));
+  const auto bulk = script.requests("_bulk_docs");
+  REQUIRE(bulk.size() == 1);
+  CHECK(bulk[0].body.find("\"small\"") != std::string::npos);
+  CHECK(bulk[0].body.find("\"big\"") == std::string::npos);
+
+  // The target holds the very revision: fetched back, it renders as the original did.
+  auto fetched = run(peer->fetch({{"big", {rev("1-abc")}, {}}}, true));
+  REQUIRE(fetched.has_value());
+  REQUIRE(fetched->docs.size() == 1);
+  CHECK(doc_wire::render_replicated(fetched->docs[0]) == big_wire);
+}
+
 TEST_CASE_FIXTURE(HttpPeerFixture, "HttpPeer §3.9: a member's design doc fails alone as "
                                    "forbidden; an anonymous peer is unauthorized") {
   http::server::ensure_system_databases(catalog);
