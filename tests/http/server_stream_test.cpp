@@ -89,6 +89,20 @@ TEST_CASE("streams_request_body: attachment PUTs stream") {
   CHECK_FALSE(streams(verb::put, "/db/doc/%zz"));
 }
 
+TEST_CASE("regress: streams_request_body splits repeated slashes as Request does") {
+  using bhttp::verb;
+  CHECK(streams(verb::put, "//db//doc//att"));
+  CHECK(streams(verb::put, "/db/doc//att"));
+  CHECK(streams(verb::put, "//db//_design//ddoc//att"));
+  CHECK(streams(verb::put, "//db//doc", "multipart/related; boundary=b"));
+  // Still one document, not an attachment: the empty segments are no names.
+  CHECK_FALSE(streams(verb::put, "//db//doc"));
+  CHECK_FALSE(streams(verb::put, "/db//doc//"));
+  CHECK_FALSE(streams(verb::put, "//db//_design//ddoc"));
+  CHECK_FALSE(streams(verb::put, "/db///_local//x//att"));
+  CHECK_FALSE(streams(verb::put, "//db//_security", "multipart/related; boundary=x"));
+}
+
 TEST_CASE("streams_request_body: multipart/related document PUTs stream") {
   using bhttp::verb;
   CHECK(streams(verb::put, "/db/doc", "multipart/related; boundary=\"abc\""));
