@@ -125,7 +125,7 @@ Result<void> apply_query_params(ListArgs& args, const Request& req) {
   // In request order: `key` sets both ends, so a later `startkey` overrides just one of them.
   for (const auto& [name, value] : req.params()) {
     if (name == "key" || is_start_key(name) || is_end_key(name)) {
-      auto key = parse_json(value);  // params.h: the one place JSON from a request is parsed
+      auto key = parse_json(value);  // json_body.h: the one place JSON from a request is parsed
       if (!key) return tl::unexpected(key.error());
       if (name != "key") {
         (is_start_key(name) ? args.start_key : args.end_key) = std::move(*key);
