@@ -33,6 +33,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/rand.h>
 
+#include "base/hex.h"
 #include "engine/database_internal.h"
 #include "engine/names.h"
 #include "engine/random.h"
@@ -61,11 +62,6 @@ class AsioWriterPool final : public WriterPool {
  private:
   boost::asio::thread_pool pool_;
 };
-
-bool is_lower_hex(std::string_view s) {
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
 
 void fsync_path(const fs::path& p, int flags) {
   int fd = ::open(p.c_str(), flags);

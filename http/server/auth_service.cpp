@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "engine/random.h"
 #include "http/server/response.h"
 #include "http/server/routes.h"
 #include "http/server/users_db.h"
@@ -45,7 +46,7 @@ struct AuthService::Impl {
   engine::Catalog& catalog;
   std::map<std::string, std::shared_ptr<const Credentials>, std::less<>> admins;
   // Keys the password digests kept in `verified`, so the cache never holds a bare hash of one.
-  const std::string cache_key = random_hex(32);
+  const std::string cache_key = engine::random_hex(32);
   std::shared_ptr<const RequestAuth> party_auth;  // the shared context of an admin-party request
 
   struct CachedUser {

@@ -1,6 +1,6 @@
 #include "http/server/params.h"
 
-#include <charconv>
+#include "base/numbers.h"
 
 namespace divan::http::server {
 
@@ -15,12 +15,11 @@ Result<bool> bool_param(const Request& req, std::string_view key, bool fallback)
 Result<std::optional<uint64_t>> uint_param(const Request& req, std::string_view key) {
   auto value = req.param(key);
   if (!value) return std::optional<uint64_t>();
-  uint64_t n = 0;
-  auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), n);
-  if (ec != std::errc() || end != value->data() + value->size() || value->empty()) {
+  auto n = parse_unsigned<uint64_t>(*value);
+  if (!n) {
     return fail(Code::kQueryParseError, "Invalid value for integer: \"" + std::string(*value) + "\"");
   }
-  return std::optional<uint64_t>(n);
+  return n;
 }
 
 Result<std::optional<nlohmann::ordered_json>> json_param(const Request& req, std::string_view key) {

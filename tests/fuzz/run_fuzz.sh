@@ -23,7 +23,7 @@ cxx=${FUZZ_CXX:-clang++-14}
 case $target in
   multipart)
     sources=("$root/tests/fuzz/multipart_fuzz.cpp" "$root"/http/multipart/*.cpp)
-    headers=("$root/http/multipart/multipart.h" "$root/tests/fuzz/replay.h") ;;
+    headers=("$root/http/multipart/multipart.h" "$root/base/hex.h" "$root/tests/fuzz/replay.h") ;;
   json)
     sources=("$root/tests/fuzz/json_fuzz.cpp" "$root/http/server/json_body.cpp")
     headers=("$root/http/server/json_body.h" "$root/engine/error.h" "$root/tests/fuzz/replay.h") ;;
