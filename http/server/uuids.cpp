@@ -12,7 +12,7 @@ std::string next_uuid() {
 }
 
 std::string SequentialUuids::next() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   suffix_ += random_step();
   if (suffix_ >= kSuffixLimit) new_prefix();
   std::string out = prefix_;

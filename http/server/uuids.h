@@ -7,9 +7,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <string>
 
+#include "base/thread_annotations.h"
 #include "engine/random.h"
 
 namespace divan::http::server {
@@ -26,24 +26,23 @@ class SequentialUuids {
       : random_bytes_(random_bytes) {}
 
   // 32 lowercase hex characters.
-  std::string next();
+  std::string next() EXCLUDES(mutex_);
 
  private:
   static constexpr uint32_t kSuffixLimit = 0xfff000;  // leaves room for the last step
   // Random bytes are drawn this many at a time: one CSPRNG call per ~100 ids, not one per id.
   static constexpr size_t kPoolBytes = 256;
 
-  // REQUIRES: mutex_ is held (all three).
-  void new_prefix();
-  uint32_t random_step();
-  unsigned char random_byte();
+  void new_prefix() REQUIRES(mutex_);
+  uint32_t random_step() REQUIRES(mutex_);
+  unsigned char random_byte() REQUIRES(mutex_);
 
   const RandomBytes random_bytes_;
-  std::mutex mutex_;
-  std::string prefix_;              // GUARDED_BY(mutex_)
-  uint32_t suffix_ = kSuffixLimit;  // GUARDED_BY(mutex_); the limit forces a prefix on first use
-  std::string pool_;                // GUARDED_BY(mutex_): random bytes not used yet, from pool_used_
-  size_t pool_used_ = 0;            // GUARDED_BY(mutex_)
+  Mutex mutex_;
+  std::string prefix_ GUARDED_BY(mutex_);
+  uint32_t suffix_ GUARDED_BY(mutex_) = kSuffixLimit;  // the limit forces a prefix on first use
+  std::string pool_ GUARDED_BY(mutex_);  // random bytes, used up to pool_used_
+  size_t pool_used_ GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace divan::http::server
