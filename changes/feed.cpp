@@ -6,13 +6,13 @@
 #include "changes/feed.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "base/numbers.h"
 #include "engine/doc_render.h"
 #include "revtree/rev_id.h"
 #include "revtree/rev_tree.h"
@@ -220,13 +220,11 @@ class PageBuilder {
   static void set_winner_rev(revtree::RevId& rev, const Change& c) {
     const std::string_view text = c.winner;
     const size_t dash = text.find('-');
-    uint64_t pos = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + std::min(dash, text.size()), pos);
-    if (dash == std::string_view::npos || ec != std::errc() || end != text.data() + dash ||
-        pos == 0 || dash + 1 == text.size()) {
+    const auto pos = parse_unsigned<uint64_t>(text.substr(0, dash));
+    if (dash == std::string_view::npos || !pos || *pos == 0 || dash + 1 == text.size()) {
       throw std::runtime_error("corrupt winner rev for doc " + std::string(c.id));
     }
-    rev.pos = pos;
+    rev.pos = *pos;
     rev.id.assign(text.substr(dash + 1));
   }
 

@@ -12,9 +12,10 @@
 
 #include <algorithm>
 #include <map>
-#include <mutex>
 #include <unordered_map>
 #include <utility>
+
+#include "base/thread_annotations.h"
 
 namespace divan::changes {
 
@@ -22,12 +23,13 @@ namespace notifier_detail {
 
 // What a subscription points the notifier at. The notifier holds only weak_ptrs to it.
 struct Waiter {
-  std::mutex mu;
-  Notifier::Wake wake;  // GUARDED_BY(mu); cleared when the subscription is dropped
+  explicit Waiter(Notifier::Wake w) : wake(std::move(w)) {}
+  Mutex mu;
+  Notifier::Wake wake GUARDED_BY(mu);  // cleared when the subscription is dropped
 };
 
 void wake(const std::shared_ptr<Waiter>& waiter) {
-  std::lock_guard<std::mutex> lock(waiter->mu);
+  MutexLock lock(waiter->mu);
   if (!waiter->wake) return;
   try {
     waiter->wake();
@@ -100,7 +102,7 @@ struct Notifier::Subscription {
   ~Subscription() {
     Wake doomed;
     {
-      std::lock_guard<std::mutex> lock(waiter->mu);
+      MutexLock lock(waiter->mu);
       doomed.swap(waiter->wake);
     }
     // `doomed` (and what the callback captured) is destroyed here, outside the lock.
@@ -127,20 +129,20 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
   explicit Impl(size_t max_db_events) : max_events(std::max<size_t>(max_db_events, 1)) {}
 
   const size_t max_events;  // the _db_updates log's length
-  mutable std::mutex mu;
+  mutable Mutex mu;
   // Keyed by address: the commit observer of a database knows only which one it belongs to.
-  std::unordered_map<const engine::Database*, DbEntry> dbs;  // GUARDED_BY(mu)
-  size_t sweep_at = kMinSweepAt;                              // GUARDED_BY(mu)
+  std::unordered_map<const engine::Database*, DbEntry> dbs GUARDED_BY(mu);
+  size_t sweep_at GUARDED_BY(mu) = kMinSweepAt;
 
-  std::map<uint64_t, DbEvent> events;                  // GUARDED_BY(mu), by seq
-  std::unordered_map<std::string, uint64_t> updated;   // GUARDED_BY(mu): db -> its "updated" event
-  uint64_t last_event_seq = 0;                         // GUARDED_BY(mu)
-  WaiterList event_waiters;                            // GUARDED_BY(mu)
+  std::map<uint64_t, DbEvent> events GUARDED_BY(mu);  // by seq
+  std::unordered_map<std::string, uint64_t> updated GUARDED_BY(mu);  // db -> its "updated" event
+  uint64_t last_event_seq GUARDED_BY(mu) = 0;
+  WaiterList event_waiters GUARDED_BY(mu);
 
   // The entry of `db`, registering the commit observer the first time this Database is seen.
   // Waiters of a stale entry (a freed database whose address `db` reuses) go to `stale`.
   DbEntry& watch_locked(const std::shared_ptr<engine::Database>& db,
-                        std::vector<std::shared_ptr<Waiter>>& stale) {
+                        std::vector<std::shared_ptr<Waiter>>& stale) REQUIRES(mu) {
     if (dbs.size() >= sweep_at) sweep_locked();
     DbEntry& entry = dbs[db.get()];
     if (entry.db.lock() == db) return entry;
@@ -157,7 +159,7 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
   }
 
   // Drops entries of freed databases that nobody waits on.
-  void sweep_locked() {
+  void sweep_locked() REQUIRES(mu) {
     for (auto it = dbs.begin(); it != dbs.end();) {
       if (it->second.db.expired() && !it->second.waiters.has_live()) {
         it = dbs.erase(it);
@@ -172,7 +174,7 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
   void watch(const std::shared_ptr<engine::Database>& db) {
     std::vector<std::shared_ptr<Waiter>> stale;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       watch_locked(db, stale);
     }
     notifier_detail::wake_all(stale);
@@ -197,7 +199,7 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
   void database_created(const std::string& name) {
     std::vector<std::shared_ptr<Waiter>> to_wake;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       add_event_locked(name, DbEventType::kCreated, to_wake);
     }
     notifier_detail::wake_all(to_wake);
@@ -208,7 +210,7 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
   void database_deleted(const std::string& name, const std::shared_ptr<engine::Database>& db) {
     std::vector<std::shared_ptr<Waiter>> to_wake;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       if (db) {
         auto it = dbs.find(db.get());
         if (it != dbs.end() && it->second.db.lock() == db) {
@@ -233,7 +235,7 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
   void on_commit(const engine::Database* key) {
     std::vector<std::shared_ptr<Waiter>> to_wake;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       auto it = dbs.find(key);
       if (it == dbs.end()) return;
       it->second.waiters.collect(to_wake);
@@ -247,7 +249,7 @@ struct Notifier::Impl : std::enable_shared_from_this<Notifier::Impl> {
   // past the old one still sees it). That bounds a hot database to one entry without hiding an
   // update from anyone.
   void add_event_locked(const std::string& name, DbEventType type,
-                        std::vector<std::shared_ptr<Waiter>>& to_wake) {
+                        std::vector<std::shared_ptr<Waiter>>& to_wake) REQUIRES(mu) {
     uint64_t seq = ++last_event_seq;
     if (type == DbEventType::kUpdated) {
       auto [it, inserted] = updated.try_emplace(name, seq);
@@ -278,12 +280,11 @@ Notifier::~Notifier() = default;
 
 std::shared_ptr<Notifier::Subscription> Notifier::subscribe(
     const std::shared_ptr<engine::Database>& db, Wake wake) {
-  auto waiter = std::make_shared<Waiter>();
-  waiter->wake = std::move(wake);
+  auto waiter = std::make_shared<Waiter>(std::move(wake));
   auto subscription = std::make_shared<Subscription>(waiter);
   std::vector<std::shared_ptr<Waiter>> to_wake;
   {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     Impl::DbEntry& entry = impl_->watch_locked(db, to_wake);
     entry.waiters.add(waiter);
     if (entry.deleted) to_wake.push_back(waiter);  // deleted already: the feed should end now
@@ -293,7 +294,7 @@ std::shared_ptr<Notifier::Subscription> Notifier::subscribe(
 }
 
 std::vector<DbEvent> Notifier::db_events_since(uint64_t since, size_t limit) const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   std::vector<DbEvent> out;
   for (auto it = impl_->events.upper_bound(since); it != impl_->events.end() && out.size() < limit;
        ++it) {
@@ -303,15 +304,14 @@ std::vector<DbEvent> Notifier::db_events_since(uint64_t since, size_t limit) con
 }
 
 uint64_t Notifier::last_db_event_seq() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->last_event_seq;
 }
 
 std::shared_ptr<Notifier::Subscription> Notifier::subscribe_db_events(Wake wake) {
-  auto waiter = std::make_shared<Waiter>();
-  waiter->wake = std::move(wake);
+  auto waiter = std::make_shared<Waiter>(std::move(wake));
   auto subscription = std::make_shared<Subscription>(waiter);
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   impl_->event_waiters.add(waiter);
   return subscription;
 }

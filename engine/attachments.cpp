@@ -1,4 +1,4 @@
-// Attachment bytes before they reach SQLite: digests, base64, the stored-stub parser, and the
+// Attachment bytes before they reach SQLite: digests, the stored-stub parser, and the
 // spool that turns a streamed upload into an AttachmentBody. See engine/attachments.h.
 #include "engine/attachments.h"
 
@@ -16,16 +16,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/base64.h"
+
 namespace divan::engine {
 namespace {
 
 constexpr unsigned int kMd5Size = 16;
 constexpr unsigned int kSha256Size = 32;
-
-bool is_base64_char(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-         c == '/';
-}
 
 struct DigestCtxDeleter {
   void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
@@ -149,62 +146,6 @@ std::string md5_digest(std::string_view bytes) {
   Md5 md5;
   md5.update(bytes);
   return md5.finish();
-}
-
-std::string base64_encode(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  if (bytes.empty()) return out;
-  // EVP_EncodeBlock takes an int length: encode in pieces of a multiple of 3 bytes (no padding
-  // inside), so any size works.
-  constexpr size_t kPiece = size_t{3} << 20;
-  size_t written = 0;
-  for (size_t done = 0; done < bytes.size(); done += kPiece) {
-    size_t n = std::min(kPiece, bytes.size() - done);
-    written += static_cast<size_t>(
-        EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + written),
-                        reinterpret_cast<const unsigned char*>(bytes.data() + done),
-                        static_cast<int>(n)));
-  }
-  out.resize(written);
-  return out;
-}
-
-std::optional<std::string> base64_decode(std::string_view text) {
-  // Validate first: EVP_DecodeBlock skips surrounding whitespace and does not check padding.
-  size_t data_chars = text.size();
-  while (data_chars > 0 && text[data_chars - 1] == '=') --data_chars;
-  size_t padding = text.size() - data_chars;
-  if (padding > 2 || (padding > 0 && text.size() % 4 != 0) || data_chars % 4 == 1) {
-    return std::nullopt;
-  }
-  for (size_t i = 0; i < data_chars; ++i) {
-    if (!is_base64_char(static_cast<unsigned char>(text[i]))) return std::nullopt;
-  }
-  size_t tail = data_chars % 4;  // 0, 2 or 3 chars of a last, padded quantum
-  size_t full = data_chars - tail;
-  std::string out(full / 4 * 3 + (tail == 0 ? 0 : tail - 1), '\0');
-  // Whole quanta in pieces (EVP_DecodeBlock takes an int), then the last quantum re-padded.
-  constexpr size_t kPiece = size_t{4} << 20;
-  size_t written = 0;
-  for (size_t done = 0; done < full; done += kPiece) {
-    size_t n = std::min(kPiece, full - done);
-    int got = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data() + written),
-                              reinterpret_cast<const unsigned char*>(text.data() + done),
-                              static_cast<int>(n));
-    if (got < 0) return std::nullopt;
-    written += static_cast<size_t>(got);
-  }
-  if (tail != 0) {
-    char quantum[4] = {'=', '=', '=', '='};
-    std::memcpy(quantum, text.data() + full, tail);
-    unsigned char decoded[3];
-    // EVP_DecodeBlock counts the padding's zero bytes in its result: keep only tail - 1 bytes.
-    if (EVP_DecodeBlock(decoded, reinterpret_cast<const unsigned char*>(quantum), 4) != 3) {
-      return std::nullopt;
-    }
-    std::memcpy(out.data() + written, decoded, tail - 1);
-  }
-  return out;
 }
 
 std::vector<AttachmentInfo> parse_stored_attachments(std::string_view atts_json) {

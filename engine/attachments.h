@@ -66,11 +66,6 @@ class Sha256 {
   std::unique_ptr<State> state_;
 };
 
-// Standard base64 with padding (RFC 4648 §4), as CouchDB writes inline `data`.
-std::string base64_encode(std::string_view bytes);
-// Decodes standard base64; whitespace is not allowed; padding optional. nullopt when invalid.
-std::optional<std::string> base64_decode(std::string_view text);
-
 // One attachment of a stored revision, as its stub shows it (§7.1).
 struct AttachmentInfo {
   std::string name;

@@ -12,12 +12,10 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -31,8 +29,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <nlohmann/json.hpp>
-#include <openssl/rand.h>
 
+#include "base/hex.h"
+#include "base/thread_annotations.h"
 #include "engine/database_internal.h"
 #include "engine/names.h"
 #include "engine/random.h"
@@ -61,11 +60,6 @@ class AsioWriterPool final : public WriterPool {
  private:
   boost::asio::thread_pool pool_;
 };
-
-bool is_lower_hex(std::string_view s) {
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
 
 void fsync_path(const fs::path& p, int flags) {
   int fd = ::open(p.c_str(), flags);
@@ -131,12 +125,12 @@ namespace catalog_detail {
 
 // One subscribed observer. The catalog holds it in its list; the Subscription clears it.
 struct ObserverEntry {
-  std::mutex mu;
-  CatalogObserver observer;          // GUARDED_BY(mu); empty once the subscription is dropped
+  Mutex mu;
+  CatalogObserver observer GUARDED_BY(mu);  // empty once the subscription is dropped
   std::atomic<bool> dropped{false};  // set before `observer` is cleared: pruned from the list
 
   void notify(const CatalogEvent& event) {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     if (!observer) return;
     try {
       observer(event);
@@ -162,7 +156,7 @@ struct Catalog::Subscription {
     entry->dropped = true;
     CatalogObserver doomed;
     {
-      std::lock_guard<std::mutex> lock(entry->mu);
+      MutexLock lock(entry->mu);
       doomed.swap(entry->observer);
     }
     // `doomed` (and what the observer captured) is destroyed here, outside the lock.
@@ -194,36 +188,35 @@ struct CatalogImpl {
     std::shared_ptr<const Observers> to;
   };
 
-  mutable std::mutex mu;
-  std::condition_variable removed_cv;  // signalled when a remove finishes
-  bool closed = false;                              // GUARDED_BY(mu)
-  std::map<std::string, OpenDb, std::less<>> open;  // GUARDED_BY(mu)
+  mutable Mutex mu;
+  CondVar removed_cv;  // signalled when a remove finishes
+  bool closed GUARDED_BY(mu) = false;
+  std::map<std::string, OpenDb, std::less<>> open GUARDED_BY(mu);
   // Names whose files are being deleted: create/open/remove of them wait, so nothing opens a file
   // that is about to be unlinked.
-  std::set<std::string, std::less<>> removing;  // GUARDED_BY(mu)
+  std::set<std::string, std::less<>> removing GUARDED_BY(mu);
 
   // Copy-on-write, so a queued event keeps the list it was sent to.
-  std::shared_ptr<const Observers> observers = std::make_shared<const Observers>();  // GUARDED_BY(mu)
-  std::deque<QueuedEvent> events;            // GUARDED_BY(mu): not yet delivered, oldest first
-  uint64_t last_event_seq = 0;               // GUARDED_BY(mu)
-  uint64_t delivered_seq = 0;                // GUARDED_BY(mu): every event up to it was delivered
-  std::optional<std::thread::id> deliverer;  // GUARDED_BY(mu): the thread delivering events now
-  std::condition_variable delivered_cv;      // signalled when delivered_seq moves
+  std::shared_ptr<const Observers> observers GUARDED_BY(mu) = std::make_shared<const Observers>();
+  std::deque<QueuedEvent> events GUARDED_BY(mu);  // not yet delivered, oldest first
+  uint64_t last_event_seq GUARDED_BY(mu) = 0;
+  uint64_t delivered_seq GUARDED_BY(mu) = 0;  // every event up to it was delivered
+  std::optional<std::thread::id> deliverer GUARDED_BY(mu);  // the thread delivering events now
+  CondVar delivered_cv;  // signalled when delivered_seq moves
 
   DbFiles files_for(std::string_view name) const {
     return DbFiles{options.data_dir / (escape_db_name(name) + std::string(kDbFileSuffix))};
   }
 
-  // REQUIRES: lock holds mu.
-  void wait_not_removing(std::unique_lock<std::mutex>& lock, std::string_view name) {
-    removed_cv.wait(lock, [&] { return removing.find(name) == removing.end(); });
+  // `lock` holds mu.
+  void wait_not_removing(MutexLock& lock, std::string_view name) REQUIRES(mu) {
+    while (removing.find(name) != removing.end()) removed_cv.wait(lock);
   }
 
   // Queues an event for `to` (default: every observer); its seq, or 0 when nobody listens.
-  // REQUIRES: mu is held.
   uint64_t queue_event_locked(CatalogEventType type, std::string_view name,
                               std::shared_ptr<Database> db,
-                              std::shared_ptr<const Observers> to = nullptr) {
+                              std::shared_ptr<const Observers> to = nullptr) REQUIRES(mu) {
     if (!to) to = observers;
     if (to->empty()) return 0;
     events.push_back(QueuedEvent{++last_event_seq, CatalogEvent{type, std::string(name), std::move(db)},
@@ -234,8 +227,8 @@ struct CatalogImpl {
   // Returns once the event `seq` (0: none) was delivered, delivering the queue itself unless
   // another thread already is. Called from inside an observer (this thread is delivering), it
   // returns at once: the loop below delivers the nested event after the observer returns.
-  // REQUIRES: lock holds mu; returns with it held, having released it meanwhile.
-  void deliver_through(std::unique_lock<std::mutex>& lock, uint64_t seq) {
+  // `lock` holds mu; returns with it held, having released it meanwhile.
+  void deliver_through(MutexLock& lock, uint64_t seq) REQUIRES(mu) {
     const std::thread::id self = std::this_thread::get_id();
     while (delivered_seq < seq) {
       if (deliverer) {
@@ -248,11 +241,12 @@ struct CatalogImpl {
       while (!events.empty()) {
         QueuedEvent next = std::move(events.front());
         events.pop_front();
-        lock.unlock();
-        for (const auto& entry : *next.to) entry->notify(next.event);
-        uint64_t done = next.seq;
-        next = QueuedEvent{};  // drops its Database reference outside the lock
-        lock.lock();
+        const uint64_t done = next.seq;
+        {
+          MutexUnlock unlocked(mu, lock);
+          for (const auto& entry : *next.to) entry->notify(next.event);
+          next = QueuedEvent{};  // drops its Database reference outside the lock
+        }
         delivered_seq = done;
         delivered_cv.notify_all();
       }
@@ -313,7 +307,7 @@ Result<void> Catalog::validate_name(std::string_view name) {
 Result<std::shared_ptr<Database>> Catalog::create(std::string_view name) {
   if (auto valid = validate_name(name); !valid) return tl::unexpected(valid.error());
   CatalogImpl& c = *impl_;
-  std::unique_lock<std::mutex> lock(c.mu);
+  MutexLock lock(c.mu);
   c.wait_not_removing(lock, name);
   if (c.closed) return fail(Code::kNotFound, reason::kNoDatabase);
   if (c.open.find(name) != c.open.end()) {
@@ -352,7 +346,7 @@ Result<std::shared_ptr<Database>> Catalog::create(std::string_view name) {
 
 Result<std::shared_ptr<Database>> Catalog::open(std::string_view name) {
   CatalogImpl& c = *impl_;
-  std::unique_lock<std::mutex> lock(c.mu);
+  MutexLock lock(c.mu);
   c.wait_not_removing(lock, name);
   if (c.closed) return fail(Code::kNotFound, reason::kNoDatabase);
   if (auto it = c.open.find(name); it != c.open.end()) {
@@ -380,7 +374,7 @@ Result<void> Catalog::remove(std::string_view name) {
   std::shared_ptr<Database> db;
   DbFiles files = c.files_for(name);
   {
-    std::unique_lock<std::mutex> lock(c.mu);
+    MutexLock lock(c.mu);
     c.wait_not_removing(lock, name);
     if (c.closed) return fail(Code::kNotFound, reason::kNoDatabase);
     if (auto it = c.open.find(name); it != c.open.end()) {
@@ -406,7 +400,7 @@ Result<void> Catalog::remove(std::string_view name) {
     error = std::current_exception();
   }
   {
-    std::unique_lock<std::mutex> lock(c.mu);
+    MutexLock lock(c.mu);
     c.removing.erase(c.removing.find(name));
     c.removed_cv.notify_all();
     // Queued before anyone can create the name again, so observers hear of the two in order.
@@ -438,11 +432,11 @@ void Catalog::close_all() {
   CatalogImpl& c = *impl_;
   std::map<std::string, CatalogImpl::OpenDb, std::less<>> dbs;
   {
-    std::unique_lock<std::mutex> lock(c.mu);
+    MutexLock lock(c.mu);
     if (c.closed) return;
     c.closed = true;
     dbs.swap(c.open);
-    c.removed_cv.wait(lock, [&] { return c.removing.empty(); });
+    while (!c.removing.empty()) c.removed_cv.wait(lock);
   }
   for (auto& [name, open] : dbs) open.db->impl_->close();  // drains each writer, closes each file
   c.pool->join();
@@ -451,10 +445,13 @@ void Catalog::close_all() {
 std::shared_ptr<Catalog::Subscription> Catalog::subscribe(CatalogObserver observer) {
   CatalogImpl& c = *impl_;
   auto entry = std::make_shared<ObserverEntry>();
-  entry->observer = std::move(observer);
+  {
+    MutexLock entry_lock(entry->mu);
+    entry->observer = std::move(observer);
+  }
   auto subscription = std::make_shared<Subscription>(entry);
   auto only_this = std::make_shared<const Observers>(Observers{entry});
-  std::unique_lock<std::mutex> lock(c.mu);
+  MutexLock lock(c.mu);
   auto next = std::make_shared<Observers>();
   for (const auto& e : *c.observers) {
     if (!e->dropped) next->push_back(e);  // pruned here: the list changes only on subscribe

@@ -123,9 +123,9 @@ DatabaseImpl::DatabaseImpl(std::string name_in, DbFiles files_in, const Database
 DatabaseImpl::~DatabaseImpl() { close(); }
 
 void DatabaseImpl::close() {
-  std::unique_lock<std::mutex> lock(mu);
+  MutexLock lock(mu);
   closed = true;
-  idle_cv.wait(lock, [this] { return !drain_scheduled && queue.empty() && leased == 0; });
+  while (drain_scheduled || !queue.empty() || leased != 0) idle_cv.wait(lock);
   // Under the lock so two concurrent close() calls cannot both close the same connections. When the
   // last connection closes SQLite checkpoints the WAL into the db file and deletes the WAL.
   idle_readers.clear();
@@ -135,7 +135,7 @@ void DatabaseImpl::close() {
 Result<std::unique_ptr<ReadLease>> DatabaseImpl::lease_reader() {
   std::unique_ptr<sqlite::Connection> conn;
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     if (closed) return fail(Code::kNotFound, reason::kNoDatabase);
     ++leased;  // counted before opening, so close() waits for a connection still being opened
     if (!idle_readers.empty()) {
@@ -184,7 +184,7 @@ Result<Snapshot> DatabaseImpl::snapshot() {
 
 void DatabaseImpl::return_reader(std::unique_ptr<sqlite::Connection> conn) {
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     if (conn && !closed && idle_readers.size() < options.max_readers) {
       idle_readers.push_back(std::move(conn));
       --leased;
@@ -195,13 +195,13 @@ void DatabaseImpl::return_reader(std::unique_ptr<sqlite::Connection> conn) {
   // Close it before giving up the lease: close() must not see leased == 0 (and let the files be
   // deleted) while this connection is still open.
   conn.reset();
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(mu);
   --leased;
   idle_cv.notify_all();
 }
 
 DbState DatabaseImpl::state() const {
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(mu);
   return published;
 }
 
@@ -287,17 +287,17 @@ uint64_t Database::update_seq() const {
 }
 
 uint32_t Database::revs_limit() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);  // just the number: state() would copy `security`
+  MutexLock lock(impl_->mu);  // just the number: state() would copy `security`
   return impl_->published.revs_limit;
 }
 
 std::string Database::security() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->published.security;
 }
 
 void Database::add_commit_observer(CommitObserver observer) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   auto next = std::make_shared<std::vector<CommitObserver>>(*impl_->observers);
   next->push_back(std::move(observer));
   impl_->observers = std::move(next);

@@ -7,17 +7,16 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_set>
 #include <vector>
 
+#include "base/thread_annotations.h"
 #include "engine/database.h"
 #include "engine/write_policy.h"
 #include "engine/sqlite.h"
@@ -116,18 +115,18 @@ struct DatabaseImpl {
   // catalog before the database is handed out, never changed afterwards.
   std::shared_ptr<const WritePolicy> policy;
 
-  mutable std::mutex mu;
-  std::condition_variable idle_cv;  // signalled when a drain ends or a lease comes back
-  bool closed = false;              // GUARDED_BY(mu)
-  bool poisoned = false;            // GUARDED_BY(mu): a COMMIT failed; writes refused until reopen
-  bool drain_scheduled = false;     // GUARDED_BY(mu): a drain is posted or running
-  std::deque<PendingBatch> queue;   // GUARDED_BY(mu)
-  size_t leased = 0;                // GUARDED_BY(mu): connections out with snapshots (or opening)
-  std::vector<std::unique_ptr<sqlite::Connection>> idle_readers;  // GUARDED_BY(mu)
-  DbState published;                // GUARDED_BY(mu)
+  mutable Mutex mu;
+  CondVar idle_cv;  // signalled when a drain ends or a lease comes back
+  bool closed GUARDED_BY(mu) = false;
+  bool poisoned GUARDED_BY(mu) = false;  // a COMMIT failed; writes refused until reopen
+  bool drain_scheduled GUARDED_BY(mu) = false;  // a drain is posted or running
+  std::deque<PendingBatch> queue GUARDED_BY(mu);
+  size_t leased GUARDED_BY(mu) = 0;  // connections out with snapshots (or opening)
+  std::vector<std::unique_ptr<sqlite::Connection>> idle_readers GUARDED_BY(mu);
+  DbState published GUARDED_BY(mu);
   std::atomic<uint64_t> update_seq{0};  // mirror of published.update_seq for lock-free reads
   // Copy-on-write so the drain can call observers without holding mu.
-  std::shared_ptr<const std::vector<CommitObserver>> observers;  // GUARDED_BY(mu)
+  std::shared_ptr<const std::vector<CommitObserver>> observers GUARDED_BY(mu);
 
   // Drain-only state (see the locking note at the top).
   std::unique_ptr<sqlite::Connection> writer;

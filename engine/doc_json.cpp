@@ -1,7 +1,9 @@
 #include "engine/doc_json.h"
 
 #include <algorithm>
-#include <charconv>
+
+#include "base/base64.h"
+#include "base/numbers.h"
 
 namespace divan::engine {
 
@@ -300,11 +302,11 @@ Result<LocalUpdate> to_local_update(IncomingDoc&& doc, std::string id) {
   update.deleted = doc.deleted;
   if (doc.raw_rev) {
     std::string_view rev = *doc.raw_rev;
-    auto [end, ec] = std::from_chars(rev.data() + std::min<size_t>(2, rev.size()),
-                                     rev.data() + rev.size(), update.rev_counter);
-    if (!rev.starts_with("0-") || ec != std::errc() || end != rev.data() + rev.size()) {
-      return fail(Code::kBadRequest, reason::kBadRev);
-    }
+    auto counter = rev.starts_with("0-")
+                       ? parse_unsigned<decltype(update.rev_counter)>(rev.substr(2))
+                       : std::nullopt;
+    if (!counter) return fail(Code::kBadRequest, reason::kBadRev);
+    update.rev_counter = *counter;
   }
   update.body = doc.body.dump();
   return update;

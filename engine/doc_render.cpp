@@ -4,12 +4,13 @@
 #include <cstdint>
 #include <stdexcept>
 
+#include "base/base64.h"
+#include "base/hex.h"
 #include "engine/attachment_store.h"
 
 namespace divan::engine {
 
 void append_json_string(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
   // Characters that need no escape (nearly all) are copied a run at a time.
   size_t run = 0;
@@ -28,8 +29,7 @@ void append_json_string(std::string& out, std::string_view text) {
       case '\t': out += "\\t"; break;
       default:
         out += "\\u00";
-        out.push_back(kHex[u >> 4]);
-        out.push_back(kHex[u & 0xf]);
+        append_hex(out, u);
     }
   }
   out.append(text.data() + run, text.size() - run);

@@ -1,5 +1,7 @@
 #include "engine/names.h"
 
+#include "base/hex.h"
+
 namespace divan::engine {
 namespace {
 
@@ -7,16 +9,9 @@ bool kept_verbatim(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;  // uppercase is not canonical: escape_db_name never writes it
-}
-
 }  // namespace
 
 std::string escape_db_name(std::string_view name) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(name.size() + 8);
   for (char ch : name) {
@@ -25,8 +20,7 @@ std::string escape_db_name(std::string_view name) {
       out.push_back(ch);
     } else {
       out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xf]);
+      append_hex(out, c);
     }
   }
   return out;
@@ -46,8 +40,9 @@ std::optional<std::string> db_name_from_file(std::string_view file_name) {
       continue;
     }
     if (c != '%' || i + 2 >= stem.size()) return std::nullopt;
-    int hi = hex_value(stem[i + 1]);
-    int lo = hex_value(stem[i + 2]);
+    // Lowercase only: escape_db_name never writes uppercase, so that is not one of our names.
+    int hi = hex_digit_value(stem[i + 1]);
+    int lo = hex_digit_value(stem[i + 2]);
     if (hi < 0 || lo < 0) return std::nullopt;
     auto decoded = static_cast<unsigned char>(hi * 16 + lo);
     if (kept_verbatim(decoded)) return std::nullopt;  // not what escape_db_name writes

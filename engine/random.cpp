@@ -1,25 +1,25 @@
 #include "engine/random.h"
 
-#include <array>
 #include <stdexcept>
 
 #include <openssl/rand.h>
 
+#include "base/hex.h"
+
 namespace divan::engine {
 
-std::string random_uuid() {
-  std::array<unsigned char, 16> bytes{};
-  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+std::string random_bytes(size_t size) {
+  std::string out(size, '\0');
+  // RAND_bytes takes an int; nothing here asks for more than a few hundred bytes.
+  if (size > 0 && RAND_bytes(reinterpret_cast<unsigned char*>(out.data()),
+                             static_cast<int>(size)) != 1) {
     throw std::runtime_error("RAND_bytes failed");
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * bytes.size());
-  for (unsigned char b : bytes) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 0xf]);
   }
   return out;
 }
+
+std::string random_hex(size_t size) { return to_hex(random_bytes(size)); }
+
+std::string random_uuid() { return random_hex(16); }
 
 }  // namespace divan::engine

@@ -575,7 +575,7 @@ void DatabaseImpl::submit(std::vector<WriteOp> ops, WriteDone done, Writer write
   batch.done = std::move(done);
   bool was_closed;
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     if (!closed && !poisoned) {
       queue.push_back(std::move(batch));
       if (!drain_scheduled) {
@@ -604,7 +604,7 @@ void DatabaseImpl::drain() {
   std::vector<PendingBatch> group;
   bool was_poisoned;
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     was_poisoned = poisoned;
     size_t ops = 0;
     size_t bytes = 0;
@@ -641,7 +641,7 @@ void DatabaseImpl::drain() {
   // upload waits for at most one of them.
   if (!staging.empty()) stage_step();
 
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(mu);
   if (!queue.empty() || !staging.empty() || !staged.empty()) {
     pool->post([this] { drain(); });  // yield the thread between groups: other databases run too
   } else {
@@ -712,7 +712,7 @@ void DatabaseImpl::commit_group(std::vector<PendingBatch>& group, bool was_poiso
   std::shared_ptr<const std::vector<CommitObserver>> to_notify;
   uint64_t seq_after = committed.update_seq;
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     published = committed;
     update_seq.store(seq_after, std::memory_order_release);
     if (poison) poisoned = true;
@@ -764,7 +764,7 @@ void DatabaseImpl::stage_step() {
     staging.pop_front();
     sweep_pending = true;
     if (!rolled_back) {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       poisoned = true;
     }
     std::string why = std::string("write failed: ") + e.what();

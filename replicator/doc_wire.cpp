@@ -5,6 +5,7 @@
 #include <cassert>
 #include <utility>
 
+#include "base/base64.h"
 #include "engine/attachments.h"
 #include "engine/doc_json.h"
 #include "engine/doc_render.h"
@@ -64,7 +65,7 @@ void append_attachment(std::string& out, const engine::NewAttachment& att, DataF
     }
     member("data");
     out.push_back('"');
-    out += engine::base64_encode(body_bytes(*att.body));
+    out += base64_encode(body_bytes(*att.body));
     out += "\"}";
     return;
   }

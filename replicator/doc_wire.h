@@ -7,7 +7,7 @@
 // document fetched from a remote peer obeys exactly the rules a document PUT to this node does.
 // Writing splices the DocUpdate's stored compact body (never re-parsed) between `_id`/`_rev` and
 // the `_revisions`/`_attachments` members, with engine/doc_render.h's string escaper and
-// engine/attachments.h's base64.
+// base/base64.h's base64.
 //
 // Pure functions; thread-safe.
 #pragma once

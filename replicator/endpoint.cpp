@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <string_view>
 
 #include <boost/url/encode.hpp>
@@ -15,7 +14,8 @@
 #include <boost/url/url.hpp>
 #include <boost/url/url_view.hpp>
 
-#include "engine/attachments.h"
+#include "base/base64.h"
+#include "base/numbers.h"
 #include "engine/catalog.h"
 
 namespace divan::replicator {
@@ -51,7 +51,7 @@ std::optional<std::optional<Credentials>> basic_credentials(std::string_view val
   }
   std::string_view payload = value.substr(space + 1);
   std::optional<Credentials> creds;
-  if (auto decoded = engine::base64_decode(payload)) {
+  if (auto decoded = base64_decode(payload)) {
     if (const size_t colon = decoded->find(':'); colon != std::string::npos) {
       creds = Credentials{decoded->substr(0, colon), decoded->substr(colon + 1)};
     }
@@ -132,13 +132,9 @@ Result<Endpoint> Endpoint::parse(const Json& value) {
   if (url.has_port() && !url.port().empty()) {  // "host:" is the default port (RFC 3986 §3.2.3)
     // Boost's port_number() wraps ports above 65535; check the digits ourselves.
     const std::string_view digits = url.port();
-    unsigned port = 0;
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
-    if (ec != std::errc() || end != digits.data() + digits.size() || port == 0 ||
-        port > 65535) {
-      return fail(Code::kBadRequest, kInvalidUrl);
-    }
-    ep.origin_.port = static_cast<uint16_t>(port);
+    const auto port = parse_unsigned<unsigned>(digits);
+    if (!port || *port == 0 || *port > 65535) return fail(Code::kBadRequest, kInvalidUrl);
+    ep.origin_.port = static_cast<uint16_t>(*port);
   } else {
     ep.origin_.port = ep.origin_.tls ? 443 : 80;
   }
@@ -203,7 +199,7 @@ Headers Endpoint::request_headers() const {
   if (local_) return out;
   if (credentials_) {
     out.emplace_back("Authorization",
-                     "Basic " + engine::base64_encode(credentials_->username + ":" +
+                     "Basic " + base64_encode(credentials_->username + ":" +
                                                       credentials_->password));
   }
   for (const auto& [name, value] : headers_) {

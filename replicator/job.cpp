@@ -15,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "base/thread_annotations.h"
 #include "engine/random.h"
 #include "replicator/job_state.h"
 #include "replicator/retry_policy.h"
@@ -89,8 +90,8 @@ struct JobRun::Impl {
     stop->stop();
   }
 
-  mutable std::mutex mu;
-  JobProgress shown;  // GUARDED_BY(mu): what progress() returns
+  mutable Mutex mu;
+  JobProgress shown GUARDED_BY(mu);  // what progress() returns
 
   // Strand-only state, from here on.
   std::unique_ptr<Peer> source;
@@ -202,7 +203,7 @@ struct JobRun::Impl {
   // ---- Progress ----------------------------------------------------------------------------
 
   void publish(const std::function<void(JobProgress&)>& change) {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     change(shown);
     shown.stats = stats;
     shown.through_seq = tracker.through_seq();
@@ -594,7 +595,7 @@ void JobRun::stop() {
 }
 
 JobProgress JobRun::progress() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->shown;
 }
 

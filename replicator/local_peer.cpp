@@ -1,7 +1,6 @@
 #include "replicator/local_peer.h"
 
 #include <algorithm>
-#include <charconv>
 #include <unordered_map>
 #include <utility>
 
@@ -11,6 +10,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "base/numbers.h"
 #include "changes/feed.h"
 #include "engine/async_write.h"
 #include "engine/doc_json.h"
@@ -40,13 +40,7 @@ std::optional<uint64_t> local_seq(const Json& seq) {
   }
   if (!seq.is_string()) return std::nullopt;
   const std::string& text = seq.get_ref<const std::string&>();
-  std::string_view digits = std::string_view(text).substr(0, text.find('-'));
-  uint64_t n = 0;
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size()) {
-    return std::nullopt;
-  }
-  return n;
+  return parse_unsigned<uint64_t>(std::string_view(text).substr(0, text.find('-')));
 }
 
 // Seqs go out as the HTTP API shows them (JSON strings of the decimal seq), so a checkpoint

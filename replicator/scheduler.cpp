@@ -2,10 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <random>
 #include <set>
 #include <utility>
@@ -13,6 +11,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -20,6 +19,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "base/thread_annotations.h"
 #include "changes/feed.h"
 #include "engine/async_write.h"
 #include "engine/doc_json.h"
@@ -123,14 +123,14 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
   const SchedulerOptions options;
   std::shared_ptr<engine::Catalog::Subscription> catalog_subscription;
 
-  mutable std::mutex mu;
-  bool stopped = false;                                  // GUARDED_BY(mu)
-  std::map<std::string, std::shared_ptr<Job>> jobs;     // GUARDED_BY(mu), by id
-  std::map<DocKey, std::string> doc_jobs;               // GUARDED_BY(mu): doc → job id
-  std::map<DocKey, DocRecord> doc_records;              // GUARDED_BY(mu): docs without a job
-  std::map<Origin, DownHost> down_hosts;                // GUARDED_BY(mu)
-  std::set<std::string> followed;                       // GUARDED_BY(mu): _replicator dbs
-  std::mt19937_64 rng{std::random_device{}()};          // GUARDED_BY(mu)
+  mutable Mutex mu;
+  bool stopped GUARDED_BY(mu) = false;
+  std::map<std::string, std::shared_ptr<Job>> jobs GUARDED_BY(mu);  // by id
+  std::map<DocKey, std::string> doc_jobs GUARDED_BY(mu);            // doc → job id
+  std::map<DocKey, DocRecord> doc_records GUARDED_BY(mu);           // docs without a job
+  std::map<Origin, DownHost> down_hosts GUARDED_BY(mu);
+  std::set<std::string> followed GUARDED_BY(mu);                    // _replicator dbs
+  std::mt19937_64 rng GUARDED_BY(mu){std::random_device{}()};
   std::atomic<size_t> live_runs{0};
   std::atomic<size_t> live_followers{0};
   std::atomic<size_t> live_probes{0};
@@ -142,7 +142,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
        SchedulerOptions o)
       : ioc(io), catalog(cat), notifier(n), client(c), options(std::move(o)) {}
 
-  size_t running_count() const {  // REQUIRES: mu held
+  size_t running_count() const REQUIRES(mu) {
     return static_cast<size_t>(std::count_if(jobs.begin(), jobs.end(), [](const auto& j) {
       return j.second->state == JobState::kRunning;
     }));
@@ -156,8 +156,8 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
                      std::move(stop));
   }
 
-  // Starts a run of `job` if a slot is free, else leaves it pending. REQUIRES: mu held.
-  void start_or_queue(const std::shared_ptr<Job>& job) {
+  // Starts a run of `job` if a slot is free, else leaves it pending.
+  void start_or_queue(const std::shared_ptr<Job>& job) REQUIRES(mu) {
     if (stopped) return;
     if (running_count() >= options.max_jobs) {
       job->state = JobState::kPending;
@@ -166,8 +166,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     start_run(job);
   }
 
-  // REQUIRES: mu held.
-  void start_run(const std::shared_ptr<Job>& job) {
+  void start_run(const std::shared_ptr<Job>& job) REQUIRES(mu) {
     job->state = JobState::kRunning;
     job->waiting_host.reset();
     job->retry.reset();
@@ -192,8 +191,8 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
                    });
   }
 
-  // Starts pending jobs while slots are free. REQUIRES: mu held.
-  void fill_slots() {
+  // Starts pending jobs while slots are free.
+  void fill_slots() REQUIRES(mu) {
     for (auto& [id, job] : jobs) {
       if (running_count() >= options.max_jobs) break;
       if (job->state == JobState::kPending && !job->run) start_run(job);
@@ -206,7 +205,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     Result<Json> answer = Json();
     std::optional<std::pair<DocKey, DocRecord>> doc_state;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       job->progress = run->progress();
       if (job->run != run) return;  // superseded or forgotten
       job->run.reset();
@@ -285,8 +284,8 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     return r;
   }
 
-  // Backoff after a crash (retry_policy.h job_backoff_delay). REQUIRES: mu held.
-  void schedule_retry(const std::shared_ptr<Job>& job) {
+  // Backoff after a crash (retry_policy.h job_backoff_delay).
+  void schedule_retry(const std::shared_ptr<Job>& job) REQUIRES(mu) {
     unsigned crashes = std::max(1u, job->history.consecutive_crashes());
     auto delay = job_backoff_delay(crashes, uniform01(rng), options.job_backoff_base,
                                    options.job_backoff_cap);
@@ -298,7 +297,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
       auto self = weak.lock();
       auto j = weak_job.lock();
       if (ec || !self || !j) return;
-      std::lock_guard<std::mutex> lock(self->mu);
+      MutexLock lock(self->mu);
       if (j->retry != timer || j->state != JobState::kCrashing) return;
       self->start_or_queue(j);
     });
@@ -306,8 +305,8 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
 
   // ---- Dead hosts: one probe per host -----------------------------------------------------
 
-  // REQUIRES: mu held.
-  void wait_for_host(const std::shared_ptr<Job>& job, const Origin& host, const std::string& why) {
+  void wait_for_host(const std::shared_ptr<Job>& job, const Origin& host, const std::string& why)
+      REQUIRES(mu) {
     job->waiting_host = host;
     DownHost& down = down_hosts[host];
     down.jobs.insert(job->id);
@@ -328,7 +327,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     for (;;) {
       std::chrono::milliseconds delay;
       {
-        std::lock_guard<std::mutex> lock(self->mu);
+        MutexLock lock(self->mu);
         if (self->stopped) co_return;
         DownHost& down = self->down_hosts[host];
         delay = host_probe_delay(down.failures, uniform01(self->rng), self->options.host_probe_base,
@@ -343,7 +342,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
       request.timeout = std::chrono::seconds(5);
       request.stop = self->background_stop;
       auto answer = co_await self->client.send(host, std::move(request));
-      std::lock_guard<std::mutex> lock(self->mu);
+      MutexLock lock(self->mu);
       if (self->stopped) co_return;
       DownHost& down = self->down_hosts[host];
       if (!answer) {  // still silent
@@ -387,7 +386,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
                                          : replication_id(catalog.server_uuid(), spec).full();
     std::shared_ptr<Job> job;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       auto it = jobs.find(id);
       // A bare base id names the job whatever its extension (CouchDB accepts both).
       if (it == jobs.end()) {
@@ -415,7 +414,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
   // coroutine: GCC 12 mishandles braced temporaries in coroutine bodies.
   std::optional<Result<ReplicateAnswer>> start_replicate(const std::shared_ptr<Job>& job,
                                                          Respond& respond) {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     if (stopped) return fail(Code::kInternal, "the node is stopping");
     auto it = jobs.find(job->id);
     if (job->spec.continuous) {
@@ -470,7 +469,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
   void follow_if_replicator_db(const std::string& name) {
     if (!is_replicator_db(name)) return;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       if (stopped || !followed.insert(name).second) return;
     }
     ++live_followers;
@@ -483,7 +482,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
                          spdlog::error("following {} failed: {}", name, ex.what());
                        }
                      }
-                     std::lock_guard<std::mutex> lock(self->mu);
+                     MutexLock lock(self->mu);
                      self->followed.erase(name);
                      --self->live_followers;
                    });
@@ -523,7 +522,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     // The database is gone (or we stop): its documents' jobs go too.
     std::vector<std::shared_ptr<Job>> cancelled;
     {
-      std::lock_guard<std::mutex> lock(self->mu);
+      MutexLock lock(self->mu);
       for (auto it = self->doc_jobs.begin(); it != self->doc_jobs.end();) {
         if (it->first.db != name) {
           ++it;
@@ -549,13 +548,13 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     std::shared_ptr<Job> stop_job;
     std::optional<DocRecord> write_back;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       if (stopped) return;
       std::shared_ptr<Job> current;
       if (auto it = doc_jobs.find(key); it != doc_jobs.end()) {
         if (auto j = jobs.find(it->second); j != jobs.end()) current = j->second;
       }
-      auto forget_current = [&] {
+      auto forget_current = [&]() REQUIRES(mu) {
         if (!current) return;
         doc_jobs.erase(key);
         jobs.erase(current->id);
@@ -752,8 +751,8 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     return out;
   }
 
-  // Every doc row, sorted by (db, doc id). REQUIRES: mu held.
-  std::vector<std::pair<DocKey, Json>> doc_rows() const {
+  // Every doc row, sorted by (db, doc id).
+  std::vector<std::pair<DocKey, Json>> doc_rows() const REQUIRES(mu) {
     std::vector<std::pair<DocKey, Json>> rows;
     for (const auto& [key, id] : doc_jobs) {
       auto it = jobs.find(id);
@@ -791,7 +790,7 @@ void Scheduler::start() {
 void Scheduler::stop() {
   std::vector<std::shared_ptr<JobRun>> runs;
   {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     if (impl_->stopped) return;
     impl_->stopped = true;
     for (auto& [id, job] : impl_->jobs) {
@@ -815,7 +814,7 @@ asio::awaitable<Result<Scheduler::ReplicateAnswer>> Scheduler::replicate(Replica
 }
 
 Json Scheduler::jobs(size_t limit, size_t skip) const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   Json rows = Json::array();
   size_t index = 0;
   for (const auto& [id, job] : impl_->jobs) {  // sorted by id
@@ -828,7 +827,7 @@ Json Scheduler::jobs(size_t limit, size_t skip) const {
 }
 
 std::optional<Json> Scheduler::job(std::string_view id) const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   auto it = impl_->jobs.find(std::string(id));
   if (it == impl_->jobs.end()) return std::nullopt;
   return impl_->job_json(*it->second);
@@ -836,7 +835,7 @@ std::optional<Json> Scheduler::job(std::string_view id) const {
 
 Json Scheduler::docs(const std::optional<std::string>& db, size_t limit, size_t skip,
                      const std::vector<std::string>& states) const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   Json rows = Json::array();
   size_t total = 0;
   for (auto& [key, row] : impl_->doc_rows()) {
@@ -852,7 +851,7 @@ Json Scheduler::docs(const std::optional<std::string>& db, size_t limit, size_t 
 }
 
 std::optional<Json> Scheduler::doc(std::string_view db, std::string_view doc_id) const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   DocKey key{std::string(db), std::string(doc_id)};
   if (auto it = impl_->doc_jobs.find(key); it != impl_->doc_jobs.end()) {
     if (auto job = impl_->jobs.find(it->second); job != impl_->jobs.end()) {
@@ -866,7 +865,7 @@ std::optional<Json> Scheduler::doc(std::string_view db, std::string_view doc_id)
 }
 
 std::vector<Json> Scheduler::active_tasks() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   std::vector<Json> tasks;
   for (const auto& [id, job] : impl_->jobs) {
     if (job->state != JobState::kRunning || !job->run) continue;
@@ -897,7 +896,7 @@ std::vector<Json> Scheduler::active_tasks() const {
 }
 
 std::vector<JobSummary> Scheduler::summaries() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   std::vector<JobSummary> out;
   for (const auto& [id, job] : impl_->jobs) {
     out.push_back({id, state_name(job->state),

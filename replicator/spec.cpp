@@ -4,9 +4,9 @@
 #include "replicator/spec.h"
 
 #include <algorithm>
-#include <charconv>
 #include <string_view>
 
+#include "base/numbers.h"
 #include "changes/selector.h"
 
 namespace divan::replicator {
@@ -25,9 +25,9 @@ Result<unsigned> to_count(std::string_view name, const Json& v, unsigned min) {
   if (v.is_number_integer()) {
     n = v.get<int64_t>();
   } else if (v.is_string()) {
-    const auto& s = v.get_ref<const std::string&>();
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-    if (ec != std::errc() || end != s.data() + s.size()) n = -1;
+    // Digits only; anything else (a sign too) stays -1 and is refused below.
+    const auto digits = parse_unsigned<uint32_t>(v.get_ref<const std::string&>());
+    if (digits) n = *digits;
   }
   if (n < static_cast<int64_t>(min) || n > int64_t{1} << 31) {
     return bad(param(name) + (min == 0 ? " must be a non-negative integer"

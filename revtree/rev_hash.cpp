@@ -15,12 +15,12 @@
 #include <tuple>
 #include <utility>
 
+#include "base/hex.h"
+
 namespace divan::revtree {
 namespace {
 
 using Json = nlohmann::ordered_json;
-
-constexpr char kHexDigits[] = "0123456789abcdef";
 
 // Strings: raw UTF-8; escape only '"', '\\' and U+0000..U+001F (short forms where JSON has one,
 // otherwise \u00XX with lowercase hex). Everything else, U+007F and non-ASCII included, is
@@ -58,8 +58,7 @@ void append_string(std::string& out, std::string_view s) {
         break;
       default:
         out += "\\u00";
-        out += kHexDigits[c >> 4];
-        out += kHexDigits[c & 0xF];
+        append_hex(out, c);
     }
   }
   out.append(s.data() + run, s.size() - run);
@@ -309,12 +308,7 @@ std::string md5_hex(std::string_view bytes) {
     // deployment, not a per-request condition.
     throw std::runtime_error("revtree: MD5 unavailable in libcrypto");
   }
-  std::string hex(32, '0');
-  for (unsigned int i = 0; i < 16; ++i) {
-    hex[2 * i] = kHexDigits[md[i] >> 4];
-    hex[2 * i + 1] = kHexDigits[md[i] & 0xF];
-  }
-  return hex;
+  return to_hex(std::string_view(reinterpret_cast<const char*>(md), md_len));
 }
 
 }  // namespace divan::revtree

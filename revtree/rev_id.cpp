@@ -3,6 +3,8 @@
 
 #include <limits>
 
+#include "base/hex.h"
+
 namespace divan::revtree {
 namespace {
 
@@ -13,10 +15,6 @@ constexpr size_t kHexIdLength = 32;
 // Positions beyond int64 are nobody's real history (CouchDB/PouchDB count edits); capping keeps
 // pos+1 and JSON/SQLite integer round trips safe everywhere above us.
 constexpr uint64_t kMaxPos = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-
-bool is_hex_digit(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
 
 char to_lower_ascii(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
@@ -46,7 +44,7 @@ std::optional<std::string> canonical_rev_id(std::string_view id) {
   if (id.size() != kHexIdLength) return std::string(id);  // opaque peer-generated id, verbatim
   std::string out(id);
   for (char& c : out) {
-    if (!is_hex_digit(c)) return std::nullopt;
+    if (hex_digit_value(c, HexCase::kUpper) < 0) return std::nullopt;
     c = to_lower_ascii(c);
   }
   return out;

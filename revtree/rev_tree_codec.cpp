@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "base/hex.h"
 #include "revtree/rev_tree.h"
 #include "revtree/rev_tree_internal.h"
 
@@ -37,16 +38,10 @@ void put_varint(std::string& out, uint64_t v) {
   out += static_cast<char>(v);
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;  // uppercase never reaches storage: ids are canonicalised on parse
-}
-
 bool is_lower_hex_id(const std::string& id) {
   if (id.size() != kHexIdLength) return false;
   for (char c : id) {
-    if (hex_value(c) < 0) return false;
+    if (hex_digit_value(c) < 0) return false;  // lowercase: ids are canonicalised on parse
   }
   return true;
 }
@@ -107,7 +102,8 @@ std::string RevTree::encode() const {
     put_varint(out, nd.parent < 0 ? nd.rev.pos : i - static_cast<size_t>(nd.parent));
     if (hex) {
       for (size_t k = 0; k < kHexIdLength; k += 2) {
-        out += static_cast<char>(hex_value(nd.rev.id[k]) << 4 | hex_value(nd.rev.id[k + 1]));
+        out += static_cast<char>(hex_digit_value(nd.rev.id[k]) << 4 |
+                                 hex_digit_value(nd.rev.id[k + 1]));
       }
     } else {
       put_varint(out, nd.rev.id.size());
@@ -118,7 +114,6 @@ std::string RevTree::encode() const {
 }
 
 std::optional<RevTree> RevTree::decode(std::string_view bytes) {
-  constexpr char kHexDigits[] = "0123456789abcdef";
   Reader in(bytes);
   uint8_t version = 0;
   uint64_t count = 0;
@@ -155,12 +150,7 @@ std::optional<RevTree> RevTree::decode(std::string_view bytes) {
     std::string_view raw;
     if (flags & kHexId) {
       if (!in.take(kHexIdLength / 2, raw)) return std::nullopt;
-      nd.rev.id.resize(kHexIdLength);
-      for (size_t k = 0; k < raw.size(); ++k) {
-        const auto b = static_cast<uint8_t>(raw[k]);
-        nd.rev.id[2 * k] = kHexDigits[b >> 4];
-        nd.rev.id[2 * k + 1] = kHexDigits[b & 0xF];
-      }
+      nd.rev.id = to_hex(raw);
     } else {
       uint64_t len = 0;
       if (!in.varint(len) || len == 0 || len > in.remaining() ||

@@ -16,5 +16,5 @@ add_executable(divan-bench
   ${CMAKE_CURRENT_LIST_DIR}/bench/stats.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench/interrupt.cpp)
 divan_use_pch(divan-bench)
-target_link_libraries(divan-bench PRIVATE
+target_link_libraries(divan-bench PRIVATE divan_base
   Boost::headers nlohmann_json::nlohmann_json CLI11::CLI11 Threads::Threads SQLite::SQLite3)

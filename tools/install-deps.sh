@@ -14,7 +14,7 @@ PACKAGES=(
   libcli11-dev                    # command-line flags
   libspdlog-dev                   # logging
   doctest-dev                     # unit tests
-  clang-14 libclang-rt-14-dev     # libFuzzer + sanitizers for tests/fuzz/run_fuzz.sh
+  clang-14 libclang-rt-14-dev     # libFuzzer + sanitizers (tests/fuzz), thread-safety analysis
   python3                         # integration tests drive the real binary over HTTP
   curl                            # README tour, health checks
 )

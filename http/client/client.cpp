@@ -20,6 +20,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "base/thread_annotations.h"
 #include "http/client/connection.h"
 #include "http/client/content_coding.h"
 
@@ -179,8 +180,8 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
                                                      Clock::time_point deadline);
   static asio::awaitable<void> sweep(std::shared_ptr<Impl> self);
 
-  // REQUIRES: mu held. Hands the slot to the first waiter, or frees it.
-  void release_slot_locked(Pool& pool);
+  // Hands the slot to the first waiter, or frees it.
+  void release_slot_locked(Pool& pool) REQUIRES(mu);
   // Takes an idle connection that has not expired, or returns null. Expired ones are closed.
   std::shared_ptr<Connection> take_idle(const Origin& origin);
   // The end of a request: its connection back to the pool (null or not reusable: dropped), then
@@ -197,10 +198,10 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   std::string tls_error;                    // set once, by tls(): why the CAs could not be loaded
   StopToken shutdown_token;  // stopped by shutdown(): every exchange and waiter listens to it
 
-  std::mutex mu;
-  std::map<Origin, Pool> pools;  // guarded by mu; an entry per origin ever used (a few)
-  bool shut_down = false;        // guarded by mu
-  bool sweeping = false;         // guarded by mu: sweep() is running
+  Mutex mu;
+  std::map<Origin, Pool> pools GUARDED_BY(mu);  // an entry per origin ever used (a few)
+  bool shut_down GUARDED_BY(mu) = false;
+  bool sweeping GUARDED_BY(mu) = false;  // sweep() is running
 
   // One timer for the whole client closes idle connections after idle_timeout (not one timer
   // per connection): it sleeps until the oldest idle connection expires, and stops when no
@@ -246,7 +247,7 @@ std::shared_ptr<Connection> Client::Impl::take_idle(const Origin& origin) {
   std::shared_ptr<Connection> found;
   const auto now = Clock::now();
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     auto& idle = pools[origin].idle;
     while (!idle.empty() && !found) {
       auto conn = std::move(idle.back());
@@ -267,7 +268,7 @@ void Client::Impl::finish(const Origin& origin, std::shared_ptr<Connection> conn
   std::shared_ptr<Connection> closing;  // closed outside the lock
   bool start_sweep = false;
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     Pool& pool = pools[origin];
     if (conn && reusable && !shut_down && options.max_idle_per_origin > 0) {
       conn->idle_since = Clock::now();
@@ -292,7 +293,7 @@ asio::awaitable<void> Client::Impl::sweep(std::shared_ptr<Impl> self) {
     std::vector<std::shared_ptr<Connection>> expired;
     auto next = Clock::time_point::max();
     {
-      std::lock_guard lock(self->mu);
+      MutexLock lock(self->mu);
       if (self->shut_down) {
         self->sweeping = false;
         co_return;
@@ -335,7 +336,7 @@ asio::awaitable<Result<void>> Client::Impl::wait_for_slot(std::shared_ptr<Impl> 
       // A wake-up posted before this coroutine first ran was not lost: `granted` and the
       // switches are checked before every wait, and a wake-up posted after the check runs only
       // once this turn on the strand has started the wait (same strand).
-      std::lock_guard lock(self->mu);
+      MutexLock lock(self->mu);
       const bool stopped =
           self->shutdown_token.stopped() || (request.stop && request.stop->stopped());
       const bool expired = Clock::now() >= deadline;
@@ -385,7 +386,7 @@ asio::awaitable<Result<Response>> Client::Impl::send(std::shared_ptr<Impl> self,
   if (needs_slot) {
     std::shared_ptr<Waiter> waiter;
     {
-      std::lock_guard lock(self->mu);
+      MutexLock lock(self->mu);
       Pool& pool = self->pools[origin];
       // A cap of 0 would make every request wait out its timeout: it means 1.
       const size_t cap = std::max<size_t>(1, self->options.max_connections_per_origin);
@@ -461,7 +462,7 @@ void Client::Impl::shutdown() {
   std::vector<std::shared_ptr<Connection>> idle;
   bool was_sweeping = false;
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     if (shut_down) return;
     shut_down = true;
     was_sweeping = sweeping;

@@ -5,7 +5,7 @@
 namespace divan::http::client {
 
 void StopToken::stop() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (stopped_.exchange(true, std::memory_order_acq_rel)) return;
   // Under the lock, so a Registration being reset on another thread waits for its callback to
   // finish instead of racing it (the callbacks only post, so the lock is held briefly).
@@ -15,7 +15,7 @@ void StopToken::stop() {
 
 StopToken::Registration StopToken::on_stop(std::function<void()> callback) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!stopped_.load(std::memory_order_acquire)) {
       uint64_t id = next_id_++;
       callbacks_.emplace_back(id, std::move(callback));
@@ -37,7 +37,7 @@ StopToken::Registration& StopToken::Registration::operator=(Registration&& other
 
 void StopToken::Registration::reset() {
   if (!token_) return;
-  std::lock_guard lock(token_->mu_);
+  MutexLock lock(token_->mu_);
   auto& callbacks = token_->callbacks_;
   auto it = std::find_if(callbacks.begin(), callbacks.end(),
                          [this](const auto& entry) { return entry.first == id_; });

@@ -9,9 +9,10 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <utility>
 #include <vector>
+
+#include "base/thread_annotations.h"
 
 namespace divan::http::client {
 
@@ -52,11 +53,10 @@ class StopToken {
   [[nodiscard]] Registration on_stop(std::function<void()> callback);
 
  private:
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::atomic<bool> stopped_{false};
-  // Guarded by mu_:
-  uint64_t next_id_ = 1;
-  std::vector<std::pair<uint64_t, std::function<void()>>> callbacks_;
+  uint64_t next_id_ GUARDED_BY(mu_) = 1;
+  std::vector<std::pair<uint64_t, std::function<void()>>> callbacks_ GUARDED_BY(mu_);
 };
 
 }  // namespace divan::http::client

@@ -1,19 +1,19 @@
 // The strings a multipart writer needs; the server assembles the bodies.
 #include <random>
 
+#include "base/hex.h"
 #include "http/multipart/multipart.h"
 #include "http/multipart/text.h"
 
 namespace divan::multipart {
 
 std::string make_boundary() {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::random_device random;
   std::string out;
   out.reserve(32);
   for (int word = 0; word < 4; ++word) {
-    uint32_t bits = random();
-    for (int nibble = 0; nibble < 8; ++nibble, bits >>= 4) out += kHex[bits & 0xf];
+    const uint32_t bits = random();
+    for (int shift = 24; shift >= 0; shift -= 8) append_hex(out, (bits >> shift) & 0xff);
   }
   return out;
 }

@@ -9,8 +9,11 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 
+#include "base/base64.h"
+#include "base/hex.h"
+#include "base/numbers.h"
+#include "engine/random.h"
 #include "http/server/header_values.h"
 
 namespace divan::http::server {
@@ -44,12 +47,6 @@ bool contains(const std::vector<std::string>& list, std::string_view value) {
 bool any_role_in(const UserCtx& user, const std::vector<std::string>& roles) {
   return std::any_of(user.roles.begin(), user.roles.end(),
                      [&](const std::string& role) { return contains(roles, role); });
-}
-
-bool parse_u64(std::string_view text, uint64_t& out, int base = 10) {
-  if (text.empty()) return false;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out, base);
-  return ec == std::errc() && end == text.data() + text.size();
 }
 
 std::vector<std::string> string_list(const nlohmann::json& object, const char* group,
@@ -91,7 +88,7 @@ std::optional<std::string> pbkdf2_hex(std::string_view prf, std::string_view pas
 
 PasswordHash hash_password(std::string_view password, uint32_t iterations) {
   PasswordHash hash;
-  hash.salt = random_hex(16);
+  hash.salt = engine::random_hex(16);
   hash.iterations = iterations;
   hash.derived_key = *pbkdf2_hex(hash.prf, password, hash.salt, iterations);
   return hash;
@@ -160,7 +157,9 @@ std::optional<PasswordHash> parse_config_hash(std::string_view value) {
   if (parts.size() != 3 || parts[0].empty()) return std::nullopt;
   hash.derived_key = std::string(parts[0]);
   hash.salt = std::string(parts[1]);
-  if (!parse_u64(parts[2], hash.iterations) || hash.iterations == 0) return std::nullopt;
+  auto iterations = parse_unsigned<uint64_t>(parts[2]);
+  if (!iterations || *iterations == 0) return std::nullopt;
+  hash.iterations = *iterations;
   return hash;
 }
 
@@ -170,76 +169,6 @@ std::string format_config_hash(const PasswordHash& hash) {
 }
 
 // ---- Encodings ----------------------------------------------------------------------------------
-
-std::string to_hex(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char b : bytes) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 0xf]);
-  }
-  return out;
-}
-
-std::string random_hex(size_t bytes) {
-  std::string raw(bytes, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
-    throw std::runtime_error("RAND_bytes failed");
-  }
-  return to_hex(raw);
-}
-
-std::string base64_encode(std::string_view bytes, bool url) {
-  const char* alphabet = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-                             : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    uint32_t n = (uint32_t(uint8_t(bytes[i])) << 16) | (uint32_t(uint8_t(bytes[i + 1])) << 8) |
-                 uint8_t(bytes[i + 2]);
-    out.push_back(alphabet[(n >> 18) & 63]);
-    out.push_back(alphabet[(n >> 12) & 63]);
-    out.push_back(alphabet[(n >> 6) & 63]);
-    out.push_back(alphabet[n & 63]);
-  }
-  size_t left = bytes.size() - i;
-  if (left) {
-    uint32_t n = uint32_t(uint8_t(bytes[i])) << 16;
-    if (left == 2) n |= uint32_t(uint8_t(bytes[i + 1])) << 8;
-    out.push_back(alphabet[(n >> 18) & 63]);
-    out.push_back(alphabet[(n >> 12) & 63]);
-    if (left == 2) out.push_back(alphabet[(n >> 6) & 63]);
-    if (!url) out.append(left == 1 ? "==" : "=");
-  }
-  return out;
-}
-
-std::optional<std::string> base64_decode(std::string_view text) {
-  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
-  if (text.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.reserve(text.size() * 3 / 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : text) {
-    int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '+' || c == '-') v = 62;
-    else if (c == '/' || c == '_') v = 63;
-    else return std::nullopt;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return out;
-}
 
 std::string hmac_sha256(std::string_view key, std::string_view data) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
@@ -266,7 +195,8 @@ Result<std::optional<BasicCredentials>> parse_basic_authorization(std::string_vi
   std::transform(scheme.begin(), scheme.end(), scheme.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (scheme != "basic ") return std::optional<BasicCredentials>();
-  auto decoded = base64_decode(trim_ows(header.substr(6)));
+  // The standard alphabet only, as CouchDB's base64:decode: a '-' or '_' is not base64 here.
+  auto decoded = base64_decode(trim_ows(header.substr(6)), Base64Alphabet::kStandard);
   if (!decoded) return fail(Code::kBadRequest, "Authorization header has invalid base64 value");
   auto colon = decoded->find(':');
   if (colon == std::string::npos) return std::optional<BasicCredentials>();
@@ -291,12 +221,12 @@ std::string make_session_token(std::string_view name, uint64_t issued_at, std::s
   std::string mac = hmac_sha256(key, data);
   data += ':';
   data += mac;
-  return base64_encode(data, true);
+  return base64_encode(data, Base64Alphabet::kUrl);
 }
 
 Result<SessionToken> parse_session_token(std::string_view cookie) {
   static constexpr const char* kMalformed = "Malformed AuthSession cookie. Please clear your cookies.";
-  auto decoded = base64_decode(cookie);
+  auto decoded = base64_decode(cookie, Base64Alphabet::kUrl);
   if (!decoded) return fail(Code::kBadRequest, kMalformed);
   auto first = decoded->find(':');
   if (first == std::string::npos) return fail(Code::kBadRequest, kMalformed);
@@ -306,7 +236,7 @@ Result<SessionToken> parse_session_token(std::string_view cookie) {
   token.name = decoded->substr(0, first);
   token.time_hex = decoded->substr(first + 1, second - first - 1);
   token.mac = decoded->substr(second + 1);
-  if (!parse_u64(token.time_hex, token.issued_at, 16)) token.issued_at = 0;
+  token.issued_at = parse_unsigned<uint64_t>(token.time_hex, 16).value_or(0);
   return token;
 }
 

@@ -81,11 +81,7 @@ struct Credentials {
 
 // ---- Encodings ----------------------------------------------------------------------------------
 
-std::string to_hex(std::string_view bytes);
-std::string random_hex(size_t bytes);  // OpenSSL RAND_bytes; throws if the RNG fails
-std::string base64_encode(std::string_view bytes, bool url = false);  // url: -_ alphabet, no '='
-// Standard or URL alphabet, padding optional. nullopt on any other character.
-std::optional<std::string> base64_decode(std::string_view text);
+// Hex, base64 and random bytes have one home each: base/hex.h, base/base64.h, engine/random.h.
 // HMAC-SHA256 and SHA-256, raw bytes.
 std::string hmac_sha256(std::string_view key, std::string_view data);
 std::string sha256(std::string_view data);

@@ -10,6 +10,9 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "base/hex.h"
+#include "engine/random.h"
+
 namespace divan::http::server {
 
 namespace fs = std::filesystem;
@@ -61,13 +64,6 @@ void write_private_file(const fs::path& path, const std::string& text) {
     fsync_fd_or_throw(dfd, dir);
     ::close(dfd);
   }
-}
-
-bool is_hex(std::string_view s) {
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -146,12 +142,12 @@ std::string load_or_create_auth_secret(const fs::path& data_dir) {
     std::stringstream text;
     text << in.rdbuf();
     std::string secret(trim(text.str()));
-    if (!in || secret.size() < 32 || !is_hex(secret)) {
+    if (!in || secret.size() < 32 || !is_lower_hex(secret)) {
       throw std::runtime_error("unreadable auth secret file " + file.string());
     }
     return secret;
   }
-  std::string secret = random_hex(32);
+  std::string secret = engine::random_hex(32);
   write_private_file(file, secret + "\n");
   return secret;
 }

@@ -3,12 +3,13 @@
 #include <chrono>
 #include <ctime>
 #include <map>
-#include <mutex>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "base/thread_annotations.h"
+#include "engine/random.h"
 #include "http/server/response.h"
 #include "http/server/routes.h"
 #include "http/server/users_db.h"
@@ -45,21 +46,21 @@ struct AuthService::Impl {
   engine::Catalog& catalog;
   std::map<std::string, std::shared_ptr<const Credentials>, std::less<>> admins;
   // Keys the password digests kept in `verified`, so the cache never holds a bare hash of one.
-  const std::string cache_key = random_hex(32);
+  const std::string cache_key = engine::random_hex(32);
   std::shared_ptr<const RequestAuth> party_auth;  // the shared context of an admin-party request
 
   struct CachedUser {
     uint64_t generation = 0;                   // `_users` update_seq when read
     std::shared_ptr<const Credentials> creds;  // null: no such user
   };
-  std::mutex mu;
-  std::unordered_map<std::string, CachedUser> users;  // GUARDED_BY(mu)
+  Mutex mu;
+  std::unordered_map<std::string, CachedUser> users GUARDED_BY(mu);
   // name '\0' keyed digest of the password → "derived_key,salt" it verified against.
-  std::unordered_map<std::string, std::string> verified;  // GUARDED_BY(mu)
+  std::unordered_map<std::string, std::string> verified GUARDED_BY(mu);
   // The `_users` the cached entries were read from. An entry is valid while that database's
   // update_seq is still the one it was read at: the writer publishes update_seq before it answers
   // the write, so a client that changed its password is never checked against the old hash.
-  std::weak_ptr<engine::Database> users_db;  // GUARDED_BY(mu)
+  std::weak_ptr<engine::Database> users_db GUARDED_BY(mu);
 
   Impl(AuthOptions opts, engine::Catalog& cat) : options(std::move(opts)), catalog(cat) {
     for (auto& admin : options.admins) {
@@ -139,7 +140,7 @@ std::shared_ptr<const Credentials> AuthService::find_credentials(std::string_vie
   // Taken before the read: a commit racing with it leaves the entry stale, read again next time.
   uint64_t generation = (*db)->update_seq();
   {
-    std::lock_guard<std::mutex> lock(s.mu);
+    MutexLock lock(s.mu);
     if (s.users_db.lock() != *db) {
       s.users_db = *db;  // first use, or `_users` was deleted and created again
       s.users.clear();
@@ -153,7 +154,7 @@ std::shared_ptr<const Credentials> AuthService::find_credentials(std::string_vie
       creds = std::make_shared<const Credentials>(std::move(*parsed));
     }
   }
-  std::lock_guard<std::mutex> lock(s.mu);
+  MutexLock lock(s.mu);
   if (s.users_db.lock() != *db) return creds;  // `_users` was replaced meanwhile: don't cache
   if (s.users.size() >= kMaxCachedUsers) s.users.clear();
   s.users[key] = Impl::CachedUser{generation, creds};
@@ -167,12 +168,12 @@ bool AuthService::check_password(const Credentials& creds, std::string_view pass
   key += hmac_sha256(s.cache_key, password);
   std::string stamp = creds.hash.derived_key + "," + creds.hash.salt;
   {
-    std::lock_guard<std::mutex> lock(s.mu);
+    MutexLock lock(s.mu);
     auto it = s.verified.find(key);
     if (it != s.verified.end() && it->second == stamp) return true;
   }
   if (!verify_password(creds.hash, password)) return false;  // PBKDF2: outside the lock
-  std::lock_guard<std::mutex> lock(s.mu);
+  MutexLock lock(s.mu);
   if (s.verified.size() >= kMaxVerifiedPasswords) s.verified.clear();
   s.verified[key] = std::move(stamp);
   return true;

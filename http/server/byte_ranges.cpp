@@ -1,21 +1,13 @@
 #include "http/server/byte_ranges.h"
 
 #include <algorithm>
-#include <charconv>
 
+#include "base/numbers.h"
 #include "http/server/header_values.h"
 
 namespace divan::http::server {
 
 namespace {
-
-std::optional<uint64_t> number(std::string_view s) {
-  uint64_t n = 0;
-  if (s.empty()) return std::nullopt;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
-  return n;
-}
 
 // One range spec as mochiweb reads it: first and last, either possibly absent (not both).
 struct Spec {
@@ -30,14 +22,14 @@ std::optional<Spec> parse_spec(std::string_view text) {
   std::string_view b = text.substr(dash + 1);
   Spec spec;
   if (a.empty()) {  // "-n": a suffix
-    spec.last = number(b);
+    spec.last = parse_unsigned<uint64_t>(b);
     if (!spec.last) return std::nullopt;
     return spec;
   }
-  spec.first = number(a);
+  spec.first = parse_unsigned<uint64_t>(a);
   if (!spec.first) return std::nullopt;
   if (!b.empty()) {
-    spec.last = number(b);
+    spec.last = parse_unsigned<uint64_t>(b);
     if (!spec.last) return std::nullopt;
   }
   return spec;

@@ -2,7 +2,6 @@
 // /{db}/_local_docs (§8). The reply is built as text row by row (no JSON tree per row) from one
 // snapshot, which is released before the response goes back to the session.
 #include <algorithm>
-#include <charconv>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -10,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/numbers.h"
 #include "changes/feed.h"
 #include "http/server/doc_json.h"
 #include "http/server/handlers.h"
@@ -58,10 +58,7 @@ Result<bool> body_bool(const Json& value) {
 Result<uint64_t> body_uint(const Json& value) {
   if (value.is_number_unsigned()) return value.get<uint64_t>();
   if (value.is_string()) {
-    const auto& text = value.get_ref<const std::string&>();
-    uint64_t n = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (!text.empty() && ec == std::errc() && end == text.data() + text.size()) return n;
+    if (auto n = parse_unsigned<uint64_t>(value.get_ref<const std::string&>())) return *n;
   }
   return fail(Code::kQueryParseError, "Invalid value for integer: " + quoted(value));
 }
@@ -125,7 +122,7 @@ Result<void> apply_query_params(ListArgs& args, const Request& req) {
   // In request order: `key` sets both ends, so a later `startkey` overrides just one of them.
   for (const auto& [name, value] : req.params()) {
     if (name == "key" || is_start_key(name) || is_end_key(name)) {
-      auto key = parse_json(value);  // params.h: the one place JSON from a request is parsed
+      auto key = parse_json(value);  // json_body.h: the one place JSON from a request is parsed
       if (!key) return tl::unexpected(key.error());
       if (name != "key") {
         (is_start_key(name) ? args.start_key : args.end_key) = std::move(*key);

@@ -3,13 +3,13 @@
 // snapshot that is released before any socket write, and are rendered here (changes_json.h);
 // between pages a live feed waits on its ResponseStream, which the changes::Notifier wakes the
 // moment a commit lands.
-#include <charconv>
 #include <chrono>
 #include <functional>
 #include <limits>
 #include <optional>
 #include <vector>
 
+#include "base/numbers.h"
 #include "changes/feed.h"
 #include "changes/notifier.h"
 #include "http/server/auth_service.h"
@@ -52,33 +52,26 @@ Result<FeedType> parse_feed_type(const Request& req) {
               "Supported `feed` types: normal, continuous, live, longpoll, eventsource");
 }
 
-std::optional<uint64_t> parse_uint(std::string_view text) {
-  uint64_t n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return n;
-}
-
 Result<FeedParams> parse_feed_params(const Request& req) {
   FeedParams params;
   auto feed = parse_feed_type(req);
   if (!feed) return tl::unexpected(feed.error());
   params.feed = *feed;
   if (auto limit = req.param("limit")) {
-    params.limit = parse_uint(*limit);
+    params.limit = parse_unsigned<uint64_t>(*limit);
     if (!params.limit) {
       return fail(Code::kBadRequest, "The limit value should be a non-negative integer");
     }
   }
   if (auto heartbeat = req.param("heartbeat")) {
-    auto ms = *heartbeat == "true" ? std::optional<uint64_t>(kMaxWaitMs) : parse_uint(*heartbeat);
+    auto ms = *heartbeat == "true" ? std::optional<uint64_t>(kMaxWaitMs) : parse_unsigned<uint64_t>(*heartbeat);
     if (!ms || *ms == 0) {
       return fail(Code::kBadRequest, "The heartbeat value should be a positive integer (in milliseconds).");
     }
     params.heartbeat_ms = std::min(*ms, kMaxWaitMs);
   }
   if (auto timeout = req.param("timeout")) {
-    auto ms = parse_uint(*timeout);
+    auto ms = parse_unsigned<uint64_t>(*timeout);
     if (!ms) {
       return fail(Code::kBadRequest, "The timeout value should be a non-negative integer (in milliseconds).");
     }
@@ -86,7 +79,7 @@ Result<FeedParams> parse_feed_params(const Request& req) {
   }
   if (auto interval = req.param("seq_interval")) {
     // Accepted and ignored: every row carries its seq (http-api.md §13.1 allows it).
-    auto n = parse_uint(*interval);
+    auto n = parse_unsigned<uint64_t>(*interval);
     if (!n || *n == 0) return fail(Code::kBadRequest, "invalid_seq_interval");
   }
   return params;
@@ -97,7 +90,7 @@ Result<uint64_t> parse_since(std::string_view text, uint64_t now) {
   if (text == "now") return now;
   if (text.size() >= 2 && text.front() == '"' && text.back() == '"') text = text.substr(1, text.size() - 2);
   size_t dash = text.find('-');
-  auto seq = parse_uint(text.substr(0, dash));
+  auto seq = parse_unsigned<uint64_t>(text.substr(0, dash));
   if (!seq) return fail(Code::kBadRequest, "Malformed sequence supplied in 'since' parameter.");
   return *seq;
 }

@@ -1,9 +1,9 @@
 // Database endpoints: /{db} and its settings (http-api.md §4).
-#include <charconv>
 
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/pchars.hpp>
 
+#include "base/numbers.h"
 #include "changes/feed.h"
 #include "http/server/doc_json.h"
 #include "http/server/handlers.h"
@@ -36,9 +36,8 @@ Task<Response> handle_db_info(Request& req, ServerContext& ctx) {
 Task<Response> handle_db_create(Request& req, ServerContext& ctx) {
   for (std::string_view key : {"q", "n"}) {
     if (auto value = req.param(key)) {
-      unsigned n = 0;
-      auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), n);
-      if (ec != std::errc() || end != value->data() + value->size() || n == 0) {
+      const auto n = parse_unsigned<unsigned>(*value);
+      if (!n || *n == 0) {
         co_return error_response({Code::kBadRequest, "The `" + std::string(key) +
                                                          "` value should be a positive integer."});
       }

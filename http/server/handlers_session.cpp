@@ -7,6 +7,7 @@
 
 #include "http/server/auth_service.h"
 #include "http/server/handlers.h"
+#include "http/server/json_body.h"
 #include "http/server/response.h"
 
 namespace divan::http::server {
@@ -51,10 +52,9 @@ Result<LoginForm> parse_login(const Request& req) {
     return form;
   }
   if (starts_with_ci(type, "application/json")) {
-    auto json = Json::parse(req.body(), nullptr, false);
-    if (json.is_discarded()) return fail(Code::kBadRequest, "invalid UTF-8 JSON");
-    if (!json.is_object()) return fail(Code::kBadRequest, "Request body must be a JSON object");
-    for (auto& [key, value] : json.items()) {
+    auto json = parse_json_object(req.body());
+    if (!json) return tl::unexpected(json.error());
+    for (auto& [key, value] : json->items()) {
       if (key != "name" && key != "username" && key != "password") continue;
       if (!value.is_string()) return fail(Code::kBadRequest, key + " must be a string");
       put(key, value.get<std::string>());

@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "base/hex.h"
 #include "http/multipart/multipart.h"
 #include "http/server/body_pieces.h"
 #include "http/server/header_values.h"
@@ -112,12 +113,11 @@ Task<Result<void>> feed_body(Request& req, multipart::MultipartParser& parser) {
 // and percent-encodes control characters, which a quoted-string cannot hold (names with them are
 // refused on input; this keeps a header intact whatever was stored).
 std::string quoted_filename(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out = "\"";
   for (char c : text) {
     if (has_control_char(std::string_view(&c, 1))) {
-      auto u = static_cast<unsigned char>(c);
-      out += {'%', kHex[u >> 4], kHex[u & 0xf]};
+      out.push_back('%');
+      append_hex(out, static_cast<unsigned char>(c), HexCase::kUpper);
       continue;
     }
     if (c == '"' || c == '\\') out.push_back('\\');

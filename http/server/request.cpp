@@ -9,11 +9,13 @@ std::optional<std::vector<std::string>> decode_path(std::string_view target,
                                                     bool* trailing_slash) {
   auto url = boost::urls::parse_origin_form(target);
   if (!url) return std::nullopt;
+  const auto segments = url->segments();
   std::vector<std::string> path;
-  for (auto segment : url->segments()) path.push_back(std::string(segment));
-  const bool dropped = !path.empty() && path.back().empty();
-  if (dropped) path.pop_back();
-  if (trailing_slash) *trailing_slash = dropped;
+  path.reserve(segments.size());
+  for (auto segment : segments) {
+    if (!segment.empty()) path.push_back(std::string(segment));
+  }
+  if (trailing_slash) *trailing_slash = !segments.empty() && segments.back().empty();
   return path;
 }
 

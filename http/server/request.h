@@ -41,10 +41,12 @@ class BodyReader {
 };
 
 // A request target's path as decoded segments (http-api.md §1.1): split on '/', then each segment
-// percent-decoded, without the empty segment of a trailing slash ("/db/" and "/db" are {"db"}).
-// nullopt when `target` is not a valid origin-form URL. `trailing_slash`, if given, tells whether
-// one was dropped. The one decoding of paths: Request and the route table's early look at a
-// header (routes.h streams_request_body) agree by construction.
+// percent-decoded, without empty segments: those of a trailing slash ("/db/" and "/db" are
+// {"db"}) and of repeated slashes, which CouchDB drops too (chttpd splits the path with
+// string:tokens), so `PUT //db//doc` is `PUT /db/doc`. An encoded slash (%2F) is data: it stays
+// inside its segment. nullopt when `target` is not a valid origin-form URL. `trailing_slash`, if
+// given, tells whether the path ended in '/'. The one decoding of paths: Request and the route
+// table's early look at a header (routes.h streams_request_body) agree by construction.
 std::optional<std::vector<std::string>> decode_path(std::string_view target,
                                                     bool* trailing_slash = nullptr);
 
@@ -58,8 +60,8 @@ class Request {
   // False when the target is not a valid origin-form URL (answered 400 before routing).
   bool target_valid() const { return target_valid_; }
 
-  // Path split on '/' and then percent-decoded per segment (spec: http-api.md §1.1), without the
-  // empty segment of a trailing slash: "/db/" and "/db" both give {"db"}.
+  // Path split on '/' and then percent-decoded per segment (spec: http-api.md §1.1), without empty
+  // segments (decode_path above): "/db/", "/db" and "//db" all give {"db"}.
   const std::vector<std::string>& path() const { return path_; }
   bool trailing_slash() const { return trailing_slash_; }
 

@@ -91,7 +91,7 @@ struct Server::Impl {
                             HeaderParser& header_parser, Clock::time_point started);
   Task<bool> respond(beast::tcp_stream& stream, Request& req, const SocketBodyReader* reader,
                      Clock::time_point started);
-  Task<bool> refuse(beast::tcp_stream& stream, const beast::error_code& ec);
+  Task<bool> refuse(beast::tcp_stream& stream, const beast::error_code& ec, bool head);
   Task<void> drain_and_stop();
 };
 
@@ -125,6 +125,16 @@ beast::error_code check_header(const HeaderParser& parser, uint64_t body_limit) 
     return bhttp::error::bad_transfer_encoding;
   }
   return {};
+}
+
+// Whether a request the header parser refused said HEAD. Once the request line has parsed, the
+// parser knows the method; when the line itself was refused (bad version or target, a request line
+// over the header limit), nothing of it was consumed, so the method token starts the buffer.
+bool refused_request_is_head(const HeaderParser& parser, const beast::flat_buffer& buffer) {
+  if (parser.get().method() == bhttp::verb::head) return true;
+  const auto bytes = buffer.data();
+  const std::string_view start(static_cast<const char*>(bytes.data()), bytes.size());
+  return start.starts_with("HEAD ");
 }
 
 // The client holds the body back until we answer 100 Continue (RFC 9110 §10.1.1): curl and the
@@ -170,6 +180,16 @@ std::string header_block(const Response& res) {
   std::string out(asio::buffer_size(buffers), '\0');
   asio::buffer_copy(asio::buffer(out), buffers);
   return out;
+}
+
+// The answer to a HEAD: the headers GET would get, Content-Length kept, no bytes (RFC 9110 §9.3.2).
+// Every answer to a HEAD goes through this, errors included: a client reading a HEAD answer reads
+// no body, so one sent anyway would be taken for the start of the next response.
+// REQUIRES: prepare_payload() was called.
+void drop_body_for_head(Response& res) {
+  const auto length = res.body().size();
+  res.body().clear();
+  res.content_length(length);
 }
 
 // Closing a socket that still has unread input makes the kernel send a reset, and a reset can
@@ -390,11 +410,12 @@ Task<bool> Server::Impl::serve_one(beast::tcp_stream& stream, beast::flat_buffer
   auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, header_parser, kNoThrow);
   // The access log is at info; below that level it must cost nothing, not even the clock reads.
   const auto started = spdlog::should_log(spdlog::level::info) ? Clock::now() : Clock::time_point();
-  if (ec) co_return co_await refuse(stream, ec);
+  if (ec) co_return co_await refuse(stream, ec, refused_request_is_head(header_parser, buffer));
 
+  const bool head = header_parser.get().method() == bhttp::verb::head;
   const bool streamed = streams_request_body(header_parser.get());
   ec = check_header(header_parser, streamed ? options.max_attachment_size : options.max_request_body);
-  if (ec) co_return co_await refuse(stream, ec);  // refuse before reading a byte of the body
+  if (ec) co_return co_await refuse(stream, ec, head);  // refuse before reading a byte of the body
   if (streamed) co_return co_await serve_streamed(stream, buffer, header_parser, started);
 
   // The hot path (small documents): the whole body into a string, then the handler.
@@ -404,7 +425,7 @@ Task<bool> Server::Impl::serve_one(beast::tcp_stream& stream, beast::flat_buffer
   if (expects_continue(parser.get()) || !parse_buffered_body(parser, buffer, ec)) {
     ec = co_await read_rest_of_body(stream, buffer, parser);
   }
-  if (ec) co_return co_await refuse(stream, ec);
+  if (ec) co_return co_await refuse(stream, ec, head);
   Request req(parser.release());
   const bool reuse = co_await respond(stream, req, nullptr, started);
   if (reuse) trim_idle_buffer(buffer);
@@ -482,12 +503,7 @@ Task<bool> Server::Impl::respond(beast::tcp_stream& stream, Request& req,
   // An unread body's remaining bytes would be read as the next request: close after this one.
   res.keep_alive(req.keep_alive() && !stopping && body == BodyState::kRead);
   res.prepare_payload();
-  if (req.method() == bhttp::verb::head) {
-    // Same headers as GET, no body: keep Content-Length, drop the bytes.
-    auto length = res.body().size();
-    res.body().clear();
-    res.content_length(length);
-  }
+  if (req.method() == bhttp::verb::head) drop_body_for_head(res);
   const std::string header = header_block(res);
   const std::array<asio::const_buffer, 2> message{asio::buffer(header), asio::buffer(res.body())};
   stream.expires_after(options.request_timeout);
@@ -499,15 +515,19 @@ Task<bool> Server::Impl::respond(beast::tcp_stream& stream, Request& req,
 }
 
 // Answers a request that could not be read whole (400, 413), then closes; or just closes when the
-// client is gone. Always false: the connection is not reused.
-Task<bool> Server::Impl::refuse(beast::tcp_stream& stream, const beast::error_code& ec) {
+// client is gone. Always false: the connection is not reused. `head`: the request said HEAD, as far
+// as could be read (refused_request_is_head), so the answer has no body.
+Task<bool> Server::Impl::refuse(beast::tcp_stream& stream, const beast::error_code& ec, bool head) {
   auto error = request_error(ec);
   if (!error) co_return false;  // closed, reset or timed out: nobody to answer
   Response res = error_response(*error);
   res.keep_alive(false);
   res.prepare_payload();
+  if (head) drop_body_for_head(res);
+  const std::string header = header_block(res);
+  const std::array<asio::const_buffer, 2> message{asio::buffer(header), asio::buffer(res.body())};
   stream.expires_after(std::chrono::seconds(10));
-  auto [wec, wn] = co_await bhttp::async_write(stream, res, kNoThrow);
+  auto [wec, wn] = co_await asio::async_write(stream, message, kNoThrow);
   spdlog::info("- - {} (bad request: {})", res.result_int(), ec.message());
   if (!wec) co_await linger_close(stream);  // the body, if any, was not read
   co_return false;

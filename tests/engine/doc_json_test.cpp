@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "base/base64.h"
 #include "engine/doc_render.h"
 #include "revtree/rev_hash.h"
 

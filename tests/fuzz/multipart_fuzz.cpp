@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "http/multipart/multipart.h"
+#include "replay.h"
 
 namespace mp = divan::multipart;
 
@@ -144,7 +145,18 @@ void check_content_type(std::string_view text) {
   check(ct->is_multipart() || ct->boundary.empty(), "boundary on a non-multipart type");
 }
 
+// Pieces that make the parser's decisions interesting: delimiters of every boundary in the table
+// above, line ends, padding, header text and stray bytes (replay_main.cpp builds inputs from them).
+using namespace std::string_view_literals;
+constexpr std::string_view kFragments[] = {
+    "--", "B", "b", "-", "a b", "abc", "\r\n", "\n", "\r", " ", "\t", ":", "Content-Type: x",
+    "A: 1", "\r\n\r\n", "\r\n--B", "\n--b", "--B--", "--b\r\n", "\r\n--abc\r\n", "x", "\0"sv,
+    "\xff", "0123456789abcdef0123456789abcdef", "--xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+};
+
 }  // namespace
+
+const FuzzReplay kFuzzReplay{"multipart_fuzz", 2, kFragments};
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;

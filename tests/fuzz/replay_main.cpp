@@ -1,6 +1,7 @@
-// A main() for multipart_fuzz.cpp in the normal (g++) build: runs every corpus file named on the
-// command line (files or directories), then a few thousand deterministic pseudo-random bodies built
-// from multipart fragments. Aborts on the first broken invariant, naming the input.
+// A main() for a fuzz target (multipart_fuzz.cpp, json_fuzz.cpp) in the normal (g++) build: runs
+// every corpus file named on the command line (files or directories), then a few thousand
+// deterministic pseudo-random inputs built from the target's fragments (replay.h). Aborts on the
+// first broken invariant, naming the input.
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -8,6 +9,8 @@
 #include <iterator>
 #include <string>
 #include <vector>
+
+#include "replay.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
@@ -30,28 +33,16 @@ size_t replay_path(const std::filesystem::path& path) {
   return 1;
 }
 
-// Pieces that make the parser's decisions interesting: delimiters of every boundary in the fuzz
-// target's table, line ends, padding, header text and stray bytes.
-const char* const kFragments[] = {
-    "--", "B", "b", "-", "a b", "abc", "\r\n", "\n", "\r", " ", "\t", ":", "Content-Type: x",
-    "A: 1", "\r\n\r\n", "\r\n--B", "\n--b", "--B--", "--b\r\n", "\r\n--abc\r\n", "x", "\0",
-    "\xff", "0123456789abcdef0123456789abcdef", "--xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-};
-
 std::string random_input(uint64_t& state) {
   auto next = [&] {
     state = state * 6364136223846793005ull + 1442695040888963407ull;
     return static_cast<uint32_t>(state >> 33);
   };
   std::string input;
-  input += static_cast<char>(next());
-  input += static_cast<char>(next());
+  for (size_t i = 0; i < kFuzzReplay.random_prefix_bytes; ++i) input += static_cast<char>(next());
+  const auto& fragments = kFuzzReplay.fragments;
   size_t pieces = next() % 40;
-  for (size_t i = 0; i < pieces; ++i) {
-    std::string_view f = kFragments[next() % std::size(kFragments)];
-    if (f.empty()) f = std::string_view("\0", 1);
-    input += f;
-  }
+  for (size_t i = 0; i < pieces; ++i) input += fragments[next() % fragments.size()];
   return input;
 }
 
@@ -63,7 +54,7 @@ int main(int argc, char** argv) {
   uint64_t state = 20240611;
   const int kRandom = 5000;
   for (int i = 0; i < kRandom; ++i) run(random_input(state));
-  std::printf("multipart_fuzz_replay: %zu corpus files and %d generated inputs passed\n", files,
-              kRandom);
+  std::printf("%s_replay: %zu corpus files and %d generated inputs passed\n", kFuzzReplay.name,
+              files, kRandom);
   return 0;
 }

@@ -1,17 +1,36 @@
 #!/usr/bin/env bash
-# Builds the http/multipart fuzz target with clang + libFuzzer + ASan + UBSan and runs it for a
-# bounded time on the seed corpus.
-#   tests/fuzz/run_fuzz.sh [seconds=60] [build-dir=build/fuzz] [extra libFuzzer flags…]
-# New interesting inputs go to <build-dir>/multipart-libfuzzer/corpus (the seeds in
-# tests/fuzz/corpus/multipart are only read); a crash leaves its input in …/artifacts/ and fails.
+# Builds a fuzz target with clang + libFuzzer + ASan + UBSan and runs it for a bounded time on its
+# seed corpus.
+#   tests/fuzz/run_fuzz.sh [target=multipart] [seconds=60] [build-dir=build/fuzz] [libFuzzer flags…]
+# Targets: multipart (http/multipart's parser), json (http/server/json_body.cpp's parse_json). The
+# target may be left out: a first argument that is a number is the seconds, for multipart.
+# New interesting inputs go to <build-dir>/<target>-libfuzzer/corpus (the seeds in
+# tests/fuzz/corpus/<target> are only read); a crash leaves its input in …/artifacts/ and fails.
 # Needs clang-14 and libclang-rt-14-dev (tools/install-deps.sh): without them it fails, never skips.
 set -euo pipefail
+target=multipart
+if [[ $# -gt 0 && ! $1 =~ ^[0-9]+$ ]]; then
+  target=$1
+  shift
+fi
 seconds=${1:-60}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${2:-$root/build/fuzz}
 shift $(( $# < 2 ? $# : 2 ))
-out=$build/multipart-libfuzzer
+out=$build/$target-libfuzzer
 cxx=${FUZZ_CXX:-clang++-14}
+
+case $target in
+  multipart)
+    sources=("$root/tests/fuzz/multipart_fuzz.cpp" "$root"/http/multipart/*.cpp)
+    headers=("$root/http/multipart/multipart.h" "$root/base/hex.h" "$root/tests/fuzz/replay.h") ;;
+  json)
+    sources=("$root/tests/fuzz/json_fuzz.cpp" "$root/http/server/json_body.cpp")
+    headers=("$root/http/server/json_body.h" "$root/engine/error.h" "$root/tests/fuzz/replay.h") ;;
+  *)
+    echo "run_fuzz: unknown target '$target' (multipart, json)" >&2
+    exit 2 ;;
+esac
 
 if ! command -v "$cxx" >/dev/null; then
   echo "run_fuzz: $cxx not found; install clang-14 and libclang-rt-14-dev (tools/install-deps.sh)" >&2
@@ -19,9 +38,8 @@ if ! command -v "$cxx" >/dev/null; then
 fi
 mkdir -p "$out/corpus" "$out/artifacts"
 
-sources=("$root/tests/fuzz/multipart_fuzz.cpp" "$root"/http/multipart/*.cpp)
-bin=$out/multipart_fuzz
-if [[ ! -x $bin ]] || [[ -n $(find "${sources[@]}" "$root/http/multipart/multipart.h" -newer "$bin") ]]; then
+bin=$out/${target}_fuzz
+if [[ ! -x $bin ]] || [[ -n $(find "${sources[@]}" "${headers[@]}" -newer "$bin") ]]; then
   echo "run_fuzz: building $bin"
   "$cxx" -std=c++20 -O1 -g -fno-omit-frame-pointer \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
@@ -29,7 +47,7 @@ if [[ ! -x $bin ]] || [[ -n $(find "${sources[@]}" "$root/http/multipart/multipa
   mv "$bin.tmp" "$bin"
 fi
 
-echo "run_fuzz: fuzzing for ${seconds}s"
+echo "run_fuzz: fuzzing $target for ${seconds}s"
 "$bin" -max_total_time="$seconds" -rss_limit_mb=512 -timeout=10 -print_final_stats=1 \
-  -dict="$root/tests/fuzz/multipart.dict" -artifact_prefix="$out/artifacts/" "$@" \
-  "$out/corpus" "$root/tests/fuzz/corpus/multipart"
+  -dict="$root/tests/fuzz/$target.dict" -artifact_prefix="$out/artifacts/" "$@" \
+  "$out/corpus" "$root/tests/fuzz/corpus/$target"

@@ -2,6 +2,7 @@
 // documents carrying `_attachments` (§6.1, §6.2, §10, §11), without sockets.
 #include <doctest/doctest.h>
 
+#include "base/base64.h"
 #include "engine/attachments.h"
 #include "http_test_util.h"
 
@@ -239,14 +240,14 @@ TEST_CASE("§6.1 GET attachments=true / atts_since inline data for a JSON client
   Json inlined = body_json(with_header(node, verb::get, "/db/doc?attachments=true", field::accept,
                                        "application/json"));
   CHECK(inlined["_attachments"]["a"]["data"] == "aGVsbG8=");
-  CHECK(inlined["_attachments"]["b"]["data"] == engine::base64_encode("bee"));
+  CHECK(inlined["_attachments"]["b"]["data"] == base64_encode("bee"));
   CHECK_FALSE(inlined["_attachments"]["a"].contains("stub"));
 
   Json since = body_json(with_header(node, verb::get,
                                      "/db/doc?atts_since=" + qs("[\"" + rev1 + "\"]"),
                                      field::accept, "application/json"));
   CHECK(since["_attachments"]["a"]["stub"] == true);
-  CHECK(since["_attachments"]["b"]["data"] == engine::base64_encode("bee"));
+  CHECK(since["_attachments"]["b"]["data"] == base64_encode("bee"));
 
   check_error(node.get("/db/doc?atts_since=" + qs("[\"bad\"]")), status::bad_request,
               "bad_request", "Invalid rev format");
@@ -257,7 +258,7 @@ TEST_CASE("§6.1 GET attachments=true / atts_since inline data for a JSON client
                                     "/db/doc?attachments=true&open_revs=" +
                                         qs("[\"" + rev2 + "\"]"),
                                     field::accept, "application/json"));
-  CHECK(revs[0]["ok"]["_attachments"]["b"]["data"] == engine::base64_encode("bee"));
+  CHECK(revs[0]["ok"]["_attachments"]["b"]["data"] == base64_encode("bee"));
 }
 
 TEST_CASE("§10 _bulk_docs: inline attachments; an unresolvable stub fails the request 412") {
@@ -281,13 +282,13 @@ TEST_CASE("§11 _bulk_get: attachments=true inlines, per-entry atts_since") {
   Json all = body_json(node.post("/db/_bulk_get?attachments=true", R"({"docs":[{"id":"doc"}]})"));
   Json atts = all["results"][0]["docs"][0]["ok"]["_attachments"];
   CHECK(atts["a"]["data"] == "aGVsbG8=");
-  CHECK(atts["b"]["data"] == engine::base64_encode("bee"));
+  CHECK(atts["b"]["data"] == base64_encode("bee"));
 
   Json since = body_json(node.post(
       "/db/_bulk_get", R"({"docs":[{"id":"doc","atts_since":[")" + rev1 + R"("]}]})"));
   atts = since["results"][0]["docs"][0]["ok"]["_attachments"];
   CHECK(atts["a"]["stub"] == true);
-  CHECK(atts["b"]["data"] == engine::base64_encode("bee"));
+  CHECK(atts["b"]["data"] == base64_encode("bee"));
 
   Json plain = body_json(node.post("/db/_bulk_get", R"({"docs":[{"id":"doc"}]})"));
   CHECK(plain["results"][0]["docs"][0]["ok"]["_attachments"]["b"]["stub"] == true);

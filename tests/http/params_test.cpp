@@ -70,6 +70,58 @@ TEST_CASE("parse_json_object: missing, malformed and non-object bodies") {
   CHECK((*parse_json("[1,2]") == Json::array({1, 2})));
 }
 
+TEST_CASE("regress: parse_json refuses what nlohmann alone would misread (a BOM, a NUL byte)") {
+  using namespace std::string_view_literals;
+  // nlohmann skips a leading UTF-8 byte order mark and stops at a NUL byte; CouchDB refuses both.
+  for (std::string_view text : {"\xEF\xBB\xBF{\"a\":1}"sv, "{\"a\":1}\0garbage"sv, "{\"a\":1}\0"sv,
+                                "\0{\"a\":1}"sv, "[1]\0"sv, "1\0"sv, "\xEF\xBB\xBF[]"sv,
+                                "{\"a\":\"x\0y\"}"sv}) {
+    CAPTURE(text);
+    auto parsed = parse_json(text);
+    REQUIRE_FALSE(parsed.has_value());
+    check_fails(parsed.error(), Code::kBadRequest, "invalid UTF-8 JSON");
+    auto object = parse_json_object(text);
+    REQUIRE_FALSE(object.has_value());
+    check_fails(object.error(), Code::kBadRequest, "invalid UTF-8 JSON");
+  }
+  // Invalid UTF-8 inside strings, as CouchDB: overlong forms, surrogates, truncated sequences.
+  for (std::string_view text : {"{\"a\":\"\xff\"}"sv, "{\"a\":\"\xc0\xaf\"}"sv,
+                                "{\"a\":\"\xed\xa0\x80\"}"sv, "{\"\xfe\":1}"sv,
+                                "{\"a\":\"\xe2\x82\"}"sv, "{\"a\":\"\xf4\x90\x80\x80\"}"sv}) {
+    CAPTURE(text);
+    auto parsed = parse_json(text);
+    REQUIRE_FALSE(parsed.has_value());
+    check_fails(parsed.error(), Code::kBadRequest, "invalid UTF-8 JSON");
+  }
+  // An escaped NUL and a BOM inside a string are data, not framing.
+  CHECK(parse_json(R"({"a":"x\u0000y"})")->at("a") == std::string("x\0y", 3));
+  CHECK(parse_json("{\"a\":\"\xEF\xBB\xBF\"}")->at("a") == "\xEF\xBB\xBF");
+  CHECK(parse_json(" {\"a\":1} \r\n")->at("a") == 1);
+}
+
+TEST_CASE("parse_json: at most 512 levels of arrays and objects; brackets in strings don't count") {
+  auto nested = [](size_t depth, std::string_view open, std::string_view close) {
+    std::string text;
+    for (size_t i = 0; i < depth; ++i) text += open;
+    for (size_t i = 0; i < depth; ++i) text += close;
+    return text;
+  };
+  CHECK(parse_json(nested(512, "[", "]")).has_value());
+  CHECK(parse_json(nested(256, "{\"a\":[", "]}")).has_value());  // objects count too: 512 levels
+  check_fails(parse_json(nested(257, "{\"a\":[", "]}")).error(), Code::kBadRequest,
+              "JSON nested too deeply");
+  check_fails(parse_json(nested(513, "[", "]")).error(), Code::kBadRequest, "JSON nested too deeply");
+  check_fails(parse_json(nested(100000, "[", "]")).error(), Code::kBadRequest,
+              "JSON nested too deeply");
+  check_fails(parse_json_object("{\"a\":" + nested(512, "[", "]") + "}").error(),
+              Code::kBadRequest, "JSON nested too deeply");
+  // Closed and reopened: the depth is the deepest point, not the number of brackets.
+  std::string wide = "[";
+  for (int i = 0; i < 1000; ++i) wide += (i ? "," : "") + nested(100, "[", "]");
+  CHECK(parse_json(wide + "]").has_value());
+  CHECK(parse_json("[\"" + std::string(2000, '[') + "\"]").has_value());
+}
+
 TEST_CASE("parse_json: keeps integers exact and key order") {
   auto json = parse_json(R"({"z":9007199254740993,"a":-9223372036854775808,"m":1.5})");
   REQUIRE(json.has_value());

@@ -35,6 +35,24 @@ TEST_CASE("path: a trailing slash is dropped and remembered (§What matters most
   CHECK_FALSE(make_request("/").trailing_slash());
 }
 
+TEST_CASE("regress: repeated slashes are dropped, as CouchDB routes PUT //db//doc as PUT /db/doc") {
+  CHECK((make_request("//db//doc").path() == Segments{"db", "doc"}));
+  CHECK((make_request("//db").path() == Segments{"db"}));
+  CHECK((make_request("/db///doc//att").path() == Segments{"db", "doc", "att"}));
+  CHECK((make_request("/db//_design//foo").path() == Segments{"db", "_design", "foo"}));
+  CHECK(make_request("//").path().empty());
+  CHECK(make_request("///").trailing_slash());
+  CHECK((make_request("/db//").path() == Segments{"db"}));
+  CHECK(make_request("/db//").trailing_slash());
+  CHECK_FALSE(make_request("//db").trailing_slash());
+  // An encoded slash is data: it neither splits a segment nor is dropped.
+  CHECK((make_request("/db/a%2F%2Fb").path() == Segments{"db", "a//b"}));
+  CHECK((make_request("//db?x=1").path() == Segments{"db"}));
+  CHECK(*make_request("//db?x=1").param("x") == "1");
+  CHECK((decode_path("//db//doc/") == std::vector<std::string>{"db", "doc"}));
+  CHECK_FALSE(decode_path("db/doc").has_value());
+}
+
 TEST_CASE("path: a target that is not origin-form is invalid") {
   CHECK(make_request("/db").target_valid());
   CHECK_FALSE(make_request("db").target_valid());

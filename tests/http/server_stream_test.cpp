@@ -89,6 +89,20 @@ TEST_CASE("streams_request_body: attachment PUTs stream") {
   CHECK_FALSE(streams(verb::put, "/db/doc/%zz"));
 }
 
+TEST_CASE("regress: streams_request_body splits repeated slashes as Request does") {
+  using bhttp::verb;
+  CHECK(streams(verb::put, "//db//doc//att"));
+  CHECK(streams(verb::put, "/db/doc//att"));
+  CHECK(streams(verb::put, "//db//_design//ddoc//att"));
+  CHECK(streams(verb::put, "//db//doc", "multipart/related; boundary=b"));
+  // Still one document, not an attachment: the empty segments are no names.
+  CHECK_FALSE(streams(verb::put, "//db//doc"));
+  CHECK_FALSE(streams(verb::put, "/db//doc//"));
+  CHECK_FALSE(streams(verb::put, "//db//_design//ddoc"));
+  CHECK_FALSE(streams(verb::put, "/db///_local//x//att"));
+  CHECK_FALSE(streams(verb::put, "//db//_security", "multipart/related; boundary=x"));
+}
+
 TEST_CASE("streams_request_body: multipart/related document PUTs stream") {
   using bhttp::verb;
   CHECK(streams(verb::put, "/db/doc", "multipart/related; boundary=\"abc\""));
@@ -545,6 +559,60 @@ TEST_CASE("streams_request_body: multipart/related by its media type alone (tab 
   CHECK(streams(verb::put, "/db/doc", "MULTIPART/RELATED"));
   CHECK_FALSE(streams(verb::put, "/db/doc", "multipart/relatedx; boundary=BB"));
   CHECK_FALSE(streams(verb::put, "/db/doc", "application/json"));
+}
+
+// Sends `request`, closes the sending side, and returns every byte the server sends until it closes.
+std::string exchange_until_close(uint16_t port, std::string_view request) {
+  Client client(port);
+  beast::error_code ec;
+  asio::write(client.socket, asio::buffer(request), ec);  // the server may refuse mid-request
+  client.socket.shutdown(tcp::socket::shutdown_send, ec);
+  std::string reply;
+  char piece[4096];
+  for (;;) {
+    const size_t n = client.socket.read_some(asio::buffer(piece), ec);
+    reply.append(piece, n);
+    if (ec) break;  // EOF once the server has answered and closed
+  }
+  return reply;
+}
+
+TEST_CASE("regress: a request the parser refuses is answered without a body when it says HEAD") {
+  LiveServer live;
+  const int calls = g_handler_calls;
+  const std::string big(70 * 1024, 'a');  // over the 64 KiB header limit
+  struct Case {
+    const char* what;
+    std::string tail;  // the request after its method token
+    unsigned status;
+  };
+  const Case cases[] = {
+      {"bad version", " / HTTP/9.9\r\n\r\n", 400},
+      {"bad target", " /\x01 HTTP/1.1\r\n\r\n", 400},
+      {"bad field", " / HTTP/1.1\r\nNo Colon\r\n\r\n", 400},
+      {"bad value", " / HTTP/1.1\r\nX: a\x01b\r\n\r\n", 400},
+      {"request line over the limit", " /" + big + " HTTP/1.1\r\n\r\n", 400},
+      {"field over the limit", " / HTTP/1.1\r\nX: " + big + "\r\n\r\n", 400},
+      {"unknown transfer coding", " / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 400},
+      {"body over the limit", " / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n", 413},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    for (std::string_view method : {"HEAD", "GET"}) {
+      CAPTURE(method);
+      const std::string reply = exchange_until_close(live.port, std::string(method) + c.tail);
+      const size_t end = reply.find("\r\n\r\n");
+      REQUIRE(end != std::string::npos);
+      CHECK(reply.starts_with("HTTP/1.1 " + std::to_string(c.status) + " "));
+      const std::string_view body = std::string_view(reply).substr(end + 4);
+      if (method == "HEAD") {
+        CHECK(body.empty());  // the JSON would be read as the start of the next response
+      } else {
+        CHECK(body.starts_with("{\"error\":"));
+      }
+    }
+  }
+  CHECK(g_handler_calls == calls);  // every one was refused by the parser, before routing
 }
 
 }  // namespace

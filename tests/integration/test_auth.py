@@ -141,6 +141,21 @@ class AuthTest(AuthTestCase):
                     self.assertError(self.req(method, path, headers=creds), 401, "unauthorized",
                                      BAD_CREDENTIALS)
 
+    def test_regress_basic_credentials_are_standard_base64_only(self):
+        # auth.cpp's own decoder read '-' as '+' and '_' as '/': the URL alphabet got through.
+        # CouchDB decodes Basic credentials with base64:decode, standard alphabet only.
+        creds = b"bob:pass>>>?"  # standard "Ym9iOnBhc3M+Pj4/", URL "Ym9iOnBhc3M-Pj4_"
+        standard = base64.b64encode(creds).decode()
+        url = base64.urlsafe_b64encode(creds).decode()
+        self.assertNotEqual(standard, url)
+        r = self.get("/_session", headers={"Authorization": f"Basic {standard}"})
+        self.assertError(r, 401, "unauthorized", BAD_CREDENTIALS)  # decodes; wrong password
+        for token in (url, url.rstrip("="), standard.replace("+", "-")):
+            with self.subTest(token=token):
+                r = self.get("/_session", headers={"Authorization": f"Basic {token}"})
+                self.assertError(r, 400, "bad_request",
+                                 "Authorization header has invalid base64 value")
+
     # ---- §2.1 cookie sessions -------------------------------------------------------------------
 
     def test_2_1_cookie_login_form_and_json(self):

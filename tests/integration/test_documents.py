@@ -356,6 +356,21 @@ class DocumentTest(NodeTestCase):
         self.assertIn("%41", ids)
         self.assertNotIn("A", ids)
 
+    def test_regress_repeated_slashes_route_as_one(self):
+        # CouchDB splits the path with string:tokens: PUT //db//doc is PUT /db/doc.
+        db = self.db
+        r = self.put(f"//{db}//twice", {"v": 1})
+        self.assertStatus(r, 201)
+        self.assertEqual(r.body["id"], "twice")
+        self.assertEqual(self.getdoc("twice").body["v"], 1)
+        self.assertEqual(self.get(f"//{db}///twice//").body["_rev"], r.body["rev"])
+        r = self.put(f"/{db}//twice//att.txt?rev={r.body['rev']}", b"bytes",
+                     content_type="text/plain")
+        self.assertStatus(r, 201)
+        self.assertEqual(self.get(f"{db_path(db)}/twice/att.txt").raw, b"bytes")
+        self.assertStatus(self.get(f"//{db}"), 200)
+        self.assertEqual(self.get(f"//{db}//_all_docs").body["total_rows"], 1)
+
     # ---- GET and its options (§6.1) ------------------------------------------------------------
 
     def test_6_1_get_missing_and_bad_rev(self):

@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
 # Fails when a folder includes a header from a layer above it (README: "Where the code lives").
-# revtree <- engine <- changes <- replicator <- http/server <- tools; http/client sits below replicator,
-# and http/multipart (pure: standard library only) below both http/client and http/server.
+# base <- revtree <- engine <- changes <- replicator <- http/server <- tools; http/client sits below
+# replicator, and http/multipart (pure: standard library only) below both http/client and
+# http/server. base (pure too) is below every other folder.
 set -euo pipefail
 root=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$root"
 
 # folder -> the project folders its #include "…" may name (besides itself)
 declare -A allowed=(
-  [revtree]=""
-  [engine]="revtree"
-  [changes]="engine revtree"
-  [http/multipart]=""
-  [http/client]="http/multipart"
-  [replicator]="changes engine revtree http/client http/multipart"
-  [http/server]="replicator changes engine revtree http/client http/multipart"
+  [base]=""
+  [revtree]="base"
+  [engine]="revtree base"
+  [changes]="engine revtree base"
+  [http/multipart]="base"
+  [http/client]="http/multipart base"
+  [replicator]="changes engine revtree http/client http/multipart base"
+  [http/server]="replicator changes engine revtree http/client http/multipart base"
 )
-layers="revtree engine changes http/multipart http/client replicator http/server tools"
+layers="base revtree engine changes http/multipart http/client replicator http/server tools"
 
 status=0
 for folder in "${!allowed[@]}"; do
@@ -53,7 +55,11 @@ done
 if grep -rnE '#include\s*[<"](sqlite3\.h|boost/|fstream|cstdio)' revtree; then
   echo "layering: revtree must stay pure (no SQLite, Boost or file I/O)"; status=1
 fi
-# http/multipart is fuzzed and shared by server and client: the standard library only.
+# base is below everything, and http/multipart is fuzzed and shared by server and client: the
+# standard library only, both.
+if [[ -d base ]] && grep -rnE '#include\s*[<"](sqlite3\.h|boost/|nlohmann/|spdlog/|tl/|openssl/|fstream|cstdio|iostream)' base; then
+  echo "layering: base must stay pure (standard library only, no I/O)"; status=1
+fi
 if [[ -d http/multipart ]] && grep -rnE '#include\s*[<"](sqlite3\.h|boost/|nlohmann/|spdlog/|tl/|fstream|cstdio|iostream)' http/multipart; then
   echo "layering: http/multipart must stay pure (standard library only, no I/O)"; status=1
 fi

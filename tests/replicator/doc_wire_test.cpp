@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "base/base64.h"
 #include "engine/attachments.h"
 #include "replicator/doc_wire.h"
 
@@ -174,7 +175,7 @@ TEST_CASE("doc_wire: an attachment spooled to a file is sent whole") {
     att.revpos = 1;
     DocUpdate update = replicated("s", {1, {"aaa"}}, false, Json::object(), {att});
     Json json = Json::parse(doc_wire::render_replicated(update));
-    CHECK(json["_attachments"]["big"]["data"] == engine::base64_encode(bytes));
+    CHECK(json["_attachments"]["big"]["data"] == base64_encode(bytes));
     check_same(update, round_trip(update));
   }
   std::filesystem::remove_all(dir);

@@ -2,7 +2,7 @@
 // §3.3 (the endpoint part of the replication id).
 #include <doctest/doctest.h>
 
-#include "engine/attachments.h"
+#include "base/base64.h"
 #include "replicator/endpoint.h"
 
 using namespace divan;
@@ -89,7 +89,7 @@ TEST_CASE("endpoint: userinfo credentials are percent-decoded and never shown") 
   CHECK(ep.redacted_url() == "http://adm:*****@localhost:5984/bar/");
   CHECK(ep.redacted_url().find("pa") == std::string::npos);
   CHECK(header(ep.request_headers(), "Authorization") ==
-        "Basic " + engine::base64_encode("adm:pa@ss:w"));
+        "Basic " + base64_encode("adm:pa@ss:w"));
 }
 
 TEST_CASE("endpoint: a user without a password has an empty password") {
@@ -123,7 +123,7 @@ TEST_CASE("endpoint: object form with headers and auth.basic") {
 TEST_CASE("endpoint: an Authorization: Basic header becomes credentials") {
   const Json v = {{"url", "http://h/db"},
                   {"headers",
-                   {{"authorization", "bAsIc " + engine::base64_encode("user:secret")},
+                   {{"authorization", "bAsIc " + base64_encode("user:secret")},
                     {"X-A", "a"}}}};
   const Endpoint ep = must_parse(v);
   REQUIRE(ep.credentials().has_value());
@@ -142,7 +142,7 @@ TEST_CASE("endpoint: an undecodable Basic header is dropped without credentials 
 }
 
 TEST_CASE("endpoint: credentials precedence is auth.basic, then userinfo, then header") {
-  const std::string hdr = "Basic " + engine::base64_encode("h:hp");
+  const std::string hdr = "Basic " + base64_encode("h:hp");
   const Json auth = {{"basic", {{"username", "a"}, {"password", "ap"}}}};
   struct Row {
     Json value;
@@ -175,7 +175,7 @@ TEST_CASE("endpoint: a non-Basic Authorization header stays a header, unless cre
       Json{{"url", "http://u:p@h/db"}, {"headers", {{"Authorization", "Bearer t0k"}}}});
   const Headers sent = both.request_headers();
   REQUIRE(sent.size() == 1);
-  CHECK(sent[0].second == "Basic " + engine::base64_encode("u:p"));
+  CHECK(sent[0].second == "Basic " + base64_encode("u:p"));
 }
 
 TEST_CASE("endpoint: local database names") {

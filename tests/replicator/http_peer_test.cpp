@@ -19,6 +19,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <doctest/doctest.h>
 
+#include "base/base64.h"
+#include "engine/random.h"
 #include "http/server/auth.h"
 #include "http/server/response.h"
 #include "http/server/routes.h"
@@ -208,7 +210,7 @@ TEST_CASE_FIXTURE(ScriptedFixture,
   REQUIRE(seen.size() == 4);
   for (const auto& s : seen) {
     CAPTURE(s.target);
-    CHECK(s.authorization == "Basic " + engine::base64_encode("us er:p@ss"));
+    CHECK(s.authorization == "Basic " + base64_encode("us er:p@ss"));
     CHECK(s.accept == "application/json");
     CHECK(s.content_type == (s.method == verb::post ? "application/json" : ""));
   }
@@ -563,12 +565,12 @@ TEST_CASE_FIXTURE(HttpPeerFixture, "HttpPeer §3.9: a member's design doc fails 
   admin.roles = {"_admin"};
   admin.hash = http::server::hash_password("secret", 1000);
   auth.admins.push_back(admin);
-  auth.secret = http::server::random_hex(32);
+  auth.secret = engine::random_hex(32);
   server_options.auth = std::make_shared<http::server::AuthService>(std::move(auth), catalog);
   db("dst");
   const uint16_t port = live().port();
   const std::pair<std::string, std::string> as_admin{
-      "Authorization", "Basic " + engine::base64_encode("admin:secret")};
+      "Authorization", "Basic " + base64_encode("admin:secret")};
   REQUIRE(side.raw(port, verb::put, "/_users/org.couchdb.user:bob",
                    R"({"name":"bob","password":"pw","roles":[],"type":"user"})", {as_admin})
               .status == 201);

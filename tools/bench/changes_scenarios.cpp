@@ -13,10 +13,10 @@
 #include <boost/beast/http/read.hpp>
 
 #include <algorithm>
-#include <charconv>
 #include <memory>
 #include <random>
 
+#include "base/numbers.h"
 #include "changes_stream.h"
 #include "interrupt.h"
 #include "scenario_support.h"
@@ -168,10 +168,7 @@ std::optional<std::size_t> probe_index(std::string_view id) {
   constexpr std::string_view kPrefix = "lat-";
   if (!id.starts_with(kPrefix)) return std::nullopt;
   id.remove_prefix(kPrefix.size());
-  std::size_t i = 0;
-  const auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), i);
-  if (ec != std::errc() || end != id.data() + id.size()) return std::nullopt;
-  return i;
+  return parse_unsigned<std::size_t>(id);
 }
 
 // Reads the live feed until the writer closes it, stamping each probe row with its arrival.

@@ -5,8 +5,9 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
 
-#include <charconv>
 #include <cstring>
+
+#include "base/numbers.h"
 
 namespace divan::bench {
 
@@ -61,10 +62,7 @@ std::optional<std::uint64_t> last_seq_in(std::string_view tail) {
   if (at == std::string_view::npos) return std::nullopt;
   tail.remove_prefix(at + kKey.size());
   if (!tail.empty() && tail.front() == '"') tail.remove_prefix(1);  // seqs may be JSON strings
-  std::uint64_t seq = 0;
-  const auto [end, ec] = std::from_chars(tail.data(), tail.data() + tail.size(), seq);
-  if (ec != std::errc() || end == tail.data()) return std::nullopt;
-  return seq;
+  return parse_unsigned<std::uint64_t>(tail.substr(0, tail.find_first_not_of("0123456789")));
 }
 
 ChangesStream::ChangesStream(const asio::any_io_executor& executor, std::size_t read_bytes)

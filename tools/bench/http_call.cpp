@@ -13,28 +13,13 @@
 
 #include <sstream>
 
+#include "base/base64.h"
+
 namespace divan::bench {
 namespace {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-
-}  // namespace
-
-std::string base64(std::string_view in) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  for (std::size_t i = 0; i < in.size(); i += 3) {
-    const std::size_t n = std::min<std::size_t>(3, in.size() - i);
-    uint32_t v = 0;
-    for (std::size_t k = 0; k < 3; ++k) v = v << 8 | (k < n ? static_cast<unsigned char>(in[i + k]) : 0u);
-    for (std::size_t k = 0; k < 4; ++k) out += k <= n ? kAlphabet[(v >> (18 - 6 * k)) & 63] : '=';
-  }
-  return out;
-}
-
-namespace {
 
 std::string percent_decode(std::string_view in) {
   std::string out;
@@ -82,7 +67,7 @@ std::optional<Target> make_target(std::string_view url, std::string& error) {
 
   Target target;
   if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
-    target.authorization = "Basic " + base64(percent_decode(rest.substr(0, at)));
+    target.authorization = "Basic " + base64_encode(percent_decode(rest.substr(0, at)));
     rest = rest.substr(at + 1);
   }
   std::string host(rest), port = "80";

@@ -35,8 +35,6 @@ std::optional<Target> make_target(std::string_view url, std::string& error);
 std::string serialise_request(const Target& target, http::verb method, std::string_view path,
                               std::string_view body = {}, std::string_view content_type = "application/json");
 
-// Standard base64 with padding, for inline attachment data and Basic credentials.
-std::string base64(std::string_view in);
 
 struct Response {
   unsigned status = 0;  // 0 when the exchange failed before a status line

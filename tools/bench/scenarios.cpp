@@ -5,6 +5,7 @@
 #include <cstring>
 #include <random>
 
+#include "base/base64.h"
 #include "docs.h"
 #include "interrupt.h"
 #include "scenario_support.h"
@@ -82,7 +83,7 @@ bool preload_small_attachments(const BenchContext& ctx, const char* scenario, co
       stamp_attachment(bytes.data(), static_cast<std::uint64_t>(n));
       docs.push_back({{"_id", small_doc_id(static_cast<std::uint64_t>(n))},
                       {"_attachments",
-                       {{"a.bin", {{"content_type", "application/octet-stream"}, {"data", base64(bytes)}}}}}});
+                       {{"a.bin", {{"content_type", "application/octet-stream"}, {"data", base64_encode(bytes)}}}}}});
     }
     const Response r = call(ctx.target, http::verb::post, "/" + db + "/_bulk_docs", json{{"docs", docs}}.dump());
     if (!r.ok() || r.body.find("\"error\"") != std::string::npos) {
