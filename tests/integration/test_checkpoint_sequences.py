@@ -2,23 +2,12 @@
 replicate with (replication-protocol.md §3.4, §10, §11; issue 12 part 1): each step's status and
 body shape asserted, against the real binary with an admin, as in production."""
 
-import base64
 import unittest
 
-from divan_harness import Node, db_path, doc_path
+from divan_harness import db_path, doc_path
+from replication_harness import AdminNode
 
-AUTH = {"Authorization": "Basic " + base64.b64encode(b"admin:pw").decode()}
 REP_ID = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"  # CouchDB: md5 hex of the replication's inputs
-
-
-class AdminNode(Node):
-    def __init__(self):
-        super().__init__(extra_args=["--admin", "admin:pw"])
-
-    def request(self, method, path, body=None, headers=None, **kw):
-        merged = dict(AUTH)
-        merged.update(headers or {})
-        return super().request(method, path, body=body, headers=merged, **kw)
 
 
 class CheckpointSequenceTests(unittest.TestCase):

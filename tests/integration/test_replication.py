@@ -6,67 +6,13 @@ import base64
 import hashlib
 import json
 import os
-import socket
 import time
 import unittest
 
-from divan_harness import Node, db_path, doc_path, seq_num, test_seed
+from divan_harness import db_path, doc_path, seq_num, test_seed
+from replication_harness import AdminNode, free_port, wait_until, written_this_run
 
-ADMIN, PASSWORD = "admin", "pw"
-AUTH = {"Authorization": "Basic " + base64.b64encode(f"{ADMIN}:{PASSWORD}".encode()).decode()}
-WAIT = 20.0  # seconds any replication in these tests may take to show its effect
-
-
-def free_port():
-    """A loopback port nothing listens on right now (bound, then closed)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def written_this_run(out):
-    """docs_written of a `_replicate` answer's own session: history counts are cumulative (a run
-    starts from the stats of the checkpoint it resumes, as CouchDB's do)."""
-    if out.get("no_changes"):
-        return 0
-    hist = out["history"]
-    return hist[0]["docs_written"] - (hist[1]["docs_written"] if len(hist) > 1 else 0)
-
-
-def wait_until(what, check, timeout=WAIT, step=0.05):
-    """Polls `check()` until it returns a truthy value; fails naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-class AdminNode(Node):
-    """A node with one server admin; every request carries the admin's credentials."""
-
-    def __init__(self, extra_args=(), **kw):
-        super().__init__(extra_args=["--admin", f"{ADMIN}:{PASSWORD}",
-                                     "--replication-backoff-ms", "300",
-                                     "--replication-backoff-cap-ms", "1000", *extra_args], **kw)
-
-    def request(self, method, path, body=None, headers=None, **kw):
-        merged = dict(AUTH)
-        merged.update(headers or {})
-        return super().request(method, path, body=body, headers=merged, **kw)
-
-    def url(self, db, credentials=True):
-        userinfo = f"{ADMIN}:{PASSWORD}@" if credentials else ""
-        return f"http://{userinfo}127.0.0.1:{self.port}{db_path(db)}"
-
-    def json(self, method, path, body=None, status=None):
-        resp = self.request(method, path, body=body)
-        if status is not None and resp.status != status:
-            raise AssertionError(f"{method} {path}: {resp.status} {resp.body!r}, wanted {status}")
-        return resp.body
+ADMIN, PASSWORD = "admin", "pw"  # AdminNode's defaults
 
 
 class ReplicationTestCase(unittest.TestCase):

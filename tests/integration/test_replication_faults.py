@@ -16,40 +16,20 @@ import threading
 import time
 import unittest
 
-from divan_harness import Node, db_path, doc_path, seq_num, test_seed
+from divan_harness import db_path, doc_path, seq_num, test_seed
 from fault_proxy import FaultProxy
-from test_replication import wait_until
+from replication_harness import AdminNode, wait_until
 
 ADMIN = "admin"
 # Distinctive, so that any occurrence of it in an answer or a log line is a leak.
 PASSWORD = "Fault-Pw-7e3q"
-AUTH = {"Authorization": "Basic " + base64.b64encode(f"{ADMIN}:{PASSWORD}".encode()).decode()}
 WAIT = 20.0       # seconds anything in these tests may take to show its effect
 FAULT_HOLD = 1.5  # seconds a fault stays on after the writes made during it
 
 
-class FaultNode(Node):
-    """A node with one server admin; every request carries the admin's credentials. Crashed
-    replications are retried after 300 ms (doubling, at most 1 s), not CouchDB's 30 s."""
-
-    def __init__(self, extra_args=(), **kw):
-        super().__init__(extra_args=["--admin", f"{ADMIN}:{PASSWORD}",
-                                     "--replication-backoff-ms", "300",
-                                     "--replication-backoff-cap-ms", "1000", *extra_args], **kw)
-
-    def request(self, method, path, body=None, headers=None, **kw):
-        merged = dict(AUTH)
-        merged.update(headers or {})
-        return super().request(method, path, body=body, headers=merged, **kw)
-
-    def url(self, db):
-        return f"http://{ADMIN}:{PASSWORD}@127.0.0.1:{self.port}{db_path(db)}"
-
-    def json(self, method, path, body=None, status=None):
-        resp = self.request(method, path, body=body)
-        if status is not None and resp.status != status:
-            raise AssertionError(f"{method} {path}: {resp.status} {resp.body!r}, wanted {status}")
-        return resp.body
+def FaultNode(extra_args=(), **kw):
+    """A node whose admin has the distinctive password (replication_harness.AdminNode)."""
+    return AdminNode(extra_args=extra_args, admin=ADMIN, password=PASSWORD, **kw)
 
 
 def proxy_url(proxy, db):
