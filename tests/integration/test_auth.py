@@ -306,7 +306,7 @@ class AuthTest(AuthTestCase):
         r = self.put(doc_path("_users", "org.couchdb.user:zed"),
                      {"name": "zed", "password": "x", "roles": [], "type": "user"},
                      headers=basic(name, "pw2"))
-        self.assertIn(r.status, (403, 404), r)
+        self.assertError(r, 403, "forbidden")
         self.assertError(self.get("/_users/_all_docs", headers=basic(name, "pw2")), 401,
                          "unauthorized", NOT_SERVER_ADMIN)
 

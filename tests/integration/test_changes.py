@@ -365,8 +365,6 @@ class ChangesNormalTest(ChangesTestCase):
     def test_13_1_include_docs_with_attachments(self):
         att = {"a.txt": {"content_type": "text/plain", "data": "aGVsbG8="}}
         r = self.put(doc_path(self.db, "att"), {"v": 1, "_attachments": att})
-        if r.status == 400 and "not supported" in str(r.body):
-            self.skipTest("attachments are not stored yet (issue 4)")
         self.assertStatus(r, 201)
         rev = r.body["rev"]
         row = self.changes(self.db, "include_docs=true")["results"][0]
