@@ -271,6 +271,28 @@ class ReplicatorDbTests(ReplicationTestCase):
         listing = self.a.json("GET", "/_scheduler/docs", status=200)
         self.assertIn("once", [d["doc_id"] for d in listing["docs"]])
 
+    def test_a_duplicate_doc_fails_with_couchdbs_reason(self):
+        self.ensure_replicator_db(self.a)
+        src = self.new_db(self.a)
+        spec = {"source": src, "target": f"dup-{self.counter}", "create_target": True,
+                "continuous": True}
+        self.a.json("PUT", doc_path("_replicator", "dup-one"), spec, status=201)
+        wait_until("the first running", lambda: self.a.get(
+            "/_scheduler/docs/_replicator/dup-one").status == 200)
+        self.a.json("PUT", doc_path("_replicator", "dup-two"), spec, status=201)
+        doc = wait_until("the duplicate failed", lambda: (lambda d: d if d.get(
+            "_replication_state") == "failed" else None)(
+            self.a.json("GET", doc_path("_replicator", "dup-two"))))
+        self.assertRegex(doc["_replication_state_reason"],
+                         r"^Replication `[0-9a-f]{32}\+continuous\+create_target` specified by "
+                         r"document `dup-two` already started, triggered by document `dup-one` "
+                         r"from db `_replicator`$")
+        row = self.a.json("GET", "/_scheduler/docs/_replicator/dup-two", status=200)
+        self.assertEqual(row["state"], "failed")
+        for docid in ("dup-one", "dup-two"):  # deleting the docs ends the job
+            rev = self.a.json("GET", doc_path("_replicator", docid))["_rev"]
+            self.a.json("DELETE", doc_path("_replicator", docid) + f"?rev={rev}", status=200)
+
     def test_an_invalid_doc_is_refused_with_403(self):
         self.ensure_replicator_db(self.a)
         resp = self.a.request("PUT", doc_path("_replicator", "bad"),
