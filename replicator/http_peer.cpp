@@ -319,6 +319,63 @@ PeerTask<std::string> HttpPeer::ensure_full_commit() {
 
 // ---- Changes --------------------------------------------------------------------------------
 
+// One page of a changes answer (see changes()): rows with their revs, last_seq, pending.
+// Plain code on any thread: changes() runs it off the job's strand while its frame waits.
+PeerResult<ChangesPage> HttpPeer::read_changes_page(const Response& response, verb method,
+                                                    const std::string& rel,
+                                                    const Json& since) const {
+  // Leading heartbeat newlines are whitespace to the parser.
+  auto body = parse_json(response.body);
+  if (!body || !body->is_object() || !body->contains("results") ||
+      !(*body)["results"].is_array()) {
+    return tl::unexpected(bad_answer(response, method, rel, "no results array"));
+  }
+  ChangesPage page;
+  Json last_row_seq;  // of every row, skipped ones included
+  for (auto& row : (*body)["results"]) {
+    if (!row.is_object() || !row.contains("seq")) {
+      return tl::unexpected(bad_answer(response, method, rel, "a row without seq"));
+    }
+    Change change;
+    last_row_seq = row["seq"];
+    change.seq = std::move(row["seq"]);
+    change.id = string_member(row, "id");
+    auto changes = row.find("changes");
+    if (changes == row.end() || !changes->is_array()) {
+      return tl::unexpected(bad_answer(response, method, rel, "a row without changes"));
+    }
+    for (const auto& item : *changes) {
+      auto rev = revtree::parse_rev(string_member(item, "rev"));
+      if (!rev) return tl::unexpected(bad_answer(response, method, rel, "a bad rev"));
+      change.revs.push_back(std::move(*rev));
+    }
+    // spec §3.6: a `removed` row (a filtered feed whose doc no longer passes) drops its first rev.
+    if (auto removed = row.find("removed");
+        removed != row.end() && removed->is_boolean() && removed->get<bool>() &&
+        !change.revs.empty()) {
+      change.revs.erase(change.revs.begin());
+    }
+    if (auto deleted = row.find("deleted"); deleted != row.end() && deleted->is_boolean()) {
+      change.deleted = deleted->get<bool>();
+    }
+    // spec §3.6: CouchDB skips (and logs) rows with an empty id.
+    if (change.id.empty()) continue;
+    page.rows.push_back(std::move(change));
+  }
+  if (auto last = body->find("last_seq"); last != body->end() && !last->is_null()) {
+    page.last_seq = std::move(*last);
+  } else if (!last_row_seq.is_null()) {
+    page.last_seq = std::move(last_row_seq);
+  } else {
+    page.last_seq = since;
+  }
+  if (auto pending = body->find("pending");
+      pending != body->end() && pending->is_number_integer() && pending->get<int64_t>() >= 0) {
+    page.pending = pending->get<uint64_t>();
+  }
+  return page;
+}
+
 PeerTask<ChangesPage> HttpPeer::changes(const ChangesRequest& request) {
   Query query;
   query.add("style", request.winning_revs_only ? "main_only" : "all_docs");
@@ -366,55 +423,13 @@ PeerTask<ChangesPage> HttpPeer::changes(const ChangesRequest& request) {
   if (!response) co_return tl::unexpected(response.error());
   if (response->status != 200) co_return tl::unexpected(status_error(*response, method, rel));
 
-  // Leading heartbeat newlines are whitespace to the parser.
-  auto body = parse_json(response->body);
-  if (!body || !body->is_object() || !body->contains("results") ||
-      !(*body)["results"].is_array()) {
-    co_return tl::unexpected(bad_answer(*response, method, rel, "no results array"));
-  }
-  ChangesPage page;
-  Json last_row_seq;  // of every row, skipped ones included
-  for (auto& row : (*body)["results"]) {
-    if (!row.is_object() || !row.contains("seq")) {
-      co_return tl::unexpected(bad_answer(*response, method, rel, "a row without seq"));
-    }
-    Change change;
-    last_row_seq = row["seq"];
-    change.seq = std::move(row["seq"]);
-    change.id = string_member(row, "id");
-    auto changes = row.find("changes");
-    if (changes == row.end() || !changes->is_array()) {
-      co_return tl::unexpected(bad_answer(*response, method, rel, "a row without changes"));
-    }
-    for (const auto& item : *changes) {
-      auto rev = revtree::parse_rev(string_member(item, "rev"));
-      if (!rev) co_return tl::unexpected(bad_answer(*response, method, rel, "a bad rev"));
-      change.revs.push_back(std::move(*rev));
-    }
-    // spec §3.6: a `removed` row (a filtered feed whose doc no longer passes) drops its first rev.
-    if (auto removed = row.find("removed");
-        removed != row.end() && removed->is_boolean() && removed->get<bool>() &&
-        !change.revs.empty()) {
-      change.revs.erase(change.revs.begin());
-    }
-    if (auto deleted = row.find("deleted"); deleted != row.end() && deleted->is_boolean()) {
-      change.deleted = deleted->get<bool>();
-    }
-    // spec §3.6: CouchDB skips (and logs) rows with an empty id.
-    if (change.id.empty()) continue;
-    page.rows.push_back(std::move(change));
-  }
-  if (auto last = body->find("last_seq"); last != body->end() && !last->is_null()) {
-    page.last_seq = std::move(*last);
-  } else if (!last_row_seq.is_null()) {
-    page.last_seq = std::move(last_row_seq);
-  } else {
-    page.last_seq = request.since;
-  }
-  if (auto pending = body->find("pending");
-      pending != body->end() && pending->is_number_integer() && pending->get<int64_t>() >= 0) {
-    page.pending = pending->get<uint64_t>();
-  }
+  // Parsing a page of rows is most of a changes read: off the job's strand, as read_bulk_get.
+  PeerResult<ChangesPage> page = tl::unexpected(PeerError{});
+  auto read = [&]() -> asio::awaitable<void> {
+    page = read_changes_page(*response, method, rel, request.since);
+    co_return;
+  };
+  co_await asio::co_spawn(asio::make_strand(client_.executor()), read, asio::use_awaitable);
   co_return page;
 }
 

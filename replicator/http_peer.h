@@ -154,6 +154,9 @@ class HttpPeer final : public Peer {
   PeerError bad_answer(const http::client::Response& response, boost::beast::http::verb method,
                        std::string_view rel, std::string_view what) const;
 
+  PeerResult<ChangesPage> read_changes_page(const http::client::Response& response,
+                                            boost::beast::http::verb method,
+                                            const std::string& rel, const Json& since) const;
   std::optional<PeerError> read_bulk_get(const http::client::Response& response,
                                          const std::string& rel,
                                          std::vector<FetchRequest>& requests,
