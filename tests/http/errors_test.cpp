@@ -1,6 +1,9 @@
 // errors.cpp: the one table from Code to {status, "error"} (http-api.md §1.3), and the error body.
 #include "http/server/errors.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include <doctest/doctest.h>
 
 #include "http/server/response.h"
@@ -38,6 +41,7 @@ TEST_CASE("§1.3 status codes and canonical errors, every code") {
       {Code::kRangeNotSatisfiable, status::range_not_satisfiable,
        "requested_range_not_satisfiable"},
       {Code::kContentMd5Mismatch, status::bad_request, "content_md5_mismatch"},
+      {Code::kDbNotFound, status::internal_server_error, "db_not_found"},
       {Code::kInternal, status::internal_server_error, "unknown_error"},
   };
   for (const Row& row : table) {
@@ -45,6 +49,14 @@ TEST_CASE("§1.3 status codes and canonical errors, every code") {
     ErrorInfo info = error_info(row.code);
     CHECK(info.status == row.http_status);
     CHECK(info.error == row.error);
+    // The replicator reads a remote's answer back through the same table.
+    CHECK(code_from_http(static_cast<unsigned>(row.http_status), row.error) == row.code);
+  }
+  // Every code has its row here: a new code cannot slip in without the spec's status.
+  for (int c = 0; c <= static_cast<int>(Code::kInternal); ++c) {
+    CAPTURE(c);
+    CHECK(std::any_of(std::begin(table), std::end(table),
+                      [&](const Row& row) { return static_cast<int>(row.code) == c; }));
   }
 }
 
