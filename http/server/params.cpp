@@ -1,6 +1,7 @@
 #include "http/server/params.h"
 
 #include "base/numbers.h"
+#include "http/multipart/multipart.h"
 
 namespace divan::http::server {
 
@@ -32,7 +33,9 @@ Result<std::optional<nlohmann::ordered_json>> json_param(const Request& req, std
 
 Result<void> require_json_content_type(const Request& req) {
   std::string_view type = req.header(bhttp::field::content_type);
-  if (type.empty() || type.starts_with("application/json")) return {};
+  // The media type alone, case-folded, as CouchDB compares it: "Application/JSON; charset=utf-8"
+  // is JSON, "application/jsonx" is not.
+  if (type.empty() || multipart::parse_media_type(type) == "application/json") return {};
   return fail(Code::kBadContentType, "Content-Type must be application/json");
 }
 

@@ -135,6 +135,10 @@ TEST_CASE("require_json_content_type: application/json with parameters; absent i
   CHECK(require_json_content_type(with_type("application/json")).has_value());
   CHECK(require_json_content_type(with_type("application/json; charset=utf-8")).has_value());
   CHECK(require_json_content_type(with_type("")).has_value());
+  // regress (issue 12 part 8): the media type is compared whole and case-insensitively.
+  CHECK(require_json_content_type(with_type("Application/JSON;charset=utf-8")).has_value());
+  CHECK_FALSE(require_json_content_type(with_type("application/jsonx")).has_value());
+  CHECK_FALSE(require_json_content_type(with_type("application/json-seq")).has_value());
   auto bad = require_json_content_type(with_type("text/plain"));
   REQUIRE_FALSE(bad.has_value());
   check_fails(bad.error(), Code::kBadContentType, "Content-Type must be application/json");
