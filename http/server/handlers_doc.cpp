@@ -1,7 +1,10 @@
 // Single documents: GET/HEAD/PUT/DELETE /{db}/{docid}, including `_design/` and `_local/` ids
 // (http-api.md §6, §8; revision-trees.md §6, §8).
+#include <algorithm>
+#include <charconv>
 #include <variant>
 
+#include "http/multipart/multipart.h"
 #include "http/server/doc_json.h"
 #include "http/server/handlers.h"
 #include "http/server/header_values.h"
@@ -21,7 +24,25 @@ Result<RevId> parse_rev_text(std::string_view text) {
   return *rev;
 }
 
-// Whether `accept` admits `type` (explicitly, via "major/*", via "*/*", or with no Accept at all).
+// The q of one Accept media range's parameters (";q=0.5;level=1"): 1 when absent, 0 for a
+// malformed one (RFC 9110 §12.4.2: q is 0 to 1 with at most three decimals).
+double accept_quality(std::string_view params) {
+  for (size_t start = 0; start < params.size();) {
+    size_t end = std::min(params.find(';', start), params.size());
+    std::string_view param = trim_ows(params.substr(start, end - start));
+    start = end + 1;
+    if (param.size() < 2 || (param[0] != 'q' && param[0] != 'Q') || param[1] != '=') continue;
+    std::string_view value = trim_ows(param.substr(2));
+    double q = 0;
+    auto [last, ec] = std::from_chars(value.data(), value.data() + value.size(), q);
+    if (ec != std::errc() || last != value.data() + value.size() || q < 0 || q > 1) return 0;
+    return q;
+  }
+  return 1;
+}
+
+// Whether `accept` admits `type` (explicitly, via "major/*", via "*/*", or with no Accept at all),
+// with a q above 0. Media types compare case-insensitively.
 bool accepts(std::string_view accept, std::string_view type) {
   if (accept.empty()) return true;
   std::string_view major = type.substr(0, type.find('/'));
@@ -31,12 +52,10 @@ bool accepts(std::string_view accept, std::string_view type) {
     accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
     size_t semi = range.find(';');
     std::string_view params = semi == std::string_view::npos ? "" : range.substr(semi);
-    range = trim_ows(range.substr(0, semi));
-    bool zero_q = params.find("q=0") != std::string_view::npos &&
-                  params.find("q=0.") == std::string_view::npos;
-    if (zero_q) continue;
-    if (range == type || range == "*/*" ||
-        (range.size() == major.size() + 2 && range.starts_with(major) && range.ends_with("/*"))) {
+    if (accept_quality(params) <= 0) continue;
+    const std::string media = multipart::parse_media_type(trim_ows(range)).value_or("");
+    if (media == type || media == "*/*" ||
+        (media.size() == major.size() + 2 && media.starts_with(major) && media.ends_with("/*"))) {
       return true;
     }
   }

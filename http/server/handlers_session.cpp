@@ -5,6 +5,7 @@
 #include <boost/url/url_view.hpp>
 #include <nlohmann/json.hpp>
 
+#include "http/multipart/multipart.h"
 #include "http/server/auth_service.h"
 #include "http/server/handlers.h"
 #include "http/server/json_body.h"
@@ -15,14 +16,6 @@ namespace divan::http::server {
 namespace {
 
 using Json = nlohmann::ordered_json;
-
-bool starts_with_ci(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(text[i])) != prefix[i]) return false;
-  }
-  return true;
-}
 
 struct LoginForm {
   std::optional<std::string> name;      // `name`
@@ -38,8 +31,10 @@ Result<LoginForm> parse_login(const Request& req) {
     else if (key == "username") form.username = std::move(value);
     else if (key == "password") form.password = std::move(value);
   };
-  std::string_view type = req.header(bhttp::field::content_type);
-  if (starts_with_ci(type, "application/x-www-form-urlencoded")) {
+  // The media type alone, case-folded (http/multipart's one parser).
+  const std::string media_type =
+      multipart::parse_media_type(req.header(bhttp::field::content_type)).value_or("");
+  if (media_type == "application/x-www-form-urlencoded") {
     // Parsed as the query of "/?<body>", the way Request parses query strings.
     std::string target = "/?" + req.body();
     auto url = boost::urls::parse_origin_form(target);
@@ -51,7 +46,7 @@ Result<LoginForm> parse_login(const Request& req) {
     }
     return form;
   }
-  if (starts_with_ci(type, "application/json")) {
+  if (media_type == "application/json") {
     auto json = parse_json_object(req.body());
     if (!json) return tl::unexpected(json.error());
     for (auto& [key, value] : json->items()) {

@@ -2,6 +2,7 @@
 CORS), §1.3 (the error strings) and §4.8 (_security)."""
 
 import base64
+import json
 import os
 import re
 import shutil
@@ -176,6 +177,18 @@ class AuthTest(AuthTestCase):
                 self.assertEqual(info.body["info"]["authentication_handlers"],
                                  ["cookie", "default"])
                 self.assertStatus(self.get("/_all_dbs", headers=cookie), 200)
+
+    def test_regress_session_content_types_by_media_type(self):
+        """issue 12 part 8: the login body's type is its media type, case-insensitive, whole."""
+        form = f"name={quote(ADMIN)}&password={quote(ADMIN_PW)}".encode()
+        for ctype in ("APPLICATION/X-WWW-FORM-URLENCODED", "application/x-www-form-urlencoded; "
+                      "charset=utf-8"):
+            with self.subTest(ctype=ctype):
+                self.assertStatus(self.post("/_session", form, content_type=ctype), 200)
+        body = json.dumps({"name": ADMIN, "password": ADMIN_PW}).encode()
+        self.assertStatus(self.post("/_session", body, content_type="Application/JSON"), 200)
+        self.assertEqual(self.post("/_session", body, content_type="application/jsonx").status,
+                         415)
 
     def test_2_1_user_login_roles_and_logout(self):
         r = self.login("bob", "bob-pw")

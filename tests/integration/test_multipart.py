@@ -273,6 +273,21 @@ class OpenRevsMultipartTest(MultipartTestBase):
         self.assertJsonReply(r)
         self.assertEqual(r.body[0]["ok"]["_rev"], self.rb)
 
+    def test_regress_accept_q_values_and_case(self):
+        """issue 12 part 8: q=0 in any spelling refuses a range; media types ignore case."""
+        q = self.query([self.rb])
+        for accept in ("MULTIPART/Mixed", "multipart/mixed;q=0.5", "application/json;q=0.1, "
+                       "multipart/mixed"):
+            with self.subTest(accept=accept):
+                _, found, _ = self.split_mixed(self.open_revs(q, {"Accept": accept}))
+                self.assertEqual(found[self.rb][0], "related")
+        for accept in ("multipart/mixed;q=0.0, application/json", "multipart/mixed; Q=0.000, "
+                       "application/json", "multipart/mixed;q=0, application/json"):
+            with self.subTest(accept=accept):
+                r = self.open_revs(q, {"Accept": accept})
+                self.assertStatus(r, 200)
+                self.assertJsonReply(r)
+
     def test_replicator_round_trip_into_other_db(self):
         """What the CouchDB replicator does: GET open_revs as multipart/mixed, PUT each nested
         multipart/related part as is with new_edits=false into the target."""
