@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <memory>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include "base/base64.h"
 #include "base/hex.h"
@@ -175,6 +177,36 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
   unsigned int length = 0;
   if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
             reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &length)) {
+    throw std::runtime_error("HMAC failed");
+  }
+  return std::string(reinterpret_cast<const char*>(out.data()), length);
+}
+
+KeyedHmac::KeyedHmac(std::string_view key) {
+  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  keyed_ = mac ? EVP_MAC_CTX_new(mac) : nullptr;
+  EVP_MAC_free(mac);
+  char sha256_name[] = "SHA256";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", sha256_name, 0),
+                               OSSL_PARAM_construct_end()};
+  if (!keyed_ || !EVP_MAC_init(keyed_, reinterpret_cast<const unsigned char*>(key.data()),
+                               key.size(), params)) {
+    EVP_MAC_CTX_free(keyed_);
+    throw std::runtime_error("HMAC-SHA256 unavailable");
+  }
+}
+
+KeyedHmac::~KeyedHmac() { EVP_MAC_CTX_free(keyed_); }
+
+std::string KeyedHmac::digest(std::string_view data) const {
+  std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> ctx(EVP_MAC_CTX_dup(keyed_),
+                                                                &EVP_MAC_CTX_free);
+  std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
+  size_t length = 0;
+  if (!ctx ||
+      !EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(data.data()),
+                      data.size()) ||
+      !EVP_MAC_final(ctx.get(), out.data(), &length, out.size())) {
     throw std::runtime_error("HMAC failed");
   }
   return std::string(reinterpret_cast<const char*>(out.data()), length);

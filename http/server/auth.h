@@ -18,6 +18,8 @@
 
 #include <boost/beast/http/verb.hpp>
 
+#include <openssl/types.h>
+
 #include "engine/error.h"
 
 namespace divan::http::server {
@@ -85,6 +87,24 @@ struct Credentials {
 // HMAC-SHA256 and SHA-256, raw bytes.
 std::string hmac_sha256(std::string_view key, std::string_view data);
 std::string sha256(std::string_view data);
+
+// HMAC-SHA256 under one fixed key, keyed once: each digest() copies the keyed state, where the
+// one-shot hmac_sha256() fetches the algorithm and hashes the key again on every call (most of
+// the per-request cost of a cached Basic credential).
+// Thread-safety: digest() may run on any threads at once.
+class KeyedHmac {
+ public:
+  explicit KeyedHmac(std::string_view key);
+  ~KeyedHmac();
+  KeyedHmac(const KeyedHmac&) = delete;
+  KeyedHmac& operator=(const KeyedHmac&) = delete;
+
+  // hmac_sha256(key, data), raw bytes.
+  std::string digest(std::string_view data) const;
+
+ private:
+  EVP_MAC_CTX* keyed_ = nullptr;
+};
 // Equal contents, in time that depends only on the lengths.
 bool constant_time_equal(std::string_view a, std::string_view b);
 

@@ -46,7 +46,7 @@ struct AuthService::Impl {
   engine::Catalog& catalog;
   std::map<std::string, std::shared_ptr<const Credentials>, std::less<>> admins;
   // Keys the password digests kept in `verified`, so the cache never holds a bare hash of one.
-  const std::string cache_key = engine::random_hex(32);
+  const KeyedHmac cache_mac{engine::random_hex(32)};
   std::shared_ptr<const RequestAuth> party_auth;  // the shared context of an admin-party request
 
   struct CachedUser {
@@ -165,7 +165,7 @@ bool AuthService::check_password(const Credentials& creds, std::string_view pass
   auto& s = *impl_;
   std::string key = creds.name;
   key.push_back('\0');
-  key += hmac_sha256(s.cache_key, password);
+  key += s.cache_mac.digest(password);
   std::string stamp = creds.hash.derived_key + "," + creds.hash.salt;
   {
     MutexLock lock(s.mu);

@@ -10,6 +10,7 @@
 
 #include "base/base64.h"
 #include "engine/random.h"
+#include "base/hex.h"
 #include "http/server/auth.h"
 #include "http/server/auth_config.h"
 #include "http/server/auth_service.h"
@@ -45,6 +46,18 @@ TEST_CASE("PBKDF2 known vectors (RFC 6070 for SHA-1; the same inputs for SHA-256
         "348c89dbcbd32b2f32d814b8116e84cf2b17347ebc1800181c4e2a1fb8dd53e1c635518c7dac47e9");
   CHECK_FALSE(pbkdf2_hex("md5", "password", "salt", 1));
   CHECK_FALSE(pbkdf2_hex("sha256", "password", "salt", 0));
+}
+
+TEST_CASE("KeyedHmac: HMAC-SHA256 under a fixed key (RFC 4231 case 2), as the one-shot form") {
+  const KeyedHmac jefe("Jefe");
+  CHECK(to_hex(jefe.digest("what do ya want for nothing?")) ==
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  const KeyedHmac keyed(std::string(100, 'k'));  // a key longer than the block size
+  for (std::string_view data : {std::string_view(), std::string_view("pw"),
+                                std::string_view("a much longer password, 40+ bytes long...")}) {
+    CHECK(keyed.digest(data) == hmac_sha256(std::string(100, 'k'), data));
+    CHECK(keyed.digest(data) == keyed.digest(data));  // the keyed state is never consumed
+  }
 }
 
 TEST_CASE("hash_password: salted, verifiable, never the same twice") {
