@@ -5,6 +5,7 @@ as production runs it, and bounded waits."""
 import base64
 import socket
 import time
+import unittest
 
 from divan_harness import Node, db_path
 
@@ -69,3 +70,31 @@ def written_this_run(out):
         return 0
     hist = out["history"]
     return hist[0]["docs_written"] - (hist[1]["docs_written"] if len(hist) > 1 else 0)
+
+
+class NodesTestCase(unittest.TestCase):
+    """Runs `node_count` nodes (make_node()) for the whole class: `nodes`, and `a`, `b` for the
+    first two. Each test must leave them alive; they are stopped by pid at the end."""
+
+    node_count = 2
+
+    @classmethod
+    def make_node(cls):
+        return AdminNode()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.nodes = [cls.make_node() for _ in range(cls.node_count)]
+        for node in cls.nodes:
+            node.start()
+        cls.a, cls.b = (cls.nodes + [None, None])[:2]
+
+    @classmethod
+    def tearDownClass(cls):
+        for node in cls.nodes:
+            node.stop()
+            node.cleanup()
+
+    def tearDown(self):
+        for node in self.nodes:
+            node.assert_alive()

@@ -10,31 +10,16 @@ import time
 import unittest
 
 from divan_harness import db_path, doc_path, seq_num, test_seed
-from replication_harness import AdminNode, free_port, wait_until, written_this_run
+from replication_harness import (AdminNode, NodesTestCase, free_port, wait_until,
+                                 written_this_run)
 
 ADMIN, PASSWORD = "admin", "pw"  # AdminNode's defaults
 
 
-class ReplicationTestCase(unittest.TestCase):
+class ReplicationTestCase(NodesTestCase):
     """Two nodes, A and B, for the whole class; each test uses databases of its own."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.a = AdminNode()
-        cls.b = AdminNode()
-        cls.a.start()
-        cls.b.start()
-        cls.counter = 0
-
-    @classmethod
-    def tearDownClass(cls):
-        for node in (cls.a, cls.b):
-            node.stop()
-            node.cleanup()
-
-    def tearDown(self):
-        self.a.assert_alive()
-        self.b.assert_alive()
+    counter = 0
 
     def new_db(self, node, name=None):
         type(self).counter += 1

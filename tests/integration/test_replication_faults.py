@@ -18,7 +18,7 @@ import unittest
 
 from divan_harness import db_path, doc_path, seq_num, test_seed
 from fault_proxy import FaultProxy
-from replication_harness import AdminNode, wait_until
+from replication_harness import AdminNode, NodesTestCase, wait_until
 
 ADMIN = "admin"
 # Distinctive, so that any occurrence of it in an answer or a log line is a leak.
@@ -74,7 +74,11 @@ def winner_view(node, db, docid):
             sorted(doc.get("_deleted_conflicts", [])))
 
 
-class ReplicationAsserts(unittest.TestCase):
+class ReplicationAsserts(NodesTestCase):
+
+    @classmethod
+    def make_node(cls):
+        return FaultNode()
 
     def new_db(self, node, tag):
         type(self).counter += 1
@@ -118,19 +122,14 @@ class FaultTests(ReplicationAsserts):
 
     @classmethod
     def setUpClass(cls):
-        cls.a = FaultNode()
-        cls.b = FaultNode()
-        cls.a.start()
-        cls.b.start()
+        super().setUpClass()
         cls.to_a = FaultProxy(cls.a.port).start()
         cls.to_b = FaultProxy(cls.b.port).start()
 
     @classmethod
     def tearDownClass(cls):
         stuck = cls.to_a.stop() + cls.to_b.stop()
-        for node in (cls.a, cls.b):
-            node.stop()
-            node.cleanup()
+        super().tearDownClass()
         if stuck:
             raise AssertionError(f"proxy threads did not end: {stuck}")
 
@@ -142,8 +141,7 @@ class FaultTests(ReplicationAsserts):
     def tearDown(self):
         self.to_a.clear()
         self.to_b.clear()
-        self.a.assert_alive()
-        self.b.assert_alive()
+        super().tearDown()
         for node in (self.a, self.b):
             self.assertNotIn(PASSWORD, node.log(), "a password in the node's log")
 
@@ -483,22 +481,7 @@ class FaultTests(ReplicationAsserts):
 
 class MeshTests(ReplicationAsserts):
     counter = 0
-
-    @classmethod
-    def setUpClass(cls):
-        cls.nodes = [FaultNode() for _ in range(3)]
-        for node in cls.nodes:
-            node.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        for node in cls.nodes:
-            node.stop()
-            node.cleanup()
-
-    def tearDown(self):
-        for node in self.nodes:
-            node.assert_alive()
+    node_count = 3
 
     def tree(self, node, db, docid):
         return winner_view(node, db, docid), leaves(node, db, docid)
@@ -626,22 +609,6 @@ class MeshTests(ReplicationAsserts):
 class BigAttachmentTests(ReplicationAsserts):
     counter = 0
 
-    @classmethod
-    def setUpClass(cls):
-        cls.a = FaultNode()
-        cls.b = FaultNode()
-        cls.a.start()
-        cls.b.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        for node in (cls.a, cls.b):
-            node.stop()
-            node.cleanup()
-
-    def tearDown(self):
-        self.a.assert_alive()
-        self.b.assert_alive()
 
     def test_a_20_mib_attachment_push_and_pull(self):
         src = self.new_db(self.a, "big")
@@ -711,22 +678,6 @@ def bad_bodies(src, dst):
 class BadInputTests(ReplicationAsserts):
     counter = 0
 
-    @classmethod
-    def setUpClass(cls):
-        cls.a = FaultNode()
-        cls.b = FaultNode()
-        cls.a.start()
-        cls.b.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        for node in (cls.a, cls.b):
-            node.stop()
-            node.cleanup()
-
-    def tearDown(self):
-        self.a.assert_alive()
-        self.b.assert_alive()
 
     def assertCouchError(self, resp, status, error, what):
         self.assertEqual(resp.status, status, f"{what}: {resp!r}")
