@@ -448,6 +448,7 @@ struct JobRun::Impl {
   asio::awaitable<void> read_changes() {
     auto executor = co_await asio::this_coro::executor;
     const unsigned workers = std::max(1u, spec().worker_processes);
+    const size_t batch_size = std::max(1u, spec().worker_batch_size);
     const bool continuous = spec().continuous;
     Json since = start.seq;
     bool live = false;
@@ -456,7 +457,7 @@ struct JobRun::Impl {
       if (stopping || failure) break;
       ChangesRequest request;
       request.since = since;
-      request.limit = std::max(1u, spec().worker_batch_size);
+      request.limit = batch_size * workers;
       request.live = live;
       request.timeout = tuning::kChangesHeartbeat;
       request.filter = spec().filter.kind == Filter::Kind::kNone ? nullptr : &spec().filter;
@@ -496,13 +497,23 @@ struct JobRun::Impl {
       }
       rows_seen = true;
       since = page.last_seq;
-      const uint64_t batch = tracker.begin(page.rows.back().seq);
-      ++in_flight;
-      asio::co_spawn(executor, worker(batch, std::move(page.rows)), [this](std::exception_ptr) {
-        --in_flight;
-        batch_done->notify();
-        checkpoint_due->notify();
-      });
+      // One page feeds several batches: a page is one round trip to the source, which the
+      // workers would otherwise wait on (the reader was the serial step of a pull).
+      for (size_t begin = 0; begin < page.rows.size() && !stopping && !failure;) {
+        while (in_flight >= workers && !failure) co_await batch_done->wait();
+        if (stopping || failure) break;
+        const size_t end = std::min(page.rows.size(), begin + batch_size);
+        std::vector<Change> rows(std::make_move_iterator(page.rows.begin() + begin),
+                                 std::make_move_iterator(page.rows.begin() + end));
+        begin = end;
+        const uint64_t batch = tracker.begin(rows.back().seq);
+        ++in_flight;
+        asio::co_spawn(executor, worker(batch, std::move(rows)), [this](std::exception_ptr) {
+          --in_flight;
+          batch_done->notify();
+          checkpoint_due->notify();
+        });
+      }
     }
     while (in_flight > 0) co_await batch_done->wait();
   }
