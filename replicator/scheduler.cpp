@@ -813,6 +813,21 @@ asio::awaitable<Result<Scheduler::ReplicateAnswer>> Scheduler::replicate(Replica
   co_return co_await impl->replicate(std::move(spec), std::move(writer));
 }
 
+asio::awaitable<Result<void>> Scheduler::create_database(const Endpoint& endpoint,
+                                                         const ReplicationSpec& spec,
+                                                         engine::Writer writer) {
+  auto impl = impl_;
+  auto peer = make_peer(PeerContext{impl->catalog, impl->notifier, impl->client}, endpoint, spec,
+                        std::move(writer), impl->background_stop);
+  auto created = co_await peer->create(spec.create_target_params);
+  if (created) co_return Result<void>();
+  const PeerError& e = created.error();
+  if (e.kind == PeerError::Kind::kHttp || e.kind == PeerError::Kind::kLocal) {
+    co_return tl::unexpected(Error{e.code, e.reason});
+  }
+  co_return tl::unexpected(Error{Code::kDbNotFound, "could not open " + endpoint.redacted_url()});
+}
+
 Json Scheduler::jobs(size_t limit, size_t skip) const {
   MutexLock lock(impl_->mu);
   Json rows = Json::array();

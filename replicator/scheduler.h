@@ -90,6 +90,13 @@ class Scheduler {
   boost::asio::awaitable<Result<ReplicateAnswer>> replicate(ReplicationSpec spec,
                                                             engine::Writer writer);
 
+  // Creates the database `endpoint` names unless it exists, as create_target does (§3.2): with
+  // `spec`'s tuning and create_target_params, local writes as `writer`. Errors: db_not_found for
+  // a host that does not answer, else what the peer answered (unauthorized, forbidden, …).
+  boost::asio::awaitable<Result<void>> create_database(const Endpoint& endpoint,
+                                                       const ReplicationSpec& spec,
+                                                       engine::Writer writer);
+
   // GET /_scheduler/jobs[/{id}] (§9.2), GET /_scheduler/docs[/{db}[/{docid}]] (§9.3): the JSON
   // answers. `states` empty: all.
   Json jobs(size_t limit, size_t skip) const;

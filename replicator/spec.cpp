@@ -103,7 +103,7 @@ Result<void> convert_option(const std::string& key, const Json& v, ReplicationSp
     if (!v.is_string()) return bad(param(key) + " must be a string");  // ours
     spec.replication_id = v.get<std::string>();
   } else if (key == "create_target" || key == "continuous" || key == "winning_revs_only" ||
-             key == "use_bulk_get" || key == "use_checkpoints") {
+             key == "use_bulk_get" || key == "use_checkpoints" || key == "bidirectional") {
     // use_checkpoints: CouchDB takes any value and crashes later on a non-boolean; we refuse it
     // with the same text as its siblings.
     auto b = to_bool(key, v);
@@ -113,6 +113,7 @@ Result<void> convert_option(const std::string& key, const Json& v, ReplicationSp
     if (key == "winning_revs_only") spec.winning_revs_only = *b;
     if (key == "use_bulk_get") spec.use_bulk_get = *b;
     if (key == "use_checkpoints") spec.use_checkpoints = *b;
+    if (key == "bidirectional") spec.bidirectional = *b;
   } else if (key == "create_target_params") {
     if (!v.is_object()) return bad(param(key) + " must be a JSON object");
     spec.create_target_params = v;
@@ -252,6 +253,11 @@ Result<ReplicationSpec> parse_replicator_doc(const Json& doc) {
     return fail(Code::kForbidden,  // ours: CouchDB 3 has no such check
                 "parameter `cancel` is not allowed in a _replicator document; delete the "
                 "document to cancel its replication");
+  }
+  if (spec->bidirectional) {
+    return fail(Code::kForbidden,  // ours: not yet for persistent jobs
+                "parameter `bidirectional` is not supported in a _replicator document yet; write "
+                "one document per direction");
   }
   if (auto id = doc.find("_id"); id != doc.end() && id->is_string()) spec->doc_id = *id;
   return spec;

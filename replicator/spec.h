@@ -95,6 +95,10 @@ struct ReplicationSpec {
   // `_replicate` only: cancel the replication this body describes, or the one named by
   // `replication_id` (also spelt `_local_id` or `id`; "base+ext" as _scheduler/jobs shows it).
   bool cancel = false;
+
+  // Ours (sync.h): both directions, source→target and target→source. `_replicate` only for now:
+  // a `_replicator` document refuses it.
+  bool bidirectional = false;
   std::optional<std::string> replication_id;
 
   // `_replicator` only: the document's `_id`.

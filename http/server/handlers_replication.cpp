@@ -12,6 +12,7 @@
 #include "replicator/replicator_db.h"
 #include "replicator/scheduler.h"
 #include "replicator/spec.h"
+#include "replicator/sync.h"
 
 namespace divan::http::server {
 
@@ -63,7 +64,14 @@ Task<Response> handle_replicate(Request& req, ServerContext& ctx) {
       }
     }
   }
-  auto answer = co_await ctx.scheduler->replicate(std::move(*spec), request_writer(req));
+  // Not `cond ? co_await a : co_await b`: GCC 12 miscompiles co_await inside ?:.
+  Result<replicator::Scheduler::ReplicateAnswer> answer = tl::unexpected(Error{});
+  if (spec->bidirectional) {
+    answer = co_await replicator::replicate_both(*ctx.scheduler, std::move(*spec),
+                                                 request_writer(req));
+  } else {
+    answer = co_await ctx.scheduler->replicate(std::move(*spec), request_writer(req));
+  }
   if (!answer) co_return error_response(answer.error());
   co_return json_answer(answer->accepted ? bhttp::status::accepted : bhttp::status::ok,
                         answer->body);

@@ -228,6 +228,77 @@ class ContinuousTests(ReplicationTestCase):
             c.cleanup()
 
 
+class BidirectionalTests(ReplicationTestCase):
+    """"bidirectional": true (ours, replicator/sync.h): both directions from one request."""
+
+    def test_one_shot_syncs_both_ways_and_answers_both_summaries(self):
+        a_db = self.new_db(self.a)
+        b_db = f"bidi-{self.counter}"
+        for i in range(4):
+            self.put(self.a, a_db, f"a{i}", {"v": i})
+        body = {"source": a_db, "target": self.b.url(b_db), "bidirectional": True,
+                "create_target": True}
+        out = self.replicate(self.a, body)
+        self.assertTrue(out["ok"])
+        self.assertEqual(written_this_run(out["source_to_target"]), 4)
+        self.assertTrue(out["target_to_source"].get("no_changes") or
+                        written_this_run(out["target_to_source"]) == 0, out)
+        # Both sides edit the same doc and add their own: one sync converges them.
+        for node, db, tag in ((self.a, a_db, "a"), (self.b, b_db, "b")):
+            rev = node.json("GET", doc_path(db, "a0"))["_rev"]
+            self.put(node, db, "a0", {"_rev": rev, "v": tag})
+            self.put(node, db, f"only-{tag}", {})
+        out = self.replicate(self.a, dict(body, create_target=False))
+        self.assertEqual(written_this_run(out["source_to_target"]), 2, out)
+        self.assertEqual(written_this_run(out["target_to_source"]), 2, out)
+        self.assertEqual(self.all_docs(self.a, a_db), self.all_docs(self.b, b_db))
+        self.assertEqual(self.tree_of(self.a, a_db, "a0"), self.tree_of(self.b, b_db, "a0"))
+        self.assertEqual(len(self.tree_of(self.a, a_db, "a0")[1]), 1)
+        # No ping-pong: a third sync writes nothing either way.
+        out = self.replicate(self.a, body)
+        for direction in ("source_to_target", "target_to_source"):
+            self.assertEqual(written_this_run(out[direction]), 0, out)
+
+    def test_continuous_keeps_both_directions_running_and_cancel_stops_both(self):
+        a_db = self.new_db(self.a)
+        b_db = self.new_db(self.b)
+        body = {"source": a_db, "target": self.b.url(b_db), "bidirectional": True,
+                "continuous": True}
+        resp = self.a.request("POST", "/_replicate", body=body)
+        self.assertEqual(resp.status, 202, resp.body)
+        ids = resp.body["_local_ids"]
+        self.assertEqual(len(ids), 2)
+        self.assertEqual(resp.body["_local_id"], ids[0])
+        self.assertNotEqual(ids[0], ids[1])
+        self.put(self.a, a_db, "from-a", {})
+        self.put(self.b, b_db, "from-b", {})
+        wait_until("both docs on both nodes", lambda: sorted(self.all_docs(self.a, a_db)) ==
+                   sorted(self.all_docs(self.b, b_db)) == ["from-a", "from-b"])
+        running = {j["id"] for j in self.a.json("GET", "/_scheduler/jobs")["jobs"]}
+        self.assertTrue(set(ids) <= running, running)
+        out = self.replicate(self.a, dict(body, cancel=True))
+        self.assertEqual(sorted(out["_local_ids"]), sorted(ids))
+        running = {j["id"] for j in self.a.json("GET", "/_scheduler/jobs")["jobs"]}
+        self.assertFalse(set(ids) & running, running)
+        resp = self.a.request("POST", "/_replicate", body=dict(body, cancel=True))
+        self.assertEqual(resp.status, 404, resp.body)
+
+    def test_bad_values_are_refused(self):
+        resp = self.a.request("POST", "/_replicate",
+                              body={"source": "a", "target": "b", "bidirectional": "yes"})
+        self.assertEqual(resp.status, 400, resp.body)
+        self.assertEqual(resp.body["reason"], "parameter `bidirectional` must be a boolean")
+        resp = self.a.request("POST", "/_replicate",
+                              body={"source": "nope", "target": "x", "bidirectional": True})
+        self.assertEqual(resp.status, 500, resp.body)
+        self.assertEqual(resp.body["error"], "db_not_found")
+        if self.a.get("/_replicator").status == 404:
+            self.a.json("PUT", "/_replicator", status=201)
+        resp = self.a.request("PUT", doc_path("_replicator", "both"),
+                              body={"source": "a", "target": "b", "bidirectional": True})
+        self.assertEqual(resp.status, 403, resp.body)
+
+
 class ReplicatorDbTests(ReplicationTestCase):
 
     def ensure_replicator_db(self, node):
