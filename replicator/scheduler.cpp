@@ -27,6 +27,7 @@
 #include "replicator/job_state.h"
 #include "replicator/peers.h"
 #include "replicator/rep_id.h"
+#include "replicator/strands.h"
 #include "replicator/replicator_db.h"
 #include "replicator/retry_policy.h"
 #include "replicator/wakeup.h"
@@ -38,13 +39,6 @@ using SystemClock = std::chrono::system_clock;
 using http::client::Origin;
 
 namespace {
-
-// A new strand that never runs a first step inline: the scheduler spawns runs, probes and
-// followers while holding its mutex, and each of them takes that mutex (an io_context executor
-// would otherwise run the coroutine on the spot, on this thread: a self-deadlock).
-asio::any_io_executor fresh_strand(asio::io_context& ioc) {
-  return asio::make_strand(asio::require(ioc.get_executor(), asio::execution::blocking.never));
-}
 
 struct DocKey {
   std::string db;
@@ -908,6 +902,14 @@ std::vector<Json> Scheduler::active_tasks() const {
     tasks.push_back(std::move(task));
   }
   return tasks;
+}
+
+std::optional<Scheduler::JobStatus> Scheduler::status(std::string_view id) const {
+  MutexLock lock(impl_->mu);
+  auto it = impl_->jobs.find(std::string(id));
+  if (it == impl_->jobs.end()) return std::nullopt;
+  const Job& job = *it->second;
+  return JobStatus{state_name(job.state), Impl::stats_json(job), job.last_error};
 }
 
 std::vector<JobSummary> Scheduler::summaries() const {

@@ -106,6 +106,15 @@ class Scheduler {
   std::optional<Json> doc(std::string_view db, std::string_view doc_id) const;
   // GET /_active_tasks (http-api.md §3): one entry per running replication.
   std::vector<Json> active_tasks() const;
+  // One job's state name, its `info` as _scheduler/jobs shows it (docs_written, changes_pending,
+  // lag_seconds, …) and its last error ("" if none). nullopt: no such job.
+  struct JobStatus {
+    std::string state;
+    Json info;
+    std::string last_error;
+  };
+  std::optional<JobStatus> status(std::string_view id) const;
+
   // Every job and doc, briefly (tests, health).
   std::vector<JobSummary> summaries() const;
 

@@ -22,6 +22,7 @@
 #include "http/server/auth_service.h"
 #include "http/server/server.h"
 #include "http/server/users_db.h"
+#include "replicator/mesh.h"
 #include "replicator/scheduler.h"
 #include "replicator/tuning.h"
 
@@ -46,6 +47,10 @@ struct ServeFlags {
   size_t max_replications = divan::replicator::tuning::kMaxJobs;
   uint64_t replication_backoff_ms = divan::replicator::tuning::kJobBackoffBase.count();
   uint64_t replication_backoff_cap_ms = divan::replicator::tuning::kJobBackoffCap.count();
+  // The sync mesh (replicator/mesh.h).
+  std::vector<std::string> peers;
+  std::string peer_dbs;
+  uint64_t peer_probe_ms = 5000;
 };
 
 void add_serve_flags(CLI::App& app, ServeFlags& flags) {
@@ -92,6 +97,17 @@ void add_serve_flags(CLI::App& app, ServeFlags& flags) {
   app.add_option("--replication-backoff-cap-ms", flags.replication_backoff_cap_ms,
                  "Longest wait of a crashed replication before it runs again")
       ->envname("DIVAN_REPLICATION_BACKOFF_CAP_MS")->capture_default_str();
+  app.add_option("--peer", flags.peers,
+                 "Sync every database with this node (http(s)://user:pass@host:port; repeatable, "
+                 "or comma-separated). Kept in <data-dir>/mesh_peers.json")
+      ->envname("DIVAN_PEERS")->delimiter(',');
+  app.add_option("--peer-dbs", flags.peer_dbs,
+                 "Which databases the mesh syncs: globs, !glob excludes (\"*,!tmp_*\"); system "
+                 "databases only when a pattern starting with _ names them")
+      ->envname("DIVAN_PEER_DBS");
+  app.add_option("--peer-probe-ms", flags.peer_probe_ms,
+                 "How often the mesh checks each peer and its list of databases")
+      ->envname("DIVAN_PEER_PROBE_MS")->capture_default_str()->check(CLI::PositiveNumber);
 }
 
 int serve(const ServeFlags& flags) {
@@ -158,6 +174,17 @@ int serve(const ServeFlags& flags) {
   scheduler_options.job_backoff_cap = std::chrono::milliseconds(
       std::max(flags.replication_backoff_ms, flags.replication_backoff_cap_ms));
   divan::replicator::Scheduler scheduler(ioc, catalog, notifier, client, scheduler_options);
+  auto peer_dbs = divan::replicator::DbPatterns::parse(flags.peer_dbs);
+  if (!peer_dbs) {
+    spdlog::critical("{}", peer_dbs.error().reason);
+    return EXIT_FAILURE;
+  }
+  divan::replicator::MeshOptions mesh_options;
+  mesh_options.peers_file = std::filesystem::path(flags.data_dir) / "mesh_peers.json";
+  mesh_options.peers = flags.peers;
+  mesh_options.dbs = std::move(*peer_dbs);
+  mesh_options.probe_interval = std::chrono::milliseconds(flags.peer_probe_ms);
+  divan::replicator::Mesh mesh(ioc, catalog, scheduler, client, std::move(mesh_options));
 
   auth_options.session_timeout = flags.session_timeout;
   auth_options.cors.origins = divan::http::server::CorsOptions::parse_origins(flags.cors_origins);
@@ -173,6 +200,7 @@ int serve(const ServeFlags& flags) {
   server_options.threads = threads;
   server_options.io_context = &ioc;
   server_options.scheduler = &scheduler;
+  server_options.mesh = &mesh;
   server_options.auth = std::make_shared<divan::http::server::AuthService>(std::move(auth_options), catalog);
   divan::http::server::Server server(server_options, catalog, notifier);
   uint16_t port = 0;
@@ -196,13 +224,20 @@ int serve(const ServeFlags& flags) {
   }
   if (cors) spdlog::info("CORS enabled for origins: {}", flags.cors_origins);
   scheduler.start();  // the _replicator jobs: after listening, so a local peer can be reached
+  if (auto started = mesh.start(); !started) {
+    spdlog::critical("{}", started.error().reason);
+    return EXIT_FAILURE;
+  }
   server.run();
   // The io_context has stopped. Cancel every replication (their last checkpoints are what they
   // wrote before) and let their coroutines unwind on this thread, bounded.
+  mesh.stop();
   scheduler.stop();
   client.shutdown();
   ioc.restart();
-  for (int i = 0; i < 500 && !scheduler.idle(); ++i) ioc.run_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 500 && !(scheduler.idle() && mesh.idle()); ++i) {
+    ioc.run_for(std::chrono::milliseconds(10));
+  }
   catalog.close_all();  // drains every writer: acknowledged and queued writes are committed
   spdlog::info("stopped");
   return EXIT_SUCCESS;

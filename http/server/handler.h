@@ -15,6 +15,7 @@
 #include "http/server/request.h"
 
 namespace divan::replicator {
+class Mesh;
 class Scheduler;
 }
 
@@ -37,6 +38,8 @@ struct ServerContext {
   // The node's replications (replicator/scheduler.h); nullptr: the replication endpoints answer
   // that this node runs none.
   replicator::Scheduler* scheduler = nullptr;
+  // The node's sync mesh (replicator/mesh.h); nullptr: /_mesh answers that there is none.
+  replicator::Mesh* mesh = nullptr;
 };
 
 using Handler = Task<Response> (*)(Request&, ServerContext&);

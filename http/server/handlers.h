@@ -55,6 +55,9 @@ Task<Response> handle_db_updates(Request& req, ServerContext& ctx);
 Task<Response> handle_replicate(Request& req, ServerContext& ctx);
 Task<Response> handle_scheduler_jobs(Request& req, ServerContext& ctx);
 Task<Response> handle_scheduler_docs(Request& req, ServerContext& ctx);
+Task<Response> handle_mesh(Request& req, ServerContext& ctx);
+Task<Response> handle_mesh_peers(Request& req, ServerContext& ctx);
+Task<Response> handle_mesh_peer_delete(Request& req, ServerContext& ctx);
 Task<Response> handle_active_tasks(Request& req, ServerContext& ctx);
 
 // handlers_all_docs.cpp: id-ordered listings

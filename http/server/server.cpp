@@ -75,6 +75,7 @@ struct Server::Impl {
     context.auth = options.auth.get();
     context.max_attachment_size = options.max_attachment_size;
     context.scheduler = options.scheduler;
+    context.mesh = options.mesh;
   }
 
   size_t thread_count() const {

@@ -17,6 +17,7 @@
 #include "http/server/handler.h"
 
 namespace divan::replicator {
+class Mesh;
 class Scheduler;
 }
 
@@ -58,6 +59,8 @@ struct ServerOptions {
   boost::asio::io_context* io_context = nullptr;
   // The node's replications (POST /_replicate, /_scheduler/*, /_active_tasks); null: none.
   replicator::Scheduler* scheduler = nullptr;
+  // The node's sync mesh (/_mesh, /_mesh/peers); null: none.
+  replicator::Mesh* mesh = nullptr;
 };
 
 class Server {

@@ -1,0 +1,58 @@
+// The sync mesh's endpoints (replicator/mesh.h): GET /_mesh (health: 200 when every peer is
+// reachable, else 503, so a load balancer can use it), GET|POST /_mesh/peers, DELETE
+// /_mesh/peers/{name}. The work is the Mesh's; these only parse and answer.
+#include <string>
+
+#include "http/server/handlers.h"
+#include "http/server/params.h"
+#include "http/server/response.h"
+#include "replicator/mesh.h"
+
+namespace divan::http::server {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+const Error kNoMesh{Code::kNotFound, "this node runs no sync mesh"};
+
+Response json_answer(bhttp::status status, const Json& body) {
+  return json_response(status, body.dump());
+}
+
+}  // namespace
+
+Task<Response> handle_mesh(Request& req, ServerContext& ctx) {
+  (void)req;
+  if (!ctx.mesh) co_return error_response(kNoMesh);
+  auto health = ctx.mesh->health();
+  co_return json_answer(health.healthy ? bhttp::status::ok : bhttp::status::service_unavailable,
+                        health.body);
+}
+
+Task<Response> handle_mesh_peers(Request& req, ServerContext& ctx) {
+  if (!ctx.mesh) co_return error_response(kNoMesh);
+  if (req.method() == bhttp::verb::get) {
+    co_return json_answer(bhttp::status::ok, ctx.mesh->peers());
+  }
+  if (auto ok = require_json_content_type(req); !ok) co_return error_response(ok.error());
+  auto body = parse_json_object(req.body());
+  if (!body) co_return error_response(body.error());
+  auto url = body->find("url");
+  if (url == body->end() || !url->is_string()) {
+    co_return error_response(Error{Code::kBadRequest, "`url` must be the peer's URL"});
+  }
+  auto added = ctx.mesh->add_peer(url->get<std::string>());
+  if (!added) co_return error_response(added.error());
+  co_return json_answer(bhttp::status::created, *added);
+}
+
+Task<Response> handle_mesh_peer_delete(Request& req, ServerContext& ctx) {
+  if (!ctx.mesh) co_return error_response(kNoMesh);
+  const auto& path = req.path();
+  auto removed = ctx.mesh->remove_peer(path.back());
+  if (!removed) co_return error_response(removed.error());
+  co_return json_answer(bhttp::status::ok, *removed);
+}
+
+}  // namespace divan::http::server

@@ -1,0 +1,104 @@
+// A sync mesh: peers declared once (`divan serve --peer URL`, /_mesh/peers), and every database of
+// this node kept in continuous two-way sync with the database of the same name on each peer.
+//
+// For each peer one coroutine (the peer's loop) does, over and over:
+//   1. probe: GET / on the peer (reachable or not, round-trip time, last contact, last error);
+//      a silent peer is probed again with retry_policy.h host_probe_delay (full jitter, capped);
+//   2. reconcile: the union of this node's databases and the peer's (GET /_all_dbs), filtered by
+//      `--peer-dbs`, each one created where it is missing (here or on the peer), and for each a
+//      pair of continuous one-way jobs in the Scheduler (push: db → peer/db, pull: peer/db → db);
+//   3. wait: until the probe interval passes, this node creates a database (catalog event) or the
+//      peer does (a longpoll on its `_db_updates`, followed by a second coroutine per peer).
+// The jobs are ordinary transient jobs: their retries, backoff and checkpoints are the Scheduler's,
+// and after a restart the mesh makes them again and they resume from their checkpoints.
+//
+// Deleting a database is never propagated: a database deleted here comes back from a peer that
+// still has it. To retire one, delete it on every node or leave it out with `--peer-dbs`.
+//
+// A peer whose GET / shows this node's own uuid is this node (a shared peer list names every node):
+// it is kept in the list, shown as `self`, and never synced with.
+//
+// Thread-safety: every public method may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
+
+#include "engine/catalog.h"
+#include "engine/error.h"
+#include "http/client/client.h"
+#include "replicator/scheduler.h"
+
+namespace divan::replicator {
+
+// `--peer-dbs`: which databases a mesh syncs. A comma-separated list of shell globs (fnmatch);
+// `!glob` excludes. A database syncs when it matches an include (or there are none) and no
+// exclude. System databases (a name starting with '_') sync only when an include names them with
+// a pattern that itself starts with '_'.
+class DbPatterns {
+ public:
+  // bad_request for an empty pattern in the list ("a,,b", "!").
+  [[nodiscard]] static Result<DbPatterns> parse(std::string_view list);
+  bool matches(std::string_view db) const;
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string text_;
+  std::vector<std::string> include_;
+  std::vector<std::string> exclude_;
+};
+
+struct MeshOptions {
+  std::filesystem::path peers_file;  // the persisted peer list (written 0600: URLs hold passwords)
+  std::vector<std::string> peers;    // --peer: added at start (and persisted)
+  DbPatterns dbs;                    // --peer-dbs
+  std::chrono::milliseconds probe_interval{5000};
+  std::chrono::milliseconds probe_timeout{5000};
+};
+
+class Mesh {
+ public:
+  Mesh(boost::asio::io_context& ioc, engine::Catalog& catalog, Scheduler& scheduler,
+       http::client::Client& client, MeshOptions options);
+  ~Mesh();  // stop()
+  Mesh(const Mesh&) = delete;
+  Mesh& operator=(const Mesh&) = delete;
+
+  // Loads the peer file, adds `options.peers`, and starts every peer's loop. Errors: an unreadable
+  // or malformed peer file, a bad --peer URL (the node should not start).
+  [[nodiscard]] Result<void> start();
+  // Stops every loop (and the jobs the mesh made). Does not wait: see idle().
+  void stop();
+  bool idle() const;
+
+  // POST /_mesh/peers {"url": …}: adds and persists a peer (an http(s) URL of a server root, with
+  // credentials for it). Adding one already there changes nothing. bad_request for a bad URL.
+  [[nodiscard]] Result<Json> add_peer(std::string_view url);
+  // DELETE /_mesh/peers/{name}: stops syncing with the peer named `name` (its URL without
+  // credentials, as peers() shows it) and forgets it. not_found if unknown. Its databases stay.
+  [[nodiscard]] Result<Json> remove_peer(std::string_view name);
+  // GET /_mesh/peers: {"peers":[name, …], "dbs": "<--peer-dbs>", "note": "<deletions …>"}.
+  Json peers() const;
+
+  // GET /_mesh: every peer (reachable, rtt_ms, last_contact, last_error, next_retry) and per
+  // database its push and pull job (state, changes_pending, lag_seconds, docs_per_second,
+  // docs_written). `healthy`: every peer other than this node itself is reachable.
+  struct Health {
+    Json body;
+    bool healthy = true;
+  };
+  Health health() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace divan::replicator
