@@ -25,6 +25,7 @@
 
 #include "base/thread_annotations.h"
 #include "replicator/job_state.h"
+#include "replicator/rep_id.h"
 #include "replicator/retry_policy.h"
 #include "replicator/strands.h"
 #include "replicator/wakeup.h"
@@ -95,12 +96,10 @@ Result<void> write_file_atomically(const std::filesystem::path& path, const std:
 // A peer's reason for refusing a request, for last_error: "401 unauthorized: Name or password is
 // incorrect.".
 std::string http_error(const http::client::Response& response) {
-  std::string text = std::to_string(response.status);
   auto body = Json::parse(response.body, nullptr, false);
-  if (body.is_object()) {
-    text += " " + body.value("error", std::string()) + ": " + body.value("reason", std::string());
-  }
-  return text;
+  if (!body.is_object()) return std::to_string(response.status);
+  return fmt::format("{} {}: {}", response.status, body.value("error", std::string()),
+                     body.value("reason", std::string()));
 }
 
 Json time_or_null(std::optional<SystemClock::time_point> t) {
@@ -147,18 +146,33 @@ bool DbPatterns::matches(std::string_view db) const {
 
 namespace {
 
-// One direction of one database's sync with one peer: the Scheduler job, and the samples its
-// docs/s comes from.
+enum class Way { kPush, kPull };  // push: this node → peer; pull: peer → this node
+
+// One direction of one database's sync with one peer. It is carried by one-shot replications
+// ("runs"), started when something may have changed there, one at a time: a trigger that comes
+// during a run makes one more run after it. So an idle database costs no job, no feed and no
+// connection. Pulls from a peer without `_db_updates` use a continuous job instead.
 struct Direction {
-  std::string job_id;
-  uint64_t docs_written = 0;
+  bool running = false;
+  bool again = false;
+  // The oldest change not yet carried by a finished run, and the part of it the current run
+  // carries: what lag_seconds counts from.
+  std::optional<SteadyClock::time_point> dirty_since;
+  std::optional<SteadyClock::time_point> run_carries_since;
+  std::string job_id;         // the current (or last) run's job id
+  std::string continuous_id;  // pull from a peer without _db_updates
+  std::string last_error;     // the last run's error; "" when it succeeded
+  std::optional<SystemClock::time_point> last_run;
+  uint64_t docs_written = 0;  // cumulative, as the checkpoint history counts
+  uint64_t sampled_docs = 0;
   SteadyClock::time_point sampled_at{};
   double docs_per_second = 0;
 };
 
 struct DbSync {
-  Direction push;  // this node → peer
-  Direction pull;  // peer → this node
+  Direction push;
+  Direction pull;
+  Direction& way(Way w) { return w == Way::kPush ? push : pull; }
 };
 
 struct PeerState {
@@ -168,14 +182,15 @@ struct PeerState {
   std::shared_ptr<StopToken> stop = std::make_shared<StopToken>();
   asio::any_io_executor strand;
   std::shared_ptr<Wakeup> wakeup;           // the peer loop's: a database created, or stop
-  std::shared_ptr<Wakeup> follower_wakeup;  // the _db_updates follower's pause: stop
+  std::shared_ptr<Wakeup> follower_wakeup;  // the _db_updates follower's pauses: stop
   StopToken::Registration wake_on_stop;
   StopToken::Registration follower_wake_on_stop;
 
-  // Health, under Impl::mu.
+  // Under Impl::mu.
   bool probed = false;
   bool reachable = false;
   bool self = false;
+  bool has_db_updates = true;  // false: pulls run as continuous jobs
   double rtt_ms = 0;
   std::optional<SystemClock::time_point> last_contact;
   std::optional<SystemClock::time_point> next_retry;
@@ -189,26 +204,46 @@ struct PeerState {
   }
 };
 
+using PeerPtr = std::shared_ptr<PeerState>;
+
 }  // namespace
 
 struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
-  Impl(asio::io_context& ioc, engine::Catalog& catalog, Scheduler& scheduler,
-       http::client::Client& client, MeshOptions options)
-      : ioc(ioc), catalog(catalog), scheduler(scheduler), client(client),
-        options(std::move(options)) {}
+  Impl(asio::io_context& ioc, engine::Catalog& catalog, changes::Notifier& notifier,
+       Scheduler& scheduler, http::client::Client& client, MeshOptions options)
+      : ioc(ioc), catalog(catalog), notifier(notifier), scheduler(scheduler), client(client),
+        options(std::move(options)), strand(fresh_strand(ioc)), local_wakeup(Wakeup::make(strand)) {}
 
   asio::io_context& ioc;
   engine::Catalog& catalog;
+  changes::Notifier& notifier;
   Scheduler& scheduler;
   http::client::Client& client;
   const MeshOptions options;
+  const engine::Writer node = engine::Writer::node();
 
   mutable Mutex mu;
-  std::map<std::string, std::shared_ptr<PeerState>> peers GUARDED_BY(mu);
+  std::map<std::string, PeerPtr> peers GUARDED_BY(mu);
   bool stopped GUARDED_BY(mu) = false;
   std::mt19937_64 rng GUARDED_BY(mu){std::random_device{}()};
-  std::shared_ptr<engine::Catalog::Subscription> subscription;
-  std::atomic<int> coroutines{0};  // peer loops and _db_updates followers still running
+  std::atomic<int> coroutines{0};  // everything spawned and still running
+
+  // This node's database events (commits, creations, deletions): one follower.
+  asio::any_io_executor strand;
+  std::shared_ptr<Wakeup> local_wakeup;
+  std::shared_ptr<changes::Notifier::Subscription> local_events;
+  std::shared_ptr<StopToken> local_stop = std::make_shared<StopToken>();
+  StopToken::Registration local_wake_on_stop;
+
+  template <typename Awaitable>
+  void spawn(asio::any_io_executor executor, Awaitable awaitable, const char* what) {
+    ++coroutines;
+    asio::co_spawn(std::move(executor), std::move(awaitable),
+                   [self = shared_from_this(), what](std::exception_ptr e) {
+                     if (e) spdlog::error("mesh: {} failed", what);
+                     --self->coroutines;
+                   });
+  }
 
   // ---- Peers ------------------------------------------------------------------------------------
 
@@ -231,30 +266,17 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
     peer->wake_on_stop = peer->stop->on_stop(peer->wakeup->callback());
     peer->follower_wake_on_stop = peer->stop->on_stop(peer->follower_wakeup->callback());
     peers.emplace(name, peer);
-    if (!stopped) spawn(peer);
+    if (!stopped) {
+      spawn(peer->strand, peer_loop(shared_from_this(), peer), "a peer loop");
+      spawn(peer->strand, follow_db_updates(shared_from_this(), peer), "a _db_updates follower");
+    }
     return true;
   }
 
-  void spawn(const std::shared_ptr<PeerState>& peer) {
-    auto self = shared_from_this();
-    coroutines += 2;
-    asio::co_spawn(peer->strand, peer_loop(self, peer), [self](std::exception_ptr e) {
-      if (e) spdlog::error("mesh: a peer loop failed");
-      --self->coroutines;
-    });
-    asio::co_spawn(peer->strand, follow_db_updates(self, peer), [self](std::exception_ptr e) {
-      if (e) spdlog::error("mesh: a _db_updates follower failed");
-      --self->coroutines;
-    });
-  }
-
-  // Stops the peer's coroutines and cancels its jobs (its databases stay, here and there).
-  void retire(const std::shared_ptr<PeerState>& peer) REQUIRES(mu) {
+  // Stops the peer's coroutines and its continuous jobs (its databases stay, here and there).
+  void retire(const PeerPtr& peer) REQUIRES(mu) {
     peer->stop->stop();
-    for (const auto& [db, sync] : peer->dbs) {
-      cancel_job(sync.push.job_id);
-      cancel_job(sync.pull.job_id);
-    }
+    for (const auto& [db, sync] : peer->dbs) cancel_job(sync.pull.continuous_id);
     peer->dbs.clear();
   }
 
@@ -263,8 +285,7 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
     ReplicationSpec spec;
     spec.cancel = true;
     spec.replication_id = id;
-    asio::co_spawn(fresh_strand(ioc), scheduler.replicate(std::move(spec), engine::Writer::node()),
-                   asio::detached);
+    asio::co_spawn(fresh_strand(ioc), scheduler.replicate(std::move(spec), node), asio::detached);
   }
 
   Result<void> persist() REQUIRES(mu) {
@@ -283,20 +304,103 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
     std::stringstream text;
     text << in.rdbuf();
     auto body = Json::parse(text.str(), nullptr, false);
+    const std::string where = options.peers_file.string();
     if (!in || !body.is_object() || !body.contains("peers") || !body["peers"].is_array()) {
-      return fail(Code::kBadRequest, options.peers_file.string() +
-                                         ": not a peer list ({\"peers\": [\"http://…\", …]})");
+      return fail(Code::kBadRequest, where + ": not a peer list ({\"peers\": [\"http://…\", …]})");
     }
     for (const auto& url : body["peers"]) {
-      if (!url.is_string()) return fail(Code::kBadRequest, options.peers_file.string() + ": a peer that is not a URL");
+      if (!url.is_string()) return fail(Code::kBadRequest, where + ": a peer that is not a URL");
       urls.push_back(url.get<std::string>());
     }
     return urls;
   }
 
+  // ---- Runs: one-shot replications, one at a time per direction ---------------------------------
+
+  Result<ReplicationSpec> spec_for(const PeerState& peer, const std::string& db, Way way,
+                                   bool continuous) const {
+    Json body = Json::object();
+    body["source"] = way == Way::kPush ? Json(db) : Json(peer.db_url(db));
+    body["target"] = way == Way::kPush ? Json(peer.db_url(db)) : Json(db);
+    body["continuous"] = continuous;
+    return parse_replicate_body(body);
+  }
+
+  // Something may have changed on the side `way` reads: run (now, or after the current run).
+  void trigger(const PeerPtr& peer, const std::string& db, Way way) REQUIRES(mu) {
+    if (stopped || peer->stop->stopped()) return;
+    auto it = peer->dbs.find(db);
+    if (it == peer->dbs.end()) return;  // not synced (yet): reconcile adds it
+    if (way == Way::kPull && !peer->has_db_updates) return;  // its continuous job does it
+    Direction& d = it->second.way(way);
+    if (!d.dirty_since) d.dirty_since = SteadyClock::now();
+    if (d.running) {
+      d.again = true;
+      return;
+    }
+    d.running = true;
+    spawn(fresh_strand(ioc), run_loop(shared_from_this(), peer, db, way), "a sync run");
+  }
+
+  void trigger_all(const PeerPtr& peer, Way way) REQUIRES(mu) {
+    for (const auto& [db, sync] : peer->dbs) trigger(peer, db, way);
+  }
+
+  static asio::awaitable<void> run_loop(std::shared_ptr<Impl> self, PeerPtr peer, std::string db,
+                                        Way way) {
+    for (;;) {
+      auto spec = self->spec_for(*peer, db, way, /*continuous=*/false);
+      {
+        MutexLock lock(self->mu);
+        Direction* d = self->find(*peer, db, way);
+        if (!d) co_return;  // forgotten (database deleted, peer removed)
+        if (!spec || self->stopped || peer->stop->stopped()) {
+          d->running = false;
+          co_return;
+        }
+        d->again = false;
+        d->run_carries_since = d->dirty_since;
+        d->dirty_since.reset();
+        d->job_id = replication_id(self->catalog.server_uuid(), *spec).full();
+      }
+      auto answer = co_await self->scheduler.replicate(std::move(*spec), self->node);
+      MutexLock lock(self->mu);
+      Direction* d = self->find(*peer, db, way);
+      if (!d) co_return;
+      record_run(*d, answer);
+      if (!d->again || self->stopped || peer->stop->stopped()) {
+        d->running = false;
+        co_return;
+      }
+    }
+  }
+
+  Direction* find(PeerState& peer, const std::string& db, Way way) REQUIRES(mu) {
+    auto it = peer.dbs.find(db);
+    return it == peer.dbs.end() ? nullptr : &it->second.way(way);
+  }
+
+  static void record_run(Direction& d, const Result<Scheduler::ReplicateAnswer>& answer) {
+    d.last_run = SystemClock::now();
+    if (!answer) {
+      // Still to be carried: the next trigger or reconcile runs it again.
+      if (d.run_carries_since && (!d.dirty_since || *d.run_carries_since < *d.dirty_since)) {
+        d.dirty_since = d.run_carries_since;
+      }
+      d.last_error = answer.error().reason;
+    } else {
+      d.last_error.clear();
+      const Json& history = answer->body.contains("history") ? answer->body["history"] : Json();
+      if (history.is_array() && !history.empty() && history[0].is_object()) {
+        d.docs_written = history[0].value("docs_written", d.docs_written);
+      }
+    }
+    d.run_carries_since.reset();
+  }
+
   // ---- One peer: probe, reconcile, wait ---------------------------------------------------------
 
-  static asio::awaitable<void> peer_loop(std::shared_ptr<Impl> self, std::shared_ptr<PeerState> peer) {
+  static asio::awaitable<void> peer_loop(std::shared_ptr<Impl> self, PeerPtr peer) {
     while (!peer->stop->stopped()) {
       co_await self->probe(*peer);
       bool synced = false;
@@ -304,24 +408,26 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
         MutexLock lock(self->mu);
         synced = peer->reachable && !peer->self;
       }
-      if (synced) co_await self->reconcile(*peer);
+      if (synced) co_await self->reconcile(peer);
       std::chrono::milliseconds delay = self->options.probe_interval;
       {
         MutexLock lock(self->mu);
-        if (!peer->reachable) delay = host_probe_delay(peer->failures - 1, self->rng);  // failures ≥ 1
+        if (!peer->reachable) delay = host_probe_delay(peer->failures - 1, self->rng);  // ≥ 1
         peer->next_retry = SystemClock::now() + delay;
       }
       co_await peer->wakeup->wait(delay);
     }
   }
 
-  // A request to the peer with its credentials, bounded by the probe timeout.
-  asio::awaitable<http::client::Result<http::client::Response>> get(const PeerState& peer,
-                                                                    std::string target) {
+  // A GET to the peer with its credentials.
+  asio::awaitable<http::client::Result<http::client::Response>> get(
+      const PeerState& peer, std::string target, std::chrono::milliseconds timeout,
+      bool long_poll = false) {
     http::client::Request request;
     request.target = std::move(target);
     for (const auto& header : peer.root.request_headers()) request.headers.push_back(header);
-    request.timeout = options.probe_timeout;
+    request.timeout = timeout;
+    request.long_poll = long_poll;
     request.stop = peer.stop;
     co_return co_await client.send(peer.root.origin(), std::move(request));
   }
@@ -329,7 +435,7 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
   // GET /: reachable or not, how fast, and whether it is this node.
   asio::awaitable<void> probe(PeerState& peer) {
     const auto start = SteadyClock::now();
-    auto response = co_await get(peer, "/");
+    auto response = co_await get(peer, "/", options.probe_timeout);
     record_probe(peer, response, SteadyClock::now() - start);
   }
 
@@ -360,198 +466,266 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
     peer.last_error.clear();
   }
 
-  // Every database either side has (and the patterns let through) gets created where it is
-  // missing and a push and a pull job, unless it has them.
-  asio::awaitable<void> reconcile(PeerState& peer) {
-    auto response = co_await get(peer, "/_all_dbs");
+  // Every database either side has (and the patterns let through) is created where it is missing
+  // and synced both ways from then on. Directions whose last run failed run again.
+  asio::awaitable<void> reconcile(PeerPtr peer) {
+    auto response = co_await get(*peer, "/_all_dbs", options.probe_timeout);
     auto remote = response ? Json::parse(response->body, nullptr, false) : Json();
     if (!response || response->status != 200 || !remote.is_array()) {
       MutexLock lock(mu);
-      peer.last_error = "GET /_all_dbs: " + (response ? http_error(*response)
-                                                      : response.error().message);
+      peer->last_error = "GET /_all_dbs: " + (response ? http_error(*response)
+                                                       : response.error().message);
       co_return;
     }
     std::set<std::string> remote_dbs;
     for (const auto& db : remote) {
       if (db.is_string()) remote_dbs.insert(db.get<std::string>());
     }
-    std::set<std::string> wanted;
-    for (const auto& db : remote_dbs) wanted.insert(db);
+    std::set<std::string> wanted = remote_dbs;
     for (auto& db : catalog.all_dbs()) wanted.insert(std::move(db));
     std::string error;
     for (const auto& db : wanted) {
-      if (peer.stop->stopped()) co_return;
-      if (!options.dbs.matches(db) || has_live_jobs(peer, db)) continue;
-      auto started = co_await start_sync(peer, db, remote_dbs.count(db) > 0);
-      if (!started && error.empty()) error = db + ": " + started.error().reason;
+      if (peer->stop->stopped()) co_return;
+      if (!options.dbs.matches(db) || synced(*peer, db)) continue;
+      auto added = co_await add_db(peer, db, remote_dbs.count(db) > 0);
+      if (!added && error.empty()) error = db + ": " + added.error().reason;
     }
-    sample_rates(peer);
     MutexLock lock(mu);
-    peer.last_error = error;
-  }
-
-  // Whether both of the database's jobs still exist (a job the Scheduler forgot, after a cancel or
-  // a failure, is made again).
-  bool has_live_jobs(PeerState& peer, const std::string& db) {
-    std::string push, pull;
-    {
-      MutexLock lock(mu);
-      auto it = peer.dbs.find(db);
-      if (it == peer.dbs.end()) return false;
-      push = it->second.push.job_id;
-      pull = it->second.pull.job_id;
+    peer->last_error = error;
+    for (auto& [db, sync] : peer->dbs) {
+      for (Way way : {Way::kPush, Way::kPull}) {
+        if (!sync.way(way).last_error.empty()) trigger(peer, db, way);
+      }
+      if (!peer->has_db_updates && sync.pull.continuous_id.empty()) start_continuous_pull(peer, db);
     }
-    auto alive = [&](const std::string& id) {
-      auto status = scheduler.status(id);
-      return status && status->state != "failed" && status->state != "completed";
-    };
-    return alive(push) && alive(pull);
+    sample_rates(*peer);
   }
 
-  asio::awaitable<Result<void>> start_sync(PeerState& peer, const std::string& db, bool on_peer) {
-    const engine::Writer node = engine::Writer::node();
+  bool synced(PeerState& peer, const std::string& db) {
+    MutexLock lock(mu);
+    return peer.dbs.count(db) > 0;
+  }
+
+  // Creates the database where it is missing and starts syncing it both ways.
+  asio::awaitable<Result<void>> add_db(PeerPtr peer, std::string db, bool on_peer) {
     if (auto made = catalog.create(db); !made && made.error().code != Code::kFileExists) {
       co_return tl::unexpected(made.error());
     }
-    Json body = Json::object();
-    body["source"] = db;
-    body["target"] = peer.db_url(db);
-    body["continuous"] = true;
-    auto push_spec = parse_replicate_body(body);
-    if (!push_spec) co_return tl::unexpected(push_spec.error());
     if (!on_peer) {
-      auto created = co_await scheduler.create_database(push_spec->target, *push_spec, node);
+      auto spec = spec_for(*peer, db, Way::kPush, false);
+      if (!spec) co_return tl::unexpected(spec.error());
+      auto created = co_await scheduler.create_database(spec->target, *spec, node);
       if (!created) co_return tl::unexpected(created.error());
     }
-    auto pull_spec = *push_spec;
-    std::swap(pull_spec.source, pull_spec.target);
-    auto push = co_await scheduler.replicate(std::move(*push_spec), node);
-    if (!push) co_return tl::unexpected(push.error());
-    auto pull = co_await scheduler.replicate(std::move(pull_spec), node);
-    if (!pull) co_return tl::unexpected(pull.error());
     MutexLock lock(mu);
-    if (peer.stop->stopped()) {  // removed meanwhile: its jobs go too
-      cancel_job(push->body.value("_local_id", ""));
-      cancel_job(pull->body.value("_local_id", ""));
-      co_return Result<void>{};
+    if (peer->stop->stopped() || peer->dbs.count(db)) co_return Result<void>{};
+    peer->dbs[db];
+    trigger(peer, db, Way::kPush);
+    if (peer->has_db_updates) {
+      trigger(peer, db, Way::kPull);
+    } else {
+      start_continuous_pull(peer, db);
     }
-    DbSync& sync = peer.dbs[db];
-    sync.push = Direction{push->body.value("_local_id", "")};
-    sync.pull = Direction{pull->body.value("_local_id", "")};
     co_return Result<void>{};
   }
 
-  // docs/s of every job, from docs_written now and at the previous sample.
-  void sample_rates(PeerState& peer) {
-    std::vector<std::pair<std::string, std::string>> jobs;  // db, push id / pull id
-    {
-      MutexLock lock(mu);
-      for (const auto& [db, sync] : peer.dbs) {
-        jobs.emplace_back(db, sync.push.job_id);
-        jobs.emplace_back(db, sync.pull.job_id);
-      }
-    }
-    std::map<std::string, uint64_t> written;
-    for (const auto& [db, id] : jobs) {
-      auto status = scheduler.status(id);
-      if (status) written[id] = status->info.value("docs_written", uint64_t{0});
-    }
+  void start_continuous_pull(const PeerPtr& peer, const std::string& db) REQUIRES(mu) {
+    auto spec = spec_for(*peer, db, Way::kPull, /*continuous=*/true);
+    if (!spec) return;
+    Direction& d = peer->dbs[db].pull;
+    d.continuous_id = replication_id(catalog.server_uuid(), *spec).full();
+    asio::co_spawn(fresh_strand(ioc), scheduler.replicate(std::move(*spec), node), asio::detached);
+  }
+
+  // docs/s of every direction since the previous sample.
+  void sample_rates(PeerState& peer) REQUIRES(mu) {
     const auto now = SteadyClock::now();
-    MutexLock lock(mu);
     for (auto& [db, sync] : peer.dbs) {
       for (Direction* d : {&sync.push, &sync.pull}) {
-        auto it = written.find(d->job_id);
-        if (it == written.end()) continue;
         if (d->sampled_at != SteadyClock::time_point{}) {
           const double seconds = std::chrono::duration<double>(now - d->sampled_at).count();
-          const uint64_t delta = it->second >= d->docs_written ? it->second - d->docs_written : 0;
+          const uint64_t delta = d->docs_written >= d->sampled_docs
+                                     ? d->docs_written - d->sampled_docs : 0;
           d->docs_per_second = seconds > 0 ? static_cast<double>(delta) / seconds : 0;
         }
-        d->docs_written = it->second;
+        d->sampled_docs = d->docs_written;
         d->sampled_at = now;
       }
     }
   }
 
-  // ---- The peer's `_db_updates`: a database created there is synced at once --------------------
+  // ---- The peer's `_db_updates`: what changed there is pulled at once ---------------------------
 
-  static asio::awaitable<void> follow_db_updates(std::shared_ptr<Impl> self,
-                                                 std::shared_ptr<PeerState> peer) {
-    std::string since = "now";
+  static asio::awaitable<void> follow_db_updates(std::shared_ptr<Impl> self, PeerPtr peer) {
+    std::optional<std::string> since;  // none: not following (yet, or after an error)
     while (!peer->stop->stopped()) {
-      http::client::Request request;
-      request.target = "/_db_updates?feed=longpoll&timeout=" +
-                       std::to_string(kDbUpdatesPoll.count()) + "&since=" + since;
-      for (const auto& header : peer->root.request_headers()) request.headers.push_back(header);
-      request.timeout = kDbUpdatesPoll + kDbUpdatesSlack;
-      request.long_poll = true;
-      request.stop = peer->stop;
-      auto response = co_await self->client.send(peer->root.origin(), std::move(request));
+      bool is_self = false;
+      {
+        MutexLock lock(self->mu);
+        is_self = peer->self;
+      }
+      if (is_self) {  // this node: nothing to follow
+        co_await peer->follower_wakeup->wait(std::chrono::minutes(10));
+        continue;
+      }
+      if (!since) {
+        since = co_await self->db_updates_position(peer);
+        if (!since) co_await peer->follower_wakeup->wait(self->options.probe_interval);
+        continue;
+      }
+      auto response = co_await self->get(
+          *peer,
+          "/_db_updates?feed=longpoll&timeout=" + std::to_string(kDbUpdatesPoll.count()) +
+              "&since=" + *since,
+          kDbUpdatesPoll + kDbUpdatesSlack, /*long_poll=*/true);
       auto body = response && response->status == 200
                       ? Json::parse(response->body, nullptr, false)
                       : Json();
-      if (!body.is_object() || !body.contains("results")) {
-        // Down, or no _db_updates (a pouchdb-server): the peer loop's probes cover it. Start
-        // again from "now" (a restarted peer numbers its events afresh) after a pause.
-        since = "now";
-        co_await peer->follower_wakeup->wait(self->options.probe_interval);
+      if (!body.is_object() || !body.contains("results") || !body["results"].is_array()) {
+        since.reset();  // a restarted peer numbers its events afresh: start over from "now"
         continue;
       }
-      bool created = false;
-      for (const auto& row : body["results"]) {
-        created = created || (row.is_object() && row.value("type", "") == "created");
-      }
-      if (created) peer->wakeup->callback()();
-      const Json& last = body.contains("last_seq") ? body["last_seq"] : Json();
-      if (last.is_string()) since = boost::urls::encode(last.get<std::string>(),
-                                                        boost::urls::pchars);
-      else if (last.is_number()) since = last.dump();
+      self->on_peer_events(peer, body["results"]);
+      if (auto next = seq_param(body); next) since = std::move(next);
     }
   }
 
-  // ---- This node's databases -------------------------------------------------------------------
-
-  void on_catalog_event(const engine::CatalogEvent& event) {
-    if (event.type == engine::CatalogEventType::kOpened) return;
+  // Where the peer's _db_updates is now (GET since=now), or none. Every direction is then pulled
+  // once: what changed before that point. A peer without _db_updates (404, 400, …) gets
+  // continuous pull jobs instead.
+  asio::awaitable<std::optional<std::string>> db_updates_position(PeerPtr peer) {
+    auto response = co_await get(*peer, "/_db_updates?since=now", options.probe_timeout);
+    if (!response) co_return std::nullopt;
+    auto body = Json::parse(response->body, nullptr, false);
     MutexLock lock(mu);
-    for (auto& [name, peer] : peers) {
-      if (event.type == engine::CatalogEventType::kDeleted) {
-        // Its jobs crash on the missing database; cancel them so that the next reconcile (which
-        // brings the database back from the peer, if the peer has it) starts afresh.
-        auto it = peer->dbs.find(event.name);
-        if (it == peer->dbs.end()) continue;
-        cancel_job(it->second.push.job_id);
-        cancel_job(it->second.pull.job_id);
-        peer->dbs.erase(it);
-      } else if (options.dbs.matches(event.name)) {
-        peer->wakeup->callback()();
+    if (response->status != 200 || !body.is_object()) {
+      if (response->status >= 400 && response->status < 500 && response->status != 401 &&
+          response->status != 403 && peer->has_db_updates) {
+        spdlog::info("mesh: peer {} has no _db_updates ({}): pulling with continuous jobs",
+                     peer->name, response->status);
+        peer->has_db_updates = false;
+        peer->wakeup->callback()();  // the next reconcile starts them
+      }
+      co_return std::nullopt;
+    }
+    trigger_all(peer, Way::kPull);
+    co_return seq_param(body).value_or("now");
+  }
+
+  // last_seq as a `since` query value: a number as is, a string (CouchDB's opaque ones)
+  // percent-encoded.
+  static std::optional<std::string> seq_param(const Json& body) {
+    auto it = body.find("last_seq");
+    if (it == body.end()) return std::nullopt;
+    if (it->is_string()) return boost::urls::encode(it->get<std::string>(), boost::urls::pchars);
+    if (it->is_number()) return it->dump();
+    return std::nullopt;
+  }
+
+  void on_peer_events(const PeerPtr& peer, const Json& rows) {
+    MutexLock lock(mu);
+    for (const auto& row : rows) {
+      if (!row.is_object() || !row.contains("db_name") || !row["db_name"].is_string()) continue;
+      const std::string db = row["db_name"].get<std::string>();
+      const std::string type = row.value("type", "");
+      if (!options.dbs.matches(db)) continue;
+      if (type == "created" && !peer->dbs.count(db)) peer->wakeup->callback()();
+      if (type == "updated" || type == "created") trigger(peer, db, Way::kPull);
+    }
+  }
+
+  // ---- This node's databases: a commit is pushed at once ----------------------------------------
+
+  static asio::awaitable<void> follow_local_events(std::shared_ptr<Impl> self, uint64_t since) {
+    while (!self->local_stop->stopped()) {
+      auto events = self->notifier.db_events_since(since, 1000);
+      if (events.empty()) {
+        co_await self->local_wakeup->wait(std::chrono::seconds(60));
+        continue;
+      }
+      since = events.back().seq;
+      self->on_local_events(events);
+    }
+  }
+
+  void on_local_events(const std::vector<changes::DbEvent>& events) {
+    MutexLock lock(mu);
+    for (const auto& event : events) {
+      if (!options.dbs.matches(event.db_name)) continue;
+      for (auto& [name, peer] : peers) {
+        switch (event.type) {
+          case changes::DbEventType::kCreated:
+            if (!peer->dbs.count(event.db_name)) peer->wakeup->callback()();
+            break;
+          case changes::DbEventType::kUpdated:
+            trigger(peer, event.db_name, Way::kPush);
+            break;
+          case changes::DbEventType::kDeleted:
+            forget(peer, event.db_name);
+            break;
+        }
       }
     }
+  }
+
+  // A database deleted here: its runs fail on the missing database; the next reconcile brings it
+  // back from the peer if the peer still has it (deletion is not propagated), and syncs afresh.
+  void forget(const PeerPtr& peer, const std::string& db) REQUIRES(mu) {
+    auto it = peer->dbs.find(db);
+    if (it == peer->dbs.end()) return;
+    cancel_job(it->second.pull.continuous_id);
+    peer->dbs.erase(it);
   }
 
   // ---- Answers ----------------------------------------------------------------------------------
 
-  Json direction_json(const Direction& d) const {
+  // REQUIRES: mu not held (asks the Scheduler).
+  Json direction_json(const Direction& d, bool running) const {
     Json out = Json::object();
-    out["id"] = d.job_id;
-    auto status = scheduler.status(d.job_id);
-    if (!status) {
-      out["state"] = nullptr;
+    if (!d.continuous_id.empty()) {
+      auto status = scheduler.status(d.continuous_id);
+      out["mode"] = "continuous";
+      out["state"] = status ? Json(status->state) : Json(nullptr);
+      out["changes_pending"] = status ? status->info.value("changes_pending", Json(nullptr))
+                                      : Json(nullptr);
+      out["lag_seconds"] = status ? status->info.value("lag_seconds", 0.0) : 0.0;
+      out["docs_written"] = status ? status->info.value("docs_written", uint64_t{0}) : 0;
+      out["docs_per_second"] = d.docs_per_second;
+      out["last_error"] = status && !status->last_error.empty() ? Json(status->last_error)
+                                                                : Json(nullptr);
       return out;
     }
-    out["state"] = status->state;
-    out["changes_pending"] = status->info.value("changes_pending", Json(nullptr));
-    out["lag_seconds"] = status->info.value("lag_seconds", 0.0);
-    out["docs_written"] = status->info.value("docs_written", uint64_t{0});
+    out["mode"] = "triggered";
+    std::optional<Scheduler::JobStatus> status;
+    if (running) status = scheduler.status(d.job_id);
+    const char* state = running                  ? "running"
+                        : !d.last_error.empty()  ? "crashing"
+                        : d.dirty_since          ? "pending"
+                                                 : "idle";
+    out["state"] = state;
+    if (status) {
+      out["changes_pending"] = status->info.value("changes_pending", Json(nullptr));
+    } else {
+      out["changes_pending"] = d.dirty_since ? Json(nullptr) : Json(0);
+    }
+    std::optional<SteadyClock::time_point> behind = d.dirty_since;
+    if (d.run_carries_since && (!behind || *d.run_carries_since < *behind)) {
+      behind = d.run_carries_since;
+    }
+    out["lag_seconds"] =
+        behind ? std::chrono::duration<double>(SteadyClock::now() - *behind).count() : 0.0;
+    out["docs_written"] = d.docs_written;
     out["docs_per_second"] = d.docs_per_second;
-    out["last_error"] = status->last_error.empty() ? Json(nullptr) : Json(status->last_error);
+    out["last_run"] = time_or_null(d.last_run);
+    out["last_error"] = d.last_error.empty() ? Json(nullptr) : Json(d.last_error);
     return out;
   }
 };
 
-Mesh::Mesh(asio::io_context& ioc, engine::Catalog& catalog, Scheduler& scheduler,
-           http::client::Client& client, MeshOptions options)
-    : impl_(std::make_shared<Impl>(ioc, catalog, scheduler, client, std::move(options))) {}
+Mesh::Mesh(asio::io_context& ioc, engine::Catalog& catalog, changes::Notifier& notifier,
+           Scheduler& scheduler, http::client::Client& client, MeshOptions options)
+    : impl_(std::make_shared<Impl>(ioc, catalog, notifier, scheduler, client,
+                                   std::move(options))) {}
 
 Mesh::~Mesh() { stop(); }
 
@@ -561,30 +735,36 @@ Result<void> Mesh::start() {
   std::vector<std::pair<std::string, Endpoint>> parsed;
   for (const auto& url : *saved) {
     auto peer = parse_peer_url(url);
-    if (!peer) return tl::unexpected(Error{peer.error().code, impl_->options.peers_file.string() + ": " + peer.error().reason});
+    if (!peer) {
+      return fail(peer.error().code,
+                  impl_->options.peers_file.string() + ": " + peer.error().reason);
+    }
     parsed.push_back(std::move(*peer));
   }
   for (const auto& url : impl_->options.peers) {
     auto peer = parse_peer_url(url);
-    if (!peer) return tl::unexpected(Error{peer.error().code, "--peer: " + peer.error().reason});
+    if (!peer) return fail(peer.error().code, "--peer: " + peer.error().reason);
     parsed.push_back(std::move(*peer));
   }
-  std::weak_ptr<Impl> weak = impl_;
-  impl_->subscription = impl_->catalog.subscribe([weak](const engine::CatalogEvent& event) {
-    if (auto self = weak.lock()) self->on_catalog_event(event);
-  });
-  MutexLock lock(impl_->mu);
+  // This node's events from now on; what came before, each peer's first reconcile syncs.
+  auto impl = impl_;
+  impl->local_events = impl->notifier.subscribe_db_events(impl->local_wakeup->callback());
+  impl->local_wake_on_stop = impl->local_stop->on_stop(impl->local_wakeup->callback());
+  impl->spawn(impl->strand, Impl::follow_local_events(impl, impl->notifier.last_db_event_seq()),
+              "the local events follower");
+  MutexLock lock(impl->mu);
   bool changed = false;
-  for (auto& [url, root] : parsed) changed = impl_->add(std::move(url), std::move(root)) || changed;
-  if (!impl_->options.peers.empty() && changed) return impl_->persist();
+  for (auto& [url, root] : parsed) changed = impl->add(std::move(url), std::move(root)) || changed;
+  if (!impl->options.peers.empty() && changed) return impl->persist();
   return {};
 }
 
 void Mesh::stop() {
-  impl_->subscription.reset();
+  impl_->local_events.reset();
+  impl_->local_stop->stop();
   MutexLock lock(impl_->mu);
   impl_->stopped = true;
-  // The jobs stay: the Scheduler stops them itself (a node shutting down keeps its checkpoints).
+  // Continuous pull jobs stay: the Scheduler stops them itself, keeping their checkpoints.
   for (auto& [name, peer] : impl_->peers) peer->stop->stop();
 }
 
@@ -649,6 +829,7 @@ Mesh::Health Mesh::health() const {
       info["last_contact"] = time_or_null(peer->last_contact);
       info["last_error"] = peer->last_error.empty() ? Json(nullptr) : Json(peer->last_error);
       info["next_retry"] = time_or_null(peer->next_retry);
+      info["db_updates"] = peer->has_db_updates;
       const bool ok = peer->self || (peer->probed && peer->reachable && peer->last_error.empty());
       health.healthy = health.healthy && ok;
       copies.push_back(PeerCopy{std::move(info), peer->dbs});
@@ -659,8 +840,8 @@ Mesh::Health Mesh::health() const {
     Json dbs = Json::object();
     for (const auto& [db, sync] : copy.dbs) {
       Json entry = Json::object();
-      entry["push"] = impl_->direction_json(sync.push);
-      entry["pull"] = impl_->direction_json(sync.pull);
+      entry["push"] = impl_->direction_json(sync.push, sync.push.running);
+      entry["pull"] = impl_->direction_json(sync.pull, sync.pull.running);
       dbs[db] = std::move(entry);
     }
     copy.info["databases"] = std::move(dbs);

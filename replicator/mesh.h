@@ -5,12 +5,18 @@
 //   1. probe: GET / on the peer (reachable or not, round-trip time, last contact, last error);
 //      a silent peer is probed again with retry_policy.h host_probe_delay (full jitter, capped);
 //   2. reconcile: the union of this node's databases and the peer's (GET /_all_dbs), filtered by
-//      `--peer-dbs`, each one created where it is missing (here or on the peer), and for each a
-//      pair of continuous one-way jobs in the Scheduler (push: db → peer/db, pull: peer/db → db);
-//   3. wait: until the probe interval passes, this node creates a database (catalog event) or the
-//      peer does (a longpoll on its `_db_updates`, followed by a second coroutine per peer).
-// The jobs are ordinary transient jobs: their retries, backoff and checkpoints are the Scheduler's,
-// and after a restart the mesh makes them again and they resume from their checkpoints.
+//      `--peer-dbs`, each one created where it is missing (here or on the peer) and synced;
+//      directions whose last run failed run again;
+//   3. wait: until the probe interval passes, or a database is created here or on the peer.
+//
+// Each database syncs in two directions per peer, push (here → peer) and pull (peer → here), and
+// each direction is carried by one-shot replications in the Scheduler ("runs"), started when that
+// side may have changed: a commit here (the Notifier's database events) starts a push, a row of
+// the peer's `_db_updates` (one longpoll per peer, followed by a second coroutine) starts a pull.
+// A direction runs one run at a time; a trigger during a run makes one more run after it. So an
+// idle database costs no job, no feed and no connection, and 1,000 databases cost one longpoll
+// per peer, not 2,000 feeds. Checkpoints make a run start where the last one ended. A peer that
+// has no `_db_updates` (pouchdb-server) gets a continuous pull job per database instead.
 //
 // Deleting a database is never propagated: a database deleted here comes back from a peer that
 // still has it. To retire one, delete it on every node or leave it out with `--peer-dbs`.
@@ -31,6 +37,7 @@
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
+#include "changes/notifier.h"
 #include "engine/catalog.h"
 #include "engine/error.h"
 #include "http/client/client.h"
@@ -65,8 +72,9 @@ struct MeshOptions {
 
 class Mesh {
  public:
-  Mesh(boost::asio::io_context& ioc, engine::Catalog& catalog, Scheduler& scheduler,
-       http::client::Client& client, MeshOptions options);
+  // REQUIRES: every argument outlives the Mesh; `notifier` is the node's (watches `catalog`).
+  Mesh(boost::asio::io_context& ioc, engine::Catalog& catalog, changes::Notifier& notifier,
+       Scheduler& scheduler, http::client::Client& client, MeshOptions options);
   ~Mesh();  // stop()
   Mesh(const Mesh&) = delete;
   Mesh& operator=(const Mesh&) = delete;
@@ -74,7 +82,7 @@ class Mesh {
   // Loads the peer file, adds `options.peers`, and starts every peer's loop. Errors: an unreadable
   // or malformed peer file, a bad --peer URL (the node should not start).
   [[nodiscard]] Result<void> start();
-  // Stops every loop (and the jobs the mesh made). Does not wait: see idle().
+  // Stops every loop and run. Does not wait: see idle().
   void stop();
   bool idle() const;
 
@@ -88,8 +96,9 @@ class Mesh {
   Json peers() const;
 
   // GET /_mesh: every peer (reachable, rtt_ms, last_contact, last_error, next_retry) and per
-  // database its push and pull job (state, changes_pending, lag_seconds, docs_per_second,
-  // docs_written). `healthy`: every peer other than this node itself is reachable.
+  // database its push and pull direction (state: idle, pending, running or crashing;
+  // changes_pending, lag_seconds, docs_written, docs_per_second, last_run, last_error).
+  // `healthy`: every peer other than this node itself is reachable and answers us.
   struct Health {
     Json body;
     bool healthy = true;

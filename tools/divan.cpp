@@ -184,7 +184,7 @@ int serve(const ServeFlags& flags) {
   mesh_options.peers = flags.peers;
   mesh_options.dbs = std::move(*peer_dbs);
   mesh_options.probe_interval = std::chrono::milliseconds(flags.peer_probe_ms);
-  divan::replicator::Mesh mesh(ioc, catalog, scheduler, client, std::move(mesh_options));
+  divan::replicator::Mesh mesh(ioc, catalog, notifier, scheduler, client, std::move(mesh_options));
 
   auth_options.session_timeout = flags.session_timeout;
   auth_options.cors.origins = divan::http::server::CorsOptions::parse_origins(flags.cors_origins);

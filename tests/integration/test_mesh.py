@@ -116,17 +116,20 @@ class MeshTests(unittest.TestCase):
         db = "health"
         self.nodes[2].json("PUT", db_path(db), status=201)
 
-        def both_running():
+        self.nodes[2].json("PUT", doc_path(db, "x"), {"v": 1}, status=201)
+
+        def both_synced():
             body = self.nodes[0].json("GET", "/_mesh")
             dbs = [p["databases"].get(db) for p in body["peers"]]
-            return body if all(d and d["push"]["state"] == "running" and
-                               d["pull"]["state"] == "running" for d in dbs) else None
+            return body if all(d and d[w]["state"] == "idle" and d[w]["last_run"]
+                               for d in dbs for w in ("push", "pull")) else None
 
-        body = wait_until("both jobs running for both peers", both_running)
+        body = wait_until("both directions synced and idle for both peers", both_synced)
         self.assertTrue(body["ok"])
         self.assertEqual(len(body["peers"]), 2)
         for peer in body["peers"]:
             self.assertTrue(peer["reachable"])
+            self.assertTrue(peer["db_updates"])
             self.assertIsNone(peer["last_error"])
             self.assertIsInstance(peer["rtt_ms"], float)
             self.assertNotIn("pw", peer["url"])  # credentials never shown
@@ -134,8 +137,14 @@ class MeshTests(unittest.TestCase):
             self.assertNotIn("_replicator", peer["databases"])
             for direction in ("push", "pull"):
                 job = peer["databases"][db][direction]
-                for key in ("changes_pending", "lag_seconds", "docs_per_second", "docs_written"):
+                self.assertEqual(job["mode"], "triggered")
+                self.assertEqual(job["changes_pending"], 0)
+                self.assertEqual(job["lag_seconds"], 0.0)
+                self.assertIsNone(job["last_error"])
+                for key in ("docs_per_second", "docs_written"):
                     self.assertIn(key, job)
+        # Idle databases hold no replication job.
+        self.assertEqual(self.nodes[0].json("GET", "/_scheduler/jobs")["jobs"], [])
         self.assertIn("never propagated", body["note"])
         resp = self.nodes[0].request("GET", "/_mesh")
         self.assertEqual(resp.status, 200)
@@ -263,7 +272,6 @@ class MeshPeersAtRuntimeTests(unittest.TestCase):
         removed = a.json("DELETE", f"/_mesh/peers/127.0.0.1:{port_b}", status=200)
         self.assertTrue(removed["ok"])
         self.assertEqual(a.json("GET", "/_mesh/peers")["peers"], [])
-        wait_until("the mesh's jobs gone", lambda: a.json("GET", "/_scheduler/jobs")["jobs"] == [])
         a.json("PUT", doc_path("early", "z"), {"v": 3}, status=201)
         time.sleep(1.0)  # what a removed peer must not get
         self.assertEqual(b.request("GET", doc_path("early", "z")).status, 404)
@@ -300,6 +308,71 @@ class MeshPeersAtRuntimeTests(unittest.TestCase):
 
         resp = wait_until("401 reported", unauthorized)
         self.assertTrue(resp.body["peers"][0]["reachable"])
+
+
+def established_to(port):
+    """TCP connections in state ESTABLISHED whose remote end is 127.0.0.1:`port` (this network
+    namespace: every process of the test)."""
+    count = 0
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            remote, state = fields[2], fields[3]
+            if state == "01" and int(remote.split(":")[1], 16) == port:
+                count += 1
+    return count
+
+
+class MeshScaleTests(unittest.TestCase):
+    """Many databases cost one longpoll and a few pooled connections per peer, not a feed per
+    database, and a write to any of them travels as fast as with one."""
+
+    DBS = 300
+
+    def setUp(self):
+        self.started = []
+
+    def tearDown(self):
+        for node in self.started:
+            node.cleanup()
+
+    def test_many_idle_databases_hold_a_handful_of_connections_and_a_write_still_travels_fast(self):
+        b = AdminNode()
+        b.start()
+        self.started.append(b)
+        a = mesh_node(free_port(), [])
+        a.start()
+        self.started.append(a)
+        names = [f"many{i:04}" for i in range(self.DBS)]
+        for name in names:
+            a.json("PUT", db_path(name), status=201)
+        start = time.monotonic()
+        a.json("POST", "/_mesh/peers", {"url": peer_url(b.port)}, status=201)
+        wait_until("every database on B", lambda: len(b.json("GET", "/_all_dbs")) >= self.DBS + 2,
+                   timeout=120, step=0.2)
+
+        def all_idle():
+            dbs = a.json("GET", "/_mesh")["peers"][0]["databases"]
+            return len(dbs) == self.DBS and all(
+                d[w]["state"] == "idle" for d in dbs.values() for w in ("push", "pull"))
+
+        wait_until("every direction idle", all_idle, timeout=120, step=0.2)
+        print(f"[mesh] {self.DBS} databases created and synced on a new peer in "
+              f"{time.monotonic() - start:.1f}s")
+        a.json("GET", "/_mesh")  # our own connections to A and B exist now, and stay
+        b.json("GET", "/")
+        # The pool keeps at most 8 idle connections per origin; one longpoll; ours: 1.
+        connections = established_to(b.port)
+        print(f"[mesh] {connections} connections to the peer with {self.DBS} idle databases")
+        self.assertLessEqual(connections, 12)
+        self.assertEqual(a.json("GET", "/_scheduler/jobs")["jobs"], [])
+        for docid, node, other in (("from-b", b, a), ("from-a", a, b)):
+            t0 = time.monotonic()
+            node.json("PUT", doc_path(names[self.DBS // 2], docid), {"v": 1}, status=201)
+            wait_until(f"{docid} on the other node", lambda o=other, d=docid: o.request(
+                "GET", doc_path(names[self.DBS // 2], d)).status == 200, timeout=5, step=0.005)
+            print(f"[mesh] a write {docid} reached the other node in "
+                  f"{(time.monotonic() - t0) * 1000:.0f} ms with {self.DBS} databases")
 
 
 if __name__ == "__main__":
