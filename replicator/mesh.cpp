@@ -18,6 +18,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/pchars.hpp>
@@ -807,6 +808,55 @@ Json Mesh::peers() const {
   body["dbs"] = impl_->options.dbs.text();
   body["note"] = kDeletionNote;
   return body;
+}
+
+std::chrono::milliseconds Mesh::write_timeout() const { return impl_->options.write_timeout; }
+
+asio::awaitable<size_t> Mesh::count_copies(std::string db, DocRevs revs, size_t wanted,
+                                           SteadyClock::time_point deadline) {
+  auto impl = impl_;
+  std::vector<PeerPtr> peers;
+  {
+    MutexLock lock(impl->mu);
+    for (const auto& [name, peer] : impl->peers) {
+      if (!peer->self) peers.push_back(peer);
+    }
+  }
+  Json query = Json::object();
+  for (auto& [id, rev] : revs) query[id].push_back(std::move(rev));
+  const std::string payload = query.dump();
+  const std::string target = "/" + boost::urls::encode(db, boost::urls::pchars) + "/_revs_diff";
+  std::vector<bool> holds(peers.size(), false);
+  size_t count = 0;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  std::chrono::milliseconds pause{2};  // doubling to 100 ms: a copy usually lands in a few ms
+  for (;;) {
+    for (size_t i = 0; i < peers.size() && count < wanted; ++i) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - SteadyClock::now());
+      if (holds[i] || left.count() <= 0) continue;
+      http::client::Request request;
+      request.method = bhttp::verb::post;
+      request.target = target;
+      request.headers = peers[i]->root.request_headers();
+      request.headers.emplace_back("Content-Type", "application/json");
+      request.body = payload;
+      request.timeout = std::min(left, impl->options.probe_timeout);
+      request.stop = peers[i]->stop;
+      auto response = co_await impl->client.send(peers[i]->root.origin(), std::move(request));
+      if (!response || response->status != 200) continue;
+      auto missing = Json::parse(response->body, nullptr, false);
+      if (missing.is_object() && missing.empty()) {
+        holds[i] = true;
+        ++count;
+      }
+    }
+    const auto now = SteadyClock::now();
+    if (count >= wanted || count == peers.size() || now >= deadline) co_return count;
+    timer.expires_after(std::min<SteadyClock::duration>(pause, deadline - now));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    pause = std::min(pause * 2, std::chrono::milliseconds(100));
+  }
 }
 
 Mesh::Health Mesh::health() const {

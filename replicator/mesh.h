@@ -34,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
@@ -68,6 +69,8 @@ struct MeshOptions {
   DbPatterns dbs;                    // --peer-dbs
   std::chrono::milliseconds probe_interval{5000};
   std::chrono::milliseconds probe_timeout{5000};
+  // ?w=N without ?w_timeout: how long a write waits for its copies before answering 202.
+  std::chrono::milliseconds write_timeout{10000};
 };
 
 class Mesh {
@@ -99,6 +102,14 @@ class Mesh {
   // database its push and pull direction (state: idle, pending, running or crashing;
   // changes_pending, lag_seconds, docs_written, docs_per_second, last_run, last_error).
   // `healthy`: every peer other than this node itself is reachable and answers us.
+  // Write concern (?w=N): how many peers (this node not counted) hold every revision in `revs`
+  // (doc id, rev) of database `db`, asking each peer's _revs_diff until `wanted` of them do or
+  // `deadline` passes. A write's push starts at its commit; this only watches it arrive.
+  using DocRevs = std::vector<std::pair<std::string, std::string>>;
+  boost::asio::awaitable<size_t> count_copies(std::string db, DocRevs revs, size_t wanted,
+                                              std::chrono::steady_clock::time_point deadline);
+  std::chrono::milliseconds write_timeout() const;
+
   struct Health {
     Json body;
     bool healthy = true;

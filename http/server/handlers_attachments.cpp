@@ -17,6 +17,7 @@
 #include "http/server/header_values.h"
 #include "http/server/params.h"
 #include "http/server/response.h"
+#include "http/server/write_concern.h"
 #include "http/server/upload.h"
 #include "revtree/rev_hash.h"
 
@@ -292,6 +293,8 @@ Task<Response> handle_attachment_put(Request& req, ServerContext& ctx) {
   auto target = open_attachment_write(req, ctx);
   if (!target) co_return error_response(target.error());
   auto& [db, path, rev] = *target;
+  auto concern = parse_write_concern(req, ctx);
+  if (!concern) co_return error_response(concern.error());
   auto gzip = gzip_content_encoding(req.header(bhttp::field::content_encoding));
   if (!gzip) co_return error_response(gzip.error());
   auto type = attachment_content_type(req.header(bhttp::field::content_type));
@@ -334,13 +337,16 @@ Task<Response> handle_attachment_put(Request& req, ServerContext& ctx) {
   if (!written) co_return error_response(written.error());
   Response res = doc_written(req, path.id, *written, bhttp::status::created);
   add_attachment_location(res, path.name);
-  co_return res;
+  if (!*concern) co_return res;
+  co_return co_await await_write_concern(**concern, ctx, req, path.id, *written, std::move(res));
 }
 
 Task<Response> handle_attachment_delete(Request& req, ServerContext& ctx) {
   auto target = open_attachment_write(req, ctx);
   if (!target) co_return error_response(target.error());
   auto& [db, path, rev] = *target;
+  auto concern = parse_write_concern(req, ctx);
+  if (!concern) co_return error_response(concern.error());
 
   NextRevision next;
   {
@@ -362,7 +368,8 @@ Task<Response> handle_attachment_delete(Request& req, ServerContext& ctx) {
   if (!written) co_return error_response(written.error());
   Response res = doc_written(req, path.id, *written, bhttp::status::ok);
   res.erase(bhttp::field::location);  // CouchDB sends none for a DELETE
-  co_return res;
+  if (!*concern) co_return res;
+  co_return co_await await_write_concern(**concern, ctx, req, path.id, *written, std::move(res));
 }
 
 }  // namespace divan::http::server

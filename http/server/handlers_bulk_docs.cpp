@@ -10,6 +10,7 @@
 #include "http/server/handlers.h"
 #include "http/server/params.h"
 #include "http/server/response.h"
+#include "http/server/write_concern.h"
 #include "http/server/uuids.h"
 
 namespace divan::http::server {
@@ -92,6 +93,8 @@ Task<Response> handle_bulk_docs(Request& req, ServerContext& ctx) {
   if (auto ok = require_json_content_type(req); !ok) co_return error_response(ok.error());
   auto db = open_database(req, ctx);
   if (!db) co_return error_response(db.error());
+  auto concern = parse_write_concern(req, ctx);
+  if (!concern) co_return error_response(concern.error());
   auto bulk = parse_bulk_request(req.body());
   if (!bulk) co_return error_response(bulk.error());
   req.mutable_body().clear();  // the parsed copy is all we need from here on
@@ -130,7 +133,14 @@ Task<Response> handle_bulk_docs(Request& req, ServerContext& ctx) {
     }
   }
   body.push_back(']');
-  co_return json_response(bhttp::status::created, std::move(body));
+  Response res = json_response(bhttp::status::created, std::move(body));
+  if (!*concern) co_return res;
+  std::vector<std::pair<std::string, std::string>> written;
+  for (size_t i = 0; i < result->size(); ++i) {
+    if (!(*result)[i].error) written.emplace_back(bulk->ids[i], (*result)[i].rev);
+  }
+  co_return co_await await_write_concern(**concern, ctx, req.path().at(0), std::move(written),
+                                         std::move(res));
 }
 
 }  // namespace divan::http::server

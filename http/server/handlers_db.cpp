@@ -9,6 +9,7 @@
 #include "http/server/handlers.h"
 #include "http/server/params.h"
 #include "http/server/response.h"
+#include "http/server/write_concern.h"
 #include "http/server/uuids.h"
 
 namespace divan::http::server {
@@ -72,6 +73,8 @@ Task<Response> handle_db_post(Request& req, ServerContext& ctx) {
   if (auto ok = require_json_content_type(req); !ok) co_return error_response(ok.error());
   auto db = open_database(req, ctx);
   if (!db) co_return error_response(db.error());
+  auto concern = parse_write_concern(req, ctx);
+  if (!concern) co_return error_response(concern.error());
   auto json = parse_json_object(req.body(), "Document must be a JSON object");
   if (!json) co_return error_response(json.error());
   auto doc = parse_incoming_doc(std::move(*json));
@@ -90,7 +93,9 @@ Task<Response> handle_db_post(Request& req, ServerContext& ctx) {
     std::string body = "{\"ok\":true,\"id\":" + json_string(id) + "}";
     co_return json_response(bhttp::status::accepted, std::move(body));
   }
-  co_return doc_written(req, id, outcome.rev, bhttp::status::created);
+  Response res = doc_written(req, id, outcome.rev, bhttp::status::created);
+  if (!*concern) co_return res;
+  co_return co_await await_write_concern(**concern, ctx, req, id, outcome.rev, std::move(res));
 }
 
 Task<Response> handle_ensure_full_commit(Request& req, ServerContext& ctx) {

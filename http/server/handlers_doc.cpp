@@ -11,6 +11,7 @@
 #include "http/server/multipart_doc.h"
 #include "http/server/params.h"
 #include "http/server/response.h"
+#include "http/server/write_concern.h"
 
 namespace divan::http::server {
 
@@ -346,6 +347,8 @@ Task<Response> handle_doc_put(Request& req, ServerContext& ctx) {
   std::string id = doc_id_from_path(req);
   if (auto ok = validate_doc_id(id); !ok) co_return error_response(ok.error());
   if (id.starts_with(kLocalPrefix)) co_return co_await write_local(req, **db, id, false);
+  auto concern = parse_write_concern(req, ctx);
+  if (!concern) co_return error_response(concern.error());
 
   auto new_edits = bool_param(req, "new_edits", true);
   if (!new_edits) co_return error_response(new_edits.error());
@@ -381,7 +384,9 @@ Task<Response> handle_doc_put(Request& req, ServerContext& ctx) {
   if (req.param("batch") == "ok") {
     co_return json_response(bhttp::status::accepted, "{\"ok\":true,\"id\":" + json_string(id) + "}");
   }
-  co_return doc_written(req, id, *written, deleted ? bhttp::status::ok : bhttp::status::created);
+  Response res = doc_written(req, id, *written, deleted ? bhttp::status::ok : bhttp::status::created);
+  if (!*concern) co_return res;
+  co_return co_await await_write_concern(**concern, ctx, req, id, *written, std::move(res));
 }
 
 Task<Response> handle_doc_delete(Request& req, ServerContext& ctx) {
@@ -390,6 +395,8 @@ Task<Response> handle_doc_delete(Request& req, ServerContext& ctx) {
   std::string id = doc_id_from_path(req);
   if (auto ok = validate_doc_id(id); !ok) co_return error_response(ok.error());
   if (id.starts_with(kLocalPrefix)) co_return co_await write_local(req, **db, id, true);
+  auto concern = parse_write_concern(req, ctx);
+  if (!concern) co_return error_response(concern.error());
 
   auto rev_text = requested_rev(req, std::nullopt);
   if (!rev_text) co_return error_response(rev_text.error());
@@ -411,7 +418,9 @@ Task<Response> handle_doc_delete(Request& req, ServerContext& ctx) {
   auto update = engine::DocUpdate::deletion(id, std::move(rev));
   auto written = co_await write_one(req, **db, std::move(update));
   if (!written) co_return error_response(written.error());
-  co_return doc_written(req, id, *written, bhttp::status::ok);
+  Response res = doc_written(req, id, *written, bhttp::status::ok);
+  if (!*concern) co_return res;
+  co_return co_await await_write_concern(**concern, ctx, req, id, *written, std::move(res));
 }
 
 }  // namespace divan::http::server

@@ -310,6 +310,78 @@ class MeshPeersAtRuntimeTests(unittest.TestCase):
         self.assertTrue(resp.body["peers"][0]["reachable"])
 
 
+class WriteConcernTests(unittest.TestCase):
+    """?w=N: the answer waits until N nodes hold the revision, or is 202 with the count reached."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.port_b = free_port()
+        cls.a = mesh_node(free_port(), [cls.port_b], extra=["--w-timeout-ms", "3000"])
+        cls.b = AdminNode(fixed_port=cls.port_b)
+        cls.a.start()
+        cls.b.start()
+        cls.a.json("PUT", db_path("wc"), status=201)
+        wait_until("wc on B", lambda: "wc" in cls.b.json("GET", "/_all_dbs"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.a.cleanup()
+        cls.b.cleanup()
+
+    def test_w2_answers_after_the_peer_holds_the_revision(self):
+        for method, path, body in (("PUT", doc_path("wc", "p") + "?w=2", {"v": 1}),
+                                   ("POST", db_path("wc") + "?w=2", {"_id": "q", "v": 1})):
+            resp = self.a.request(method, path, body)
+            self.assertEqual(resp.status, 201, resp.body)
+            self.assertEqual(resp.headers["X-Divan-W-Reached"], "2")
+            # Already on B at the moment A answered: no waiting here.
+            got = self.b.request("GET", doc_path("wc", resp.body["id"]))
+            self.assertEqual(got.status, 200)
+            self.assertEqual(got.body["_rev"], resp.body["rev"])
+        rev = self.a.json("GET", doc_path("wc", "p"))["_rev"]
+        resp = self.a.request("DELETE", doc_path("wc", "p") + f"?rev={rev}&w=2")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(self.b.request("GET", doc_path("wc", "p")).status, 404)
+        resp = self.a.request("POST", db_path("wc") + "/_bulk_docs?w=2",
+                              {"docs": [{"_id": f"bulk{i}"} for i in range(20)]})
+        self.assertEqual(resp.status, 201)
+        self.assertEqual(len(resp.body), 20)
+        for i in (0, 19):
+            self.assertEqual(self.b.request("GET", doc_path("wc", f"bulk{i}")).status, 200)
+        # w=1 and no w: as always, no header.
+        resp = self.a.request("PUT", doc_path("wc", "plain"), {})
+        self.assertEqual(resp.status, 201)
+        self.assertNotIn("X-Divan-W-Reached", resp.headers)
+
+    def test_bad_w_is_400_and_writes_nothing(self):
+        for query in ("w=0", "w=x", "w=2&w_timeout=-1"):
+            resp = self.a.request("PUT", doc_path("wc", "bad") + "?" + query, {"v": 1})
+            self.assertEqual(resp.status, 400, query)
+            self.assertIn(resp.body["error"], ("bad_request", "query_parse_error"))
+        self.assertEqual(self.a.request("GET", doc_path("wc", "bad")).status, 404)
+
+    def test_w2_is_202_with_the_count_when_the_peer_is_down(self):
+        self.b.kill()
+        try:
+            t0 = time.monotonic()
+            resp = self.a.request("PUT", doc_path("wc", "down") + "?w=2&w_timeout=500", {"v": 1})
+            elapsed = time.monotonic() - t0
+            self.assertEqual(resp.status, 202, resp.body)
+            self.assertEqual(resp.body["w_reached"], 1)
+            self.assertTrue(resp.body["ok"])
+            self.assertEqual(resp.headers["X-Divan-W-Reached"], "1")
+            self.assertGreaterEqual(elapsed, 0.45)
+            self.assertLess(elapsed, 3.0)
+            # w larger than the mesh can ever reach: 202 after the default timeout (3 s here).
+            resp = self.a.request("PUT", doc_path("wc", "toomany") + "?w=5&w_timeout=200", {})
+            self.assertEqual(resp.status, 202)
+        finally:
+            self.b.close_connections()
+            self.b.start()
+        wait_until("the write on B once it is back",
+                   lambda: self.b.request("GET", doc_path("wc", "down")).status == 200)
+
+
 def established_to(port):
     """TCP connections in state ESTABLISHED whose remote end is 127.0.0.1:`port` (this network
     namespace: every process of the test)."""
