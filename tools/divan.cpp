@@ -1,5 +1,6 @@
 // `divan` — one CouchDB-compatible node: `divan serve` (the default) runs the HTTP server over the
-// databases in a data directory until SIGINT/SIGTERM.
+// databases in a data directory until SIGINT/SIGTERM; `divan replicate SOURCE TARGET` runs one
+// replication from the command line (tools/replicate_cmd.h).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -25,6 +26,7 @@
 #include "replicator/mesh.h"
 #include "replicator/scheduler.h"
 #include "replicator/tuning.h"
+#include "tools/replicate_cmd.h"
 
 namespace {
 
@@ -257,6 +259,11 @@ int main(int argc, char** argv) {
   add_serve_flags(app, flags);  // plain `divan` serves too
   CLI::App* serve_cmd = app.add_subcommand("serve", "Run a node (the default)");
   add_serve_flags(*serve_cmd, flags);
+  divan::tools::ReplicateFlags replicate_flags;
+  CLI::App* replicate_cmd = app.add_subcommand(
+      "replicate", "Replicate SOURCE to TARGET once (or --continuous) and show the progress");
+  divan::tools::add_replicate_flags(*replicate_cmd, replicate_flags);
   CLI11_PARSE(app, argc, argv);
+  if (replicate_cmd->parsed()) return divan::tools::run_replicate(replicate_flags);
   return serve(flags);
 }
