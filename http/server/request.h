@@ -3,6 +3,7 @@
 // connection's strand only.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -87,6 +88,10 @@ class Request {
   // The connection, for handlers that stream their response (see stream.h); nullptr in tests.
   boost::beast::tcp_stream* connection() const { return connection_; }
   void set_connection(boost::beast::tcp_stream* connection) { connection_ = connection; }
+  // The server's count of feeds idle in ResponseStream::wait: shutdown does not wait for those
+  // (a peer's longpoll would hold it for its whole timeout). Null: not counted.
+  std::atomic<int>* idle_feeds() const { return idle_feeds_; }
+  void set_idle_feeds(std::atomic<int>* counter) { idle_feeds_ = counter; }
   // A streaming handler sent its response itself: the session must not send the returned one.
   // `reusable`: the body ended cleanly, so the connection may serve another request.
   void mark_streamed(bool reusable) {
@@ -111,6 +116,7 @@ class Request {
   bool target_valid_ = true;
   bool trailing_slash_ = false;
   std::vector<std::string> path_;
+  std::atomic<int>* idle_feeds_ = nullptr;
   std::vector<std::pair<std::string, std::string>> params_;
 };
 

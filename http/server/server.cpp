@@ -64,6 +64,7 @@ struct Server::Impl {
   tcp::acceptor acceptor{ioc};
   std::atomic<bool> stopping{false};
   std::atomic<int> active_requests{0};
+  std::atomic<int> idle_feeds{0};  // of active_requests: feeds waiting for a change (stream.h)
 
   Impl(ServerOptions opts, engine::Catalog& catalog, changes::Notifier& notifier)
       : options(std::move(opts)),
@@ -475,6 +476,7 @@ Task<bool> Server::Impl::respond(beast::tcp_stream& stream, Request& req,
                                  const SocketBodyReader* reader, Clock::time_point started) {
   ++active_requests;
   req.set_connection(&stream);
+  req.set_idle_feeds(&idle_feeds);
   Response res;
   if (options.route_override) {
     res = co_await options.route_override(req, context);
@@ -535,9 +537,10 @@ Task<bool> Server::Impl::refuse(beast::tcp_stream& stream, const beast::error_co
 }
 
 Task<void> Server::Impl::drain_and_stop() {
-  // Let requests already being handled finish (bounded), so their writes get answered.
+  // Let requests already being handled finish (bounded), so their writes get answered. Feeds
+  // waiting for a change are not waited for: they would hold the node for their whole timeout.
   asio::steady_timer timer(ioc);
-  for (int i = 0; i < 500 && active_requests > 0; ++i) {
+  for (int i = 0; i < 500 && active_requests > idle_feeds; ++i) {
     timer.expires_after(std::chrono::milliseconds(10));
     co_await timer.async_wait(kNoThrow);
   }

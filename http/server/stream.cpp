@@ -48,7 +48,8 @@ ResponseStream::ResponseStream(const Request& req)
       version_(req.version()),
       keep_alive_(req.keep_alive()),
       head_(req.method() == bhttp::verb::head),
-      shared_(std::make_shared<Shared>(stream_.get_executor())) {}
+      shared_(std::make_shared<Shared>(stream_.get_executor())),
+      idle_feeds_(req.idle_feeds()) {}
 
 StreamTask<bool> ResponseStream::send_header(Response& header,
                                              std::optional<uint64_t> content_length) {
@@ -123,6 +124,12 @@ StreamTask<ResponseStream::WaitResult> ResponseStream::wait(
     std::chrono::steady_clock::time_point deadline) {
   if (gone_) co_return WaitResult::kClientGone;
   if (shared_->woken.exchange(false)) co_return WaitResult::kWoken;
+  // Idle while waiting: a shutting-down server does not wait for this request to end.
+  struct IdleMark {
+    std::atomic<int>* counter;
+    explicit IdleMark(std::atomic<int>* c) : counter(c) { if (counter) ++*counter; }
+    ~IdleMark() { if (counter) --*counter; }
+  } idle(idle_feeds_);
   shared_->timer.expires_at(deadline);
   stream_.expires_never();
   auto& socket = stream_.socket();

@@ -78,6 +78,7 @@ class ResponseStream {
   bool input_seen_ = false;  // the client sent bytes mid-feed: watch only the timer from then on
   bool fixed_ = false;       // begin_fixed: raw writes, counted against content_length_
   bool overrun_ = false;     // a write went past content_length_: the body can't end cleanly
+  std::atomic<int>* idle_feeds_;  // Request::idle_feeds(): counted while wait() waits
   uint64_t content_length_ = 0;
   uint64_t written_ = 0;
 };

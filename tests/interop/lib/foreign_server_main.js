@@ -23,8 +23,12 @@ const PouchDB = require('pouchdb-core')
   .plugin(require('pouchdb-replication'));
 
 // Everything PouchDB replication needs (express-pouchdb's "minimumForPouchDB") plus basic-auth
-// users with a server admin, _session and per-database _security, which a CouchDB peer has too.
+// users with a server admin, _session and per-database _security, which a CouchDB peer has too,
+// and what a sync mesh asks a peer: _all_dbs, and _db_updates (which pouchdb-server answers 400,
+// not implemented: the mesh then pulls with continuous jobs).
 const PARTS = [
+  'routes/all-dbs',
+  'routes/db-updates',
   'config-infrastructure',
   'logging-infrastructure',
   'routes/authentication',

@@ -142,12 +142,14 @@ class Divan {
 
 // `admin` ({name, password}): start with `--admin NAME:PASSWORD` (no admin party) and send those
 // credentials on every request() and in /_up; without it the node runs as an admin party.
-async function startDivan({ admin } = {}) {
+// `args`: more flags (`--peer-probe-ms`, …).
+async function startDivan({ admin, args: extra = [] } = {}) {
   const bin = process.env.DIVAN_BIN || DEFAULT_BIN;
   if (!fs.existsSync(bin)) throw new Error(`divan binary not found at ${bin} (set DIVAN_BIN)`);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'divan-interop-'));
   const args = ['--port', '0', '--bind', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'info'];
   if (admin) args.push('--admin', `${admin.name}:${admin.password}`);
+  args.push(...extra);
   const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   live.add(child);
 
