@@ -28,6 +28,7 @@
 #include "replicator/peers.h"
 #include "replicator/rep_id.h"
 #include "replicator/strands.h"
+#include "replicator/sync.h"
 #include "replicator/replicator_db.h"
 #include "replicator/retry_policy.h"
 #include "replicator/wakeup.h"
@@ -54,6 +55,9 @@ struct Job {
   ReplicationId rep_id;
   engine::Writer writer;
   std::optional<DocKey> doc;
+  // A bidirectional `_replicator` document's two jobs: "source_to_target" / "target_to_source";
+  // null for every other job.
+  const char* direction = nullptr;
   bool transient = false;
   JobState state = JobState::kPending;
   JobHistory history;
@@ -70,6 +74,7 @@ struct Job {
 // A `_replicator` document without a live job: completed, failed, or refused before it ran.
 struct DocRecord {
   std::string job_id;  // empty: none (failed before a job could exist)
+  std::string direction;  // Job::direction of a bidirectional document's half; "" otherwise
   JobState state = JobState::kFailed;
   std::string reason;
   std::string source;
@@ -120,8 +125,12 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
   mutable Mutex mu;
   bool stopped GUARDED_BY(mu) = false;
   std::map<std::string, std::shared_ptr<Job>> jobs GUARDED_BY(mu);  // by id
-  std::map<DocKey, std::string> doc_jobs GUARDED_BY(mu);            // doc → job id
+  // doc → its job ids: one, or two for a bidirectional document (forward first).
+  std::map<DocKey, std::vector<std::string>> doc_jobs GUARDED_BY(mu);
   std::map<DocKey, DocRecord> doc_records GUARDED_BY(mu);           // docs without a job
+  // A bidirectional document whose one direction ended (completed or failed) while the other
+  // still runs: that direction's record, until both are done.
+  std::map<DocKey, DocRecord> doc_half_done GUARDED_BY(mu);
   std::map<Origin, DownHost> down_hosts GUARDED_BY(mu);
   std::set<std::string> followed GUARDED_BY(mu);                    // _replicator dbs
   std::mt19937_64 rng GUARDED_BY(mu){std::random_device{}()};
@@ -242,11 +251,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
         jobs.erase(job->id);
         fill_slots();
       } else if (job->state == JobState::kCompleted || job->state == JobState::kFailed) {
-        if (job->doc) doc_state.emplace(*job->doc, terminal_record(*job));
-        if (job->doc) {
-          doc_jobs.erase(*job->doc);
-          doc_records[*job->doc] = doc_state->second;
-        }
+        if (job->doc) doc_state = doc_job_ended(*job);
         jobs.erase(job->id);
         fill_slots();
       } else if (job->state == JobState::kCrashing) {
@@ -264,9 +269,54 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     if (doc_state) write_doc_state(doc_state->first, doc_state->second);
   }
 
+  // A document's job ended for good: the document's terminal record, to write back, once every
+  // job of the document has ended (a bidirectional one waits for its other direction).
+  std::optional<std::pair<DocKey, DocRecord>> doc_job_ended(const Job& job) REQUIRES(mu) {
+    const DocKey& key = *job.doc;
+    DocRecord record = terminal_record(job);
+    auto ids = doc_jobs.find(key);
+    if (ids != doc_jobs.end()) {
+      std::erase(ids->second, job.id);
+      if (!ids->second.empty()) {  // the other direction still runs
+        doc_half_done[key] = std::move(record);
+        return std::nullopt;
+      }
+      doc_jobs.erase(ids);
+    }
+    if (auto half = doc_half_done.find(key); half != doc_half_done.end()) {
+      record = merge_directions(std::move(half->second), std::move(record));
+      doc_half_done.erase(half);
+    }
+    doc_records[key] = record;
+    return std::make_pair(key, std::move(record));
+  }
+
+  // The two directions' terminal records as the document's: failed if either failed (its reason,
+  // named), else completed with both directions' stats.
+  static DocRecord merge_directions(DocRecord first, DocRecord second) {
+    DocRecord out = first.direction == std::string("source_to_target") ? first : second;
+    const DocRecord& forward = out.direction == first.direction ? first : second;
+    const DocRecord& reverse = out.direction == first.direction ? second : first;
+    for (const DocRecord* r : {&forward, &reverse}) {
+      if (r->state == JobState::kFailed && out.state != JobState::kFailed) {
+        out.state = JobState::kFailed;
+        out.reason = std::string(r->direction) + ": " + r->reason;
+      }
+    }
+    if (out.state != JobState::kFailed) {
+      out.state = JobState::kCompleted;
+      out.stats = Json{{"source_to_target", forward.stats}, {"target_to_source", reverse.stats}};
+    }
+    out.error_count = std::max(forward.error_count, reverse.error_count);
+    out.start_time = std::min(forward.start_time, reverse.start_time);
+    out.last_updated = std::max(forward.last_updated, reverse.last_updated);
+    return out;
+  }
+
   DocRecord terminal_record(const Job& job) const {
     DocRecord r;
     r.job_id = job.id;
+    r.direction = job.direction ? job.direction : "";
     r.state = job.state;
     r.reason = job.last_error;
     r.source = job.spec.source.redacted_url();
@@ -522,13 +572,16 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
           ++it;
           continue;
         }
-        if (auto job = self->jobs.find(it->second); job != self->jobs.end()) {
-          cancelled.push_back(job->second);
-          self->jobs.erase(job);
+        for (const auto& id : it->second) {
+          if (auto job = self->jobs.find(id); job != self->jobs.end()) {
+            cancelled.push_back(job->second);
+            self->jobs.erase(job);
+          }
         }
         it = self->doc_jobs.erase(it);
       }
       std::erase_if(self->doc_records, [&](const auto& r) { return r.first.db == name; });
+      std::erase_if(self->doc_half_done, [&](const auto& r) { return r.first.db == name; });
       self->fill_slots();
     }
     for (auto& job : cancelled) {
@@ -539,21 +592,25 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
   // A document of a `_replicator` database changed (body: its winner, nullopt when deleted).
   void consider_doc(const DocKey& key, std::optional<Json> body) {
     if (key.id.starts_with(engine::kDesignPrefix)) return;
-    std::shared_ptr<Job> stop_job;
+    std::vector<std::shared_ptr<Job>> stop_jobs;
     std::optional<DocRecord> write_back;
     {
       MutexLock lock(mu);
       if (stopped) return;
-      std::shared_ptr<Job> current;
+      std::vector<std::shared_ptr<Job>> current;  // the document's jobs (two: bidirectional)
       if (auto it = doc_jobs.find(key); it != doc_jobs.end()) {
-        if (auto j = jobs.find(it->second); j != jobs.end()) current = j->second;
+        for (const auto& id : it->second) {
+          if (auto j = jobs.find(id); j != jobs.end()) current.push_back(j->second);
+        }
       }
       auto forget_current = [&]() REQUIRES(mu) {
-        if (!current) return;
         doc_jobs.erase(key);
-        jobs.erase(current->id);
-        stop_job = current;
-        current.reset();
+        doc_half_done.erase(key);
+        for (auto& job : current) {
+          jobs.erase(job->id);
+          stop_jobs.push_back(std::move(job));
+        }
+        current.clear();
       };
       if (!body) {  // deleted: its job is cancelled
         forget_current();
@@ -562,7 +619,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
       } else if (auto state = body->find("_replication_state");
                  state != body->end() && (*state == "completed" || *state == "failed")) {
         // Terminal: written back by us (or carried over by a replication); nothing to run.
-        if (!current) {
+        if (current.empty()) {
           DocRecord& r = doc_records[key];
           r.state = *state == "completed" ? JobState::kCompleted : JobState::kFailed;
           if (auto reason = body->find("_replication_state_reason");
@@ -586,35 +643,69 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
           write_back = failed_record(spec.error().reason, doc);
           doc_records[key] = *write_back;
         } else {
-          auto job = make_job(std::move(*spec), doc_writer(), key);
-          if (current && current->id == job->id) {
+          auto wanted = doc_jobs_for(std::move(*spec), key);
+          if (same_ids(current, wanted)) {
             // The same replication (a field that is no option changed): keep it running.
           } else {
             forget_current();
-            auto owner = jobs.find(job->id);
-            if (owner != jobs.end()) {
-              const Job& other = *owner->second;
-              std::string reason =
-                  "Replication `" + job->id + "` specified by document `" + key.id +
-                  "` already started, triggered by document `" +
-                  (other.doc ? other.doc->id : std::string("(POST /_replicate)")) +
-                  "` from db `" + (other.doc ? other.doc->db : std::string("")) + "`";
-              write_back = failed_record(reason, doc);
+            if (auto reason = already_started(wanted, key)) {
+              write_back = failed_record(*reason, doc);
               doc_records[key] = *write_back;
             } else {
               doc_records.erase(key);
-              doc_jobs[key] = job->id;
-              jobs[job->id] = job;
-              start_or_queue(job);
+              auto& ids = doc_jobs[key];
+              for (auto& job : wanted) {
+                ids.push_back(job->id);
+                jobs[job->id] = job;
+                start_or_queue(job);
+              }
             }
           }
         }
       }
     }
-    if (stop_job) {
-      if (auto run = stop_job->run) run->request_stop();
+    for (auto& job : stop_jobs) {
+      if (auto run = job->run) run->request_stop();
     }
     if (write_back) write_doc_state(key, *write_back);
+  }
+
+  // The jobs a `_replicator` document describes: one, or for "bidirectional": true two (source to
+  // target, then target to source), each an ordinary job with its own id and checkpoints.
+  std::vector<std::shared_ptr<Job>> doc_jobs_for(ReplicationSpec spec, const DocKey& key) {
+    std::vector<std::shared_ptr<Job>> out;
+    if (!spec.bidirectional) {
+      out.push_back(make_job(std::move(spec), doc_writer(), key));
+      return out;
+    }
+    auto [forward, reverse] = split_bidirectional(spec);
+    out.push_back(make_job(std::move(forward), doc_writer(), key));
+    out.back()->direction = "source_to_target";
+    out.push_back(make_job(std::move(reverse), doc_writer(), key));
+    out.back()->direction = "target_to_source";
+    return out;
+  }
+
+  static bool same_ids(const std::vector<std::shared_ptr<Job>>& a,
+                       const std::vector<std::shared_ptr<Job>>& b) {
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(),
+                      [](const auto& x, const auto& y) { return x->id == y->id; });
+  }
+
+  // CouchDB's reason when one of `wanted` already runs for another document or a _replicate.
+  std::optional<std::string> already_started(const std::vector<std::shared_ptr<Job>>& wanted,
+                                             const DocKey& key) const REQUIRES(mu) {
+    for (const auto& job : wanted) {
+      auto owner = jobs.find(job->id);
+      if (owner == jobs.end()) continue;
+      const Job& other = *owner->second;
+      return "Replication `" + job->id + "` specified by document `" + key.id +
+             "` already started, triggered by document `" +
+             (other.doc ? other.doc->id : std::string("(POST /_replicate)")) + "` from db `" +
+             (other.doc ? other.doc->db : std::string("")) + "`";
+    }
+    return std::nullopt;
   }
 
   DocRecord failed_record(const std::string& reason, const Json& doc) {
@@ -745,12 +836,49 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     return out;
   }
 
+  // The row of a document with live jobs: its job's, or for a bidirectional document one row
+  // with both: `ids`, the state of the pair, and each direction's info.
+  std::optional<Json> live_doc_row(const DocKey& key, const std::vector<std::string>& ids) const
+      REQUIRES(mu) {
+    std::vector<const Job*> live;
+    for (const auto& id : ids) {
+      if (auto it = jobs.find(id); it != jobs.end()) live.push_back(it->second.get());
+    }
+    if (live.empty()) return std::nullopt;
+    const Job& first = *live.front();
+    Json row = doc_row(key, &first, nullptr);
+    if (!first.direction) return row;
+    const DocRecord* half = nullptr;
+    if (auto it = doc_half_done.find(key); it != doc_half_done.end()) half = &it->second;
+    Json all_ids = Json::array();
+    Json info = Json::object();
+    bool running = false, crashing = false;
+    for (const Job* job : live) {
+      all_ids.push_back(job->id);
+      info[job->direction] = doc_row(key, job, nullptr)["info"];
+      running = running || job->state == JobState::kRunning;
+      crashing = crashing || job->state == JobState::kCrashing;
+    }
+    if (half) {
+      all_ids.push_back(half->job_id);
+      info[half->direction] = doc_row(key, nullptr, half)["info"];
+    }
+    // Source and target as the document names them (the forward direction's).
+    if (first.direction == std::string("target_to_source")) {
+      row["source"] = first.spec.target.redacted_url();
+      row["target"] = first.spec.source.redacted_url();
+    }
+    row["ids"] = std::move(all_ids);
+    row["state"] = running ? "running" : crashing ? "crashing" : "pending";
+    row["info"] = std::move(info);
+    return row;
+  }
+
   // Every doc row, sorted by (db, doc id).
   std::vector<std::pair<DocKey, Json>> doc_rows() const REQUIRES(mu) {
     std::vector<std::pair<DocKey, Json>> rows;
-    for (const auto& [key, id] : doc_jobs) {
-      auto it = jobs.find(id);
-      if (it != jobs.end()) rows.emplace_back(key, doc_row(key, it->second.get(), nullptr));
+    for (const auto& [key, ids] : doc_jobs) {
+      if (auto row = live_doc_row(key, ids)) rows.emplace_back(key, std::move(*row));
     }
     for (const auto& [key, record] : doc_records) {
       if (!doc_jobs.count(key)) rows.emplace_back(key, doc_row(key, nullptr, &record));
@@ -863,9 +991,7 @@ std::optional<Json> Scheduler::doc(std::string_view db, std::string_view doc_id)
   MutexLock lock(impl_->mu);
   DocKey key{std::string(db), std::string(doc_id)};
   if (auto it = impl_->doc_jobs.find(key); it != impl_->doc_jobs.end()) {
-    if (auto job = impl_->jobs.find(it->second); job != impl_->jobs.end()) {
-      return impl_->doc_row(key, job->second.get(), nullptr);
-    }
+    if (auto row = impl_->live_doc_row(key, it->second)) return row;
   }
   if (auto it = impl_->doc_records.find(key); it != impl_->doc_records.end()) {
     return impl_->doc_row(key, nullptr, &it->second);

@@ -254,11 +254,6 @@ Result<ReplicationSpec> parse_replicator_doc(const Json& doc) {
                 "parameter `cancel` is not allowed in a _replicator document; delete the "
                 "document to cancel its replication");
   }
-  if (spec->bidirectional) {
-    return fail(Code::kForbidden,  // ours: not yet for persistent jobs
-                "parameter `bidirectional` is not supported in a _replicator document yet; write "
-                "one document per direction");
-  }
   if (auto id = doc.find("_id"); id != doc.end() && id->is_string()) spec->doc_id = *id;
   return spec;
 }

@@ -96,8 +96,8 @@ struct ReplicationSpec {
   // `replication_id` (also spelt `_local_id` or `id`; "base+ext" as _scheduler/jobs shows it).
   bool cancel = false;
 
-  // Ours (sync.h): both directions, source→target and target→source. `_replicate` only for now:
-  // a `_replicator` document refuses it.
+  // Ours (sync.h): both directions, source→target and target→source: two jobs, for `_replicate`
+  // and for a `_replicator` document (shown as one document with both in _scheduler/docs).
   bool bidirectional = false;
   std::optional<std::string> replication_id;
 

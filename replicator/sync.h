@@ -11,6 +11,12 @@
 // `create_target` creates the target before either direction starts (the reverse direction reads
 // it from its first request). `since_seq` is a seq of the source: it applies to source→target only.
 //
+// A `_replicator` document with "bidirectional": true is the same two jobs, persistent
+// (scheduler.cpp doc_jobs_for): one row in _scheduler/docs with both ids and each direction's
+// info; a one-shot one records `completed` when both are done, with both directions' stats, or
+// `failed` with the reason of the direction that failed. There the reverse job does not wait for
+// `create_target`: until the forward job made the target it crashes and retries with backoff.
+//
 // Thread-safety: as Scheduler's.
 #pragma once
 

@@ -295,7 +295,7 @@ class BidirectionalTests(ReplicationTestCase):
         if self.a.get("/_replicator").status == 404:
             self.a.json("PUT", "/_replicator", status=201)
         resp = self.a.request("PUT", doc_path("_replicator", "both"),
-                              body={"source": "a", "target": "b", "bidirectional": True})
+                              body={"source": "a", "target": "b", "bidirectional": "yes"})
         self.assertEqual(resp.status, 403, resp.body)
 
 
@@ -326,6 +326,53 @@ class ReplicatorDbTests(ReplicationTestCase):
         self.assertEqual(row["doc_id"], "once")
         listing = self.a.json("GET", "/_scheduler/docs", status=200)
         self.assertIn("once", [d["doc_id"] for d in listing["docs"]])
+
+    def test_a_bidirectional_doc_is_one_doc_with_two_jobs(self):
+        self.ensure_replicator_db(self.a)
+        left, right = self.new_db(self.a), self.new_db(self.b)
+        self.put(self.a, left, "from-left", {})
+        self.put(self.b, right, "from-right", {})
+        self.a.json("PUT", doc_path("_replicator", "both-live"),
+                    {"source": left, "target": self.b.url(right), "bidirectional": True,
+                     "continuous": True}, status=201)
+        row = wait_until("both jobs running", lambda: (lambda r: r if r.status == 200 and
+                         r.body["state"] == "running" and len(r.body["ids"]) == 2 else None)(
+            self.a.get("/_scheduler/docs/_replicator/both-live")))
+        self.assertEqual(row.body["source"], left)
+        self.assertEqual(set(row.body["info"]), {"source_to_target", "target_to_source"})
+        jobs = [j["id"] for j in self.a.json("GET", "/_scheduler/jobs")["jobs"]
+                if j["doc_id"] == "both-live"]
+        self.assertEqual(sorted(jobs), sorted(row.body["ids"]))
+        wait_until("both docs on both sides", lambda: set(self.all_docs(self.a, left)) ==
+                   set(self.all_docs(self.b, right)) == {"from-left", "from-right"})
+        self.put(self.b, right, "later-right", {})
+        wait_until("a later write on the target reaches the source",
+                   lambda: "later-right" in self.all_docs(self.a, left))
+        # Deleting the document stops both jobs.
+        rev = self.a.json("GET", doc_path("_replicator", "both-live"))["_rev"]
+        self.a.json("DELETE", doc_path("_replicator", "both-live") + f"?rev={rev}", status=200)
+        wait_until("both jobs gone", lambda: not [
+            j for j in self.a.json("GET", "/_scheduler/jobs")["jobs"] if j["doc_id"] == "both-live"])
+
+    def test_a_one_shot_bidirectional_doc_records_completed_with_both_stats(self):
+        self.ensure_replicator_db(self.a)
+        left, right = self.new_db(self.a), self.new_db(self.b)
+        for i in range(3):
+            self.put(self.a, left, f"l{i}", {})
+        self.put(self.b, right, "r0", {})
+        self.a.json("PUT", doc_path("_replicator", "both-once"),
+                    {"source": left, "target": self.b.url(right), "bidirectional": True},
+                    status=201)
+        doc = wait_until("state completed", lambda: (lambda d: d if d.get(
+            "_replication_state") == "completed" else None)(
+            self.a.json("GET", doc_path("_replicator", "both-once"))))
+        stats = doc["_replication_stats"]
+        self.assertEqual(stats["source_to_target"]["docs_written"], 3)
+        self.assertEqual(stats["target_to_source"]["docs_written"], 1)
+        self.assertEqual(len(self.all_docs(self.a, left)), 4)
+        self.assertEqual(len(self.all_docs(self.b, right)), 4)
+        row = self.a.json("GET", "/_scheduler/docs/_replicator/both-once", status=200)
+        self.assertEqual(row["state"], "completed")
 
     def test_a_duplicate_doc_fails_with_couchdbs_reason(self):
         self.ensure_replicator_db(self.a)

@@ -49,13 +49,17 @@ TEST_CASE("sync: a bidirectional spec is two one-way specs, mirrored") {
   CHECK(replication_id(uuid, one_way).full() == replication_id(uuid, forward).full());
 }
 
-TEST_CASE("sync: `bidirectional` must be a boolean, and is refused in _replicator documents") {
+TEST_CASE("sync: `bidirectional` must be a boolean, in _replicate bodies and _replicator docs") {
   auto bad = parse_replicate_body(
       Json{{"source", "http://a/x"}, {"target", "http://b/y"}, {"bidirectional", 1}});
   REQUIRE_FALSE(bad.has_value());
   CHECK(bad.error().reason == "parameter `bidirectional` must be a boolean");
   auto doc = parse_replicator_doc(
       Json{{"source", "http://a/x"}, {"target", "http://b/y"}, {"bidirectional", true}});
-  REQUIRE_FALSE(doc.has_value());
-  CHECK(doc.error().code == Code::kForbidden);
+  REQUIRE(doc.has_value());
+  CHECK(doc->bidirectional);
+  auto bad_doc = parse_replicator_doc(
+      Json{{"source", "http://a/x"}, {"target", "http://b/y"}, {"bidirectional", "yes"}});
+  REQUIRE_FALSE(bad_doc.has_value());
+  CHECK(bad_doc.error().code == Code::kForbidden);
 }
