@@ -149,21 +149,25 @@ namespace {
 
 enum class Way { kPush, kPull };  // push: this node → peer; pull: peer → this node
 
-// One direction of one database's sync with one peer. It is carried by one-shot replications
-// ("runs"), started when something may have changed there, one at a time: a trigger that comes
-// during a run makes one more run after it. So an idle database costs no job, no feed and no
-// connection. Pulls from a peer without `_db_updates` use a continuous job instead.
+// One direction of one database's sync with one peer, in one of three modes:
+//   cold         nothing runs: an idle database costs no job, no feed and no connection;
+//   catching up  a one-shot replication carries what changed while nobody watched (a new
+//                database, the first contact with the peer, a reconnect of its _db_updates);
+//   hot          a sign of activity (a commit here for push, a row of the peer's _db_updates for
+//                pull) started a continuous job, whose live feed carries each later change in a
+//                few ms. Without a sign for MeshOptions::hot_idle, and caught up, it is cancelled
+//                (its checkpoint saved) and the direction is cold again.
+// Pulls from a peer without _db_updates are hot for good (`pinned`).
+enum class Mode { kCold, kCatchingUp, kHot };
+
 struct Direction {
-  bool running = false;
-  bool again = false;
-  // The oldest change not yet carried by a finished run, and the part of it the current run
-  // carries: what lag_seconds counts from.
-  std::optional<SteadyClock::time_point> dirty_since;
-  std::optional<SteadyClock::time_point> run_carries_since;
-  std::string job_id;         // the current (or last) run's job id
-  std::string continuous_id;  // pull from a peer without _db_updates
-  std::string last_error;     // the last run's error; "" when it succeeded
-  std::optional<SystemClock::time_point> last_run;
+  Mode mode = Mode::kCold;
+  bool hot_wanted = false;  // a sign came while catching up: hot when it ends
+  bool pinned = false;
+  std::string job_id;       // the catch-up's or the hot job's
+  SteadyClock::time_point last_sign{};
+  std::string last_error;   // why the last job failed; "" when it did not
+  std::optional<SystemClock::time_point> last_active;
   uint64_t docs_written = 0;  // cumulative, as the checkpoint history counts
   uint64_t sampled_docs = 0;
   SteadyClock::time_point sampled_at{};
@@ -274,10 +278,14 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
     return true;
   }
 
-  // Stops the peer's coroutines and its continuous jobs (its databases stay, here and there).
+  // Stops the peer's coroutines and its hot jobs (its databases stay, here and there).
   void retire(const PeerPtr& peer) REQUIRES(mu) {
     peer->stop->stop();
-    for (const auto& [db, sync] : peer->dbs) cancel_job(sync.pull.continuous_id);
+    for (auto& [db, sync] : peer->dbs) {
+      for (Direction* d : {&sync.push, &sync.pull}) {
+        if (d->mode == Mode::kHot) cancel_job(d->job_id);
+      }
+    }
     peer->dbs.clear();
   }
 
@@ -327,76 +335,88 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
     return parse_replicate_body(body);
   }
 
-  // Something may have changed on the side `way` reads: run (now, or after the current run).
-  void trigger(const PeerPtr& peer, const std::string& db, Way way) REQUIRES(mu) {
-    if (stopped || peer->stop->stopped()) return;
-    auto it = peer->dbs.find(db);
-    if (it == peer->dbs.end()) return;  // not synced (yet): reconcile adds it
-    if (way == Way::kPull && !peer->has_db_updates) return;  // its continuous job does it
-    Direction& d = it->second.way(way);
-    if (!d.dirty_since) d.dirty_since = SteadyClock::now();
-    if (d.running) {
-      d.again = true;
-      return;
-    }
-    d.running = true;
-    spawn(fresh_strand(ioc), run_loop(shared_from_this(), peer, db, way), "a sync run");
-  }
-
-  void trigger_all(const PeerPtr& peer, Way way) REQUIRES(mu) {
-    for (const auto& [db, sync] : peer->dbs) trigger(peer, db, way);
-  }
-
-  static asio::awaitable<void> run_loop(std::shared_ptr<Impl> self, PeerPtr peer, std::string db,
-                                        Way way) {
-    for (;;) {
-      auto spec = self->spec_for(*peer, db, way, /*continuous=*/false);
-      {
-        MutexLock lock(self->mu);
-        Direction* d = self->find(*peer, db, way);
-        if (!d) co_return;  // forgotten (database deleted, peer removed)
-        if (!spec || self->stopped || peer->stop->stopped()) {
-          d->running = false;
-          co_return;
-        }
-        d->again = false;
-        d->run_carries_since = d->dirty_since;
-        d->dirty_since.reset();
-        d->job_id = replication_id(self->catalog.server_uuid(), *spec).full();
-      }
-      auto answer = co_await self->scheduler.replicate(std::move(*spec), self->node);
-      MutexLock lock(self->mu);
-      Direction* d = self->find(*peer, db, way);
-      if (!d) co_return;
-      record_run(*d, answer);
-      if (!d->again || self->stopped || peer->stop->stopped()) {
-        d->running = false;
-        co_return;
-      }
-    }
-  }
-
   Direction* find(PeerState& peer, const std::string& db, Way way) REQUIRES(mu) {
     auto it = peer.dbs.find(db);
     return it == peer.dbs.end() ? nullptr : &it->second.way(way);
   }
 
-  static void record_run(Direction& d, const Result<Scheduler::ReplicateAnswer>& answer) {
-    d.last_run = SystemClock::now();
+  // A sign of activity on the side `way` reads: hot (now, or once the catch-up ends).
+  void sign(const PeerPtr& peer, const std::string& db, Way way) REQUIRES(mu) {
+    Direction* d = find(*peer, db, way);
+    if (!d || stopped || peer->stop->stopped()) return;  // not synced (yet): reconcile adds it
+    d->last_sign = SteadyClock::now();
+    d->last_active = SystemClock::now();
+    if (d->mode == Mode::kCatchingUp) d->hot_wanted = true;
+    if (d->mode == Mode::kCold) go_hot(peer, db, way, *d);
+  }
+
+  // What changed while nobody watched: one one-shot run (unless the direction is busy already).
+  void catch_up(const PeerPtr& peer, const std::string& db, Way way) REQUIRES(mu) {
+    Direction* d = find(*peer, db, way);
+    if (!d || d->mode != Mode::kCold || stopped || peer->stop->stopped()) return;
+    auto spec = spec_for(*peer, db, way, /*continuous=*/false);
+    if (!spec) return;
+    d->mode = Mode::kCatchingUp;
+    d->hot_wanted = false;
+    d->job_id = replication_id(catalog.server_uuid(), *spec).full();
+    spawn(fresh_strand(ioc), catch_up_run(shared_from_this(), peer, db, way, std::move(*spec)),
+          "a catch-up run");
+  }
+
+  void catch_up_all(const PeerPtr& peer, Way way) REQUIRES(mu) {
+    for (const auto& [db, sync] : peer->dbs) catch_up(peer, db, way);
+  }
+
+  static asio::awaitable<void> catch_up_run(std::shared_ptr<Impl> self, PeerPtr peer,
+                                            std::string db, Way way, ReplicationSpec spec) {
+    auto answer = co_await self->scheduler.replicate(std::move(spec), self->node);
+    MutexLock lock(self->mu);
+    Direction* d = self->find(*peer, db, way);
+    if (!d || d->mode != Mode::kCatchingUp) co_return;  // forgotten meanwhile
+    d->mode = Mode::kCold;
+    d->last_active = SystemClock::now();
     if (!answer) {
-      // Still to be carried: the next trigger or reconcile runs it again.
-      if (d.run_carries_since && (!d.dirty_since || *d.run_carries_since < *d.dirty_since)) {
-        d.dirty_since = d.run_carries_since;
-      }
-      d.last_error = answer.error().reason;
+      d->last_error = answer.error().reason;  // the next reconcile runs it again
     } else {
-      d.last_error.clear();
+      d->last_error.clear();
       const Json& history = answer->body.contains("history") ? answer->body["history"] : Json();
       if (history.is_array() && !history.empty() && history[0].is_object()) {
-        d.docs_written = history[0].value("docs_written", d.docs_written);
+        d->docs_written = history[0].value("docs_written", d->docs_written);
       }
     }
-    d.run_carries_since.reset();
+    if (d->hot_wanted) self->go_hot(peer, db, way, *d);
+  }
+
+  void go_hot(const PeerPtr& peer, const std::string& db, Way way, Direction& d) REQUIRES(mu) {
+    if (stopped || peer->stop->stopped()) return;
+    auto spec = spec_for(*peer, db, way, /*continuous=*/true);
+    if (!spec) return;
+    d.mode = Mode::kHot;
+    d.job_id = replication_id(catalog.server_uuid(), *spec).full();
+    d.last_sign = SteadyClock::now();
+    asio::co_spawn(fresh_strand(ioc), scheduler.replicate(std::move(*spec), node), asio::detached);
+  }
+
+  // A hot direction's job, looked at: its counters and error kept; cancelled (cold again) when it
+  // saw no sign for hot_idle and has nothing pending; forgotten when it is gone.
+  void check_hot(Direction& d) REQUIRES(mu) {
+    if (d.mode != Mode::kHot) return;
+    auto status = scheduler.status(d.job_id);
+    if (!status) {  // ended on its own: failed for good, or cancelled by someone else
+      d.mode = Mode::kCold;
+      d.last_error = "the replication job " + d.job_id + " ended";
+      return;
+    }
+    d.docs_written = status->info.value("docs_written", d.docs_written);
+    d.last_error = status->last_error;
+    const bool quiet = SteadyClock::now() - d.last_sign > options.hot_idle;
+    const Json& pending = status->info.contains("changes_pending")
+                              ? status->info["changes_pending"] : Json();
+    if (!d.pinned && options.hot_idle.count() > 0 && quiet && status->state == "running" &&
+        pending == Json(0)) {
+      cancel_job(d.job_id);
+      d.mode = Mode::kCold;
+    }
   }
 
   // ---- One peer: probe, reconcile, wait ---------------------------------------------------------
@@ -494,10 +514,16 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
     MutexLock lock(mu);
     peer->last_error = error;
     for (auto& [db, sync] : peer->dbs) {
-      for (Way way : {Way::kPush, Way::kPull}) {
-        if (!sync.way(way).last_error.empty()) trigger(peer, db, way);
+      if (!peer->has_db_updates && !sync.pull.pinned) {
+        sync.pull.pinned = true;
+        if (sync.pull.mode == Mode::kCold) go_hot(peer, db, Way::kPull, sync.pull);
       }
-      if (!peer->has_db_updates && sync.pull.continuous_id.empty()) start_continuous_pull(peer, db);
+      for (Way way : {Way::kPush, Way::kPull}) {
+        Direction& d = sync.way(way);
+        check_hot(d);
+        if (d.mode == Mode::kCold && !d.last_error.empty()) catch_up(peer, db, way);
+        if (d.mode == Mode::kCold && d.pinned) go_hot(peer, db, way, d);
+      }
     }
     sample_rates(*peer);
   }
@@ -520,22 +546,15 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
     }
     MutexLock lock(mu);
     if (peer->stop->stopped() || peer->dbs.count(db)) co_return Result<void>{};
-    peer->dbs[db];
-    trigger(peer, db, Way::kPush);
+    DbSync& sync = peer->dbs[db];
+    catch_up(peer, db, Way::kPush);
     if (peer->has_db_updates) {
-      trigger(peer, db, Way::kPull);
+      catch_up(peer, db, Way::kPull);
     } else {
-      start_continuous_pull(peer, db);
+      sync.pull.pinned = true;
+      go_hot(peer, db, Way::kPull, sync.pull);
     }
     co_return Result<void>{};
-  }
-
-  void start_continuous_pull(const PeerPtr& peer, const std::string& db) REQUIRES(mu) {
-    auto spec = spec_for(*peer, db, Way::kPull, /*continuous=*/true);
-    if (!spec) return;
-    Direction& d = peer->dbs[db].pull;
-    d.continuous_id = replication_id(catalog.server_uuid(), *spec).full();
-    asio::co_spawn(fresh_strand(ioc), scheduler.replicate(std::move(*spec), node), asio::detached);
   }
 
   // docs/s of every direction since the previous sample.
@@ -609,7 +628,7 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
       }
       co_return std::nullopt;
     }
-    trigger_all(peer, Way::kPull);
+    catch_up_all(peer, Way::kPull);
     co_return seq_param(body).value_or("now");
   }
 
@@ -631,7 +650,7 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
       const std::string type = row.value("type", "");
       if (!options.dbs.matches(db)) continue;
       if (type == "created" && !peer->dbs.count(db)) peer->wakeup->callback()();
-      if (type == "updated" || type == "created") trigger(peer, db, Way::kPull);
+      if (type == "updated" || type == "created") sign(peer, db, Way::kPull);
     }
   }
 
@@ -659,7 +678,7 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
             if (!peer->dbs.count(event.db_name)) peer->wakeup->callback()();
             break;
           case changes::DbEventType::kUpdated:
-            trigger(peer, event.db_name, Way::kPush);
+            sign(peer, event.db_name, Way::kPush);
             break;
           case changes::DbEventType::kDeleted:
             forget(peer, event.db_name);
@@ -674,51 +693,36 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
   void forget(const PeerPtr& peer, const std::string& db) REQUIRES(mu) {
     auto it = peer->dbs.find(db);
     if (it == peer->dbs.end()) return;
-    cancel_job(it->second.pull.continuous_id);
+    for (Direction* d : {&it->second.push, &it->second.pull}) {
+      if (d->mode == Mode::kHot) cancel_job(d->job_id);
+    }
     peer->dbs.erase(it);
   }
 
   // ---- Answers ----------------------------------------------------------------------------------
 
   // REQUIRES: mu not held (asks the Scheduler).
-  Json direction_json(const Direction& d, bool running) const {
+  Json direction_json(const Direction& d) const {
     Json out = Json::object();
-    if (!d.continuous_id.empty()) {
-      auto status = scheduler.status(d.continuous_id);
-      out["mode"] = "continuous";
-      out["state"] = status ? Json(status->state) : Json(nullptr);
-      out["changes_pending"] = status ? status->info.value("changes_pending", Json(nullptr))
-                                      : Json(nullptr);
-      out["lag_seconds"] = status ? status->info.value("lag_seconds", 0.0) : 0.0;
-      out["docs_written"] = status ? status->info.value("docs_written", uint64_t{0}) : 0;
-      out["docs_per_second"] = d.docs_per_second;
-      out["last_error"] = status && !status->last_error.empty() ? Json(status->last_error)
-                                                                : Json(nullptr);
-      return out;
-    }
-    out["mode"] = "triggered";
     std::optional<Scheduler::JobStatus> status;
-    if (running) status = scheduler.status(d.job_id);
-    const char* state = running                  ? "running"
-                        : !d.last_error.empty()  ? "crashing"
-                        : d.dirty_since          ? "pending"
-                                                 : "idle";
-    out["state"] = state;
+    if (d.mode != Mode::kCold) status = scheduler.status(d.job_id);
+    out["mode"] = d.mode == Mode::kHot ? "hot" : d.mode == Mode::kCatchingUp ? "catching_up" : "cold";
     if (status) {
-      out["changes_pending"] = status->info.value("changes_pending", Json(nullptr));
+      out["state"] = status->state;
     } else {
-      out["changes_pending"] = d.dirty_since ? Json(nullptr) : Json(0);
+      out["state"] = d.last_error.empty() ? "idle" : "crashing";
     }
-    std::optional<SteadyClock::time_point> behind = d.dirty_since;
-    if (d.run_carries_since && (!behind || *d.run_carries_since < *behind)) {
-      behind = d.run_carries_since;
-    }
-    out["lag_seconds"] =
-        behind ? std::chrono::duration<double>(SteadyClock::now() - *behind).count() : 0.0;
-    out["docs_written"] = d.docs_written;
+    out["job"] = d.mode == Mode::kCold ? Json(nullptr) : Json(d.job_id);
+    out["changes_pending"] = status ? status->info.value("changes_pending", Json(nullptr))
+                                    : d.last_error.empty() ? Json(0) : Json(nullptr);
+    out["lag_seconds"] = status ? status->info.value("lag_seconds", 0.0) : 0.0;
+    out["docs_written"] = status ? status->info.value("docs_written", d.docs_written)
+                                 : d.docs_written;
     out["docs_per_second"] = d.docs_per_second;
-    out["last_run"] = time_or_null(d.last_run);
-    out["last_error"] = d.last_error.empty() ? Json(nullptr) : Json(d.last_error);
+    out["last_active"] = time_or_null(d.last_active);
+    const std::string& error = status && !status->last_error.empty() ? status->last_error
+                                                                     : d.last_error;
+    out["last_error"] = error.empty() ? Json(nullptr) : Json(error);
     return out;
   }
 };
@@ -890,8 +894,8 @@ Mesh::Health Mesh::health() const {
     Json dbs = Json::object();
     for (const auto& [db, sync] : copy.dbs) {
       Json entry = Json::object();
-      entry["push"] = impl_->direction_json(sync.push, sync.push.running);
-      entry["pull"] = impl_->direction_json(sync.pull, sync.pull.running);
+      entry["push"] = impl_->direction_json(sync.push);
+      entry["pull"] = impl_->direction_json(sync.pull);
       dbs[db] = std::move(entry);
     }
     copy.info["databases"] = std::move(dbs);

@@ -9,14 +9,15 @@
 //      directions whose last run failed run again;
 //   3. wait: until the probe interval passes, or a database is created here or on the peer.
 //
-// Each database syncs in two directions per peer, push (here → peer) and pull (peer → here), and
-// each direction is carried by one-shot replications in the Scheduler ("runs"), started when that
-// side may have changed: a commit here (the Notifier's database events) starts a push, a row of
-// the peer's `_db_updates` (one longpoll per peer, followed by a second coroutine) starts a pull.
-// A direction runs one run at a time; a trigger during a run makes one more run after it. So an
-// idle database costs no job, no feed and no connection, and 1,000 databases cost one longpoll
-// per peer, not 2,000 feeds. Checkpoints make a run start where the last one ended. A peer that
-// has no `_db_updates` (pouchdb-server) gets a continuous pull job per database instead.
+// Each database syncs in two directions per peer, push (here → peer) and pull (peer → here), each
+// cold, catching up or hot (mesh.cpp `Direction`): cold costs nothing; a one-shot replication
+// catches up what changed unwatched (a new database, the first contact, a reconnect); a sign of
+// activity (a commit here for push, a row of the peer's `_db_updates` for pull: one longpoll per
+// peer, followed by a second coroutine) makes the direction hot, a continuous job whose live feed
+// carries each later change in a few ms, until it has been quiet for `hot_idle`. So 1,000 idle
+// databases cost one longpoll per peer, not 2,000 feeds, and a busy one syncs as fast as a
+// continuous replication. Checkpoints make every job start where the last one ended. A peer
+// without `_db_updates` (pouchdb-server) gets pulls that are hot for good.
 //
 // Deleting a database is never propagated: a database deleted here comes back from a peer that
 // still has it. To retire one, delete it on every node or leave it out with `--peer-dbs`.
@@ -69,6 +70,8 @@ struct MeshOptions {
   DbPatterns dbs;                    // --peer-dbs
   std::chrono::milliseconds probe_interval{5000};
   std::chrono::milliseconds probe_timeout{5000};
+  // A hot direction quiet for this long goes cold (its continuous job stops); 0: never.
+  std::chrono::milliseconds hot_idle{30000};
   // ?w=N without ?w_timeout: how long a write waits for its copies before answering 202.
   std::chrono::milliseconds write_timeout{10000};
 };
@@ -99,8 +102,8 @@ class Mesh {
   Json peers() const;
 
   // GET /_mesh: every peer (reachable, rtt_ms, last_contact, last_error, next_retry) and per
-  // database its push and pull direction (state: idle, pending, running or crashing;
-  // changes_pending, lag_seconds, docs_written, docs_per_second, last_run, last_error).
+  // database its push and pull direction (mode: cold, catching_up or hot; state: idle, or the
+  // job's; changes_pending, lag_seconds, docs_written, docs_per_second, last_active, last_error).
   // `healthy`: every peer other than this node itself is reachable and answers us.
   // Write concern (?w=N): how many peers (this node not counted) hold every revision in `revs`
   // (doc id, rev) of database `db`, asking each peer's _revs_diff until `wanted` of them do or

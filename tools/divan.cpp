@@ -53,6 +53,7 @@ struct ServeFlags {
   std::vector<std::string> peers;
   std::string peer_dbs;
   uint64_t peer_probe_ms = 5000;
+  uint64_t peer_idle_ms = 30000;
   uint64_t w_timeout_ms = 10000;
 };
 
@@ -111,6 +112,10 @@ void add_serve_flags(CLI::App& app, ServeFlags& flags) {
   app.add_option("--peer-probe-ms", flags.peer_probe_ms,
                  "How often the mesh checks each peer and its list of databases")
       ->envname("DIVAN_PEER_PROBE_MS")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--peer-idle-ms", flags.peer_idle_ms,
+                 "A synced database quiet for this long stops its live replication jobs until its "
+                 "next change (0: never)")
+      ->envname("DIVAN_PEER_IDLE_MS")->capture_default_str();
   app.add_option("--w-timeout-ms", flags.w_timeout_ms,
                  "How long a write with ?w=N waits for N nodes to hold it before answering 202")
       ->envname("DIVAN_W_TIMEOUT_MS")->capture_default_str();
@@ -191,6 +196,7 @@ int serve(const ServeFlags& flags) {
   mesh_options.dbs = std::move(*peer_dbs);
   mesh_options.probe_interval = std::chrono::milliseconds(flags.peer_probe_ms);
   mesh_options.write_timeout = std::chrono::milliseconds(flags.w_timeout_ms);
+  mesh_options.hot_idle = std::chrono::milliseconds(flags.peer_idle_ms);
   divan::replicator::Mesh mesh(ioc, catalog, notifier, scheduler, client, std::move(mesh_options));
 
   auth_options.session_timeout = flags.session_timeout;

@@ -22,7 +22,7 @@ def peer_url(port):
 
 
 def mesh_node(port, peer_ports, extra=()):
-    args = ["--peer-probe-ms", str(PROBE_MS)]
+    args = ["--peer-probe-ms", str(PROBE_MS), "--peer-idle-ms", "1000"]
     for p in peer_ports:
         args += ["--peer", peer_url(p)]
     return AdminNode(extra_args=[*args, *extra], fixed_port=port)
@@ -121,7 +121,7 @@ class MeshTests(unittest.TestCase):
         def both_synced():
             body = self.nodes[0].json("GET", "/_mesh")
             dbs = [p["databases"].get(db) for p in body["peers"]]
-            return body if all(d and d[w]["state"] == "idle" and d[w]["last_run"]
+            return body if all(d and d[w]["state"] == "idle" and d[w]["last_active"]
                                for d in dbs for w in ("push", "pull")) else None
 
         body = wait_until("both directions synced and idle for both peers", both_synced)
@@ -137,7 +137,7 @@ class MeshTests(unittest.TestCase):
             self.assertNotIn("_replicator", peer["databases"])
             for direction in ("push", "pull"):
                 job = peer["databases"][db][direction]
-                self.assertEqual(job["mode"], "triggered")
+                self.assertEqual(job["mode"], "cold")
                 self.assertEqual(job["changes_pending"], 0)
                 self.assertEqual(job["lag_seconds"], 0.0)
                 self.assertIsNone(job["last_error"])

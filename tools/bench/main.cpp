@@ -48,6 +48,11 @@ constexpr const char* kLegend = R"(Figures (each from a window after a warm-up; 
                   continuous feed, p50 (p99 in the detail)
   repl-idle       node VmRSS growth with --repl-jobs idle continuous jobs; repl-idle-cpu: node CPU while
                   they idle; repl-idle-write: one write's arrival through them
+  mesh-latency    a 3-node and a 5-node mesh (POST /_mesh/peers): mesh-newdb-N, a new database on every
+                  node; mesh-latency-N, 20 PUTs/s on node 1 -> row on every other node's feed, p50
+  mesh-idle       --mesh-dbs databases in a 3-node mesh: time to sync, then idle connections, RSS, CPU
+                  of node 1 and one write's arrival on both peers
+  mesh-catchup    a peer down for 30 s of writes (1,000 docs/s) comes back: seconds until it has them all
   rss             node VmRSS when idle after start, and after the load (only when the bench starts it)
 Nodes the bench starts have a server admin (bench), and every request carries its credentials.
   cpu             CPU seconds per wall second during a run (node and this bench), warm-up included)";
@@ -69,6 +74,7 @@ struct Options {
   int att_mib = 20;
   int repl_docs = 100000;
   int repl_jobs = 1000;
+  int mesh_dbs = 1000;
 
   bool wants(std::string_view scenario) const { return only.empty() || only == scenario; }
 };
@@ -215,6 +221,7 @@ int run(const Options& o) {
   ctx.work_dir = work.path();
   ctx.repl_docs = o.repl_docs;
   ctx.idle_jobs = o.repl_jobs;
+  ctx.mesh_dbs = o.mesh_dbs;
 
   std::unique_ptr<NodeProcess> node;  // declared after `work`: stopped before its data dir goes
   if (!find_server(o, work.path(), node, ctx)) return 1;
@@ -236,6 +243,10 @@ int run(const Options& o) {
   if ((o.wants("repl-local") || o.wants("repl-http")) && !interrupted()) run_replication_throughput(ctx);
   if (o.wants("repl-latency") && !interrupted()) run_replication_latency(ctx);
   if (o.wants("repl-idle") && !interrupted()) run_replication_idle(ctx);
+  if (o.wants("mesh-latency") && !interrupted()) run_mesh_latency(ctx, 3);
+  if (o.wants("mesh-latency") && !interrupted()) run_mesh_latency(ctx, 5);
+  if (o.wants("mesh-idle") && !interrupted()) run_mesh_idle(ctx);
+  if (o.wants("mesh-catchup") && !interrupted()) run_mesh_catchup(ctx);
 
   if (node) {
     print_memory("rss-after", *node);
@@ -280,10 +291,13 @@ int main(int argc, char** argv) {
   app.add_option("--only", o.only, "run one scenario")
       ->check(CLI::IsMember({"baseline", "post", "get", "bulk", "changes-read", "changes-latency", "changes-idle",
                              "att-put-small", "att-get-small", "att-large", "repl-local", "repl-http",
-                             "repl-latency", "repl-idle", "rss"}));
+                             "repl-latency", "repl-idle", "mesh-latency", "mesh-idle",
+                             "mesh-catchup", "rss"}));
   app.add_option("--repl-docs", o.repl_docs, "docs replicated by repl-local and repl-http")->capture_default_str()->check(
       CLI::Range(1, 10000000));
   app.add_option("--repl-jobs", o.repl_jobs, "idle continuous jobs of repl-idle")->capture_default_str()->check(
+      CLI::Range(1, 100000));
+  app.add_option("--mesh-dbs", o.mesh_dbs, "idle databases of mesh-idle")->capture_default_str()->check(
       CLI::Range(1, 100000));
   app.add_option("--work-dir", o.work_dir, "where the temp dir (node data, SQLite baseline) goes (default: $TMPDIR or /tmp)");
   app.add_option("--node-arg", o.node_args, "extra argument for 'divan serve' (repeatable)")->allow_extra_args(false);

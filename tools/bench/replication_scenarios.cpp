@@ -25,39 +25,6 @@ using namespace std::chrono_literals;
 using Ms = std::chrono::duration<double, std::milli>;
 constexpr double kMiB = 1024.0 * 1024.0;
 
-// The second node of a scenario, with the same admin as the first.
-struct SecondNode {
-  std::unique_ptr<NodeProcess> process;
-  Target target;
-};
-
-std::optional<SecondNode> start_second_node(const BenchContext& ctx, const char* scenario,
-                                            const std::string& dir_name) {
-  std::string error;
-  SecondNode node;
-  const auto dir = ctx.work_dir / dir_name;
-  std::error_code ignored;
-  std::filesystem::create_directories(dir, ignored);
-  node.process = NodeProcess::start(ctx.divan_binary, dir / "data", dir / "divan.log",
-                                    ctx.node_args, 30s, error);
-  if (!node.process) {
-    print_note(scenario, "skipped: second node: " + error);
-    return std::nullopt;
-  }
-  auto target = make_target(ctx.node_url(node.process->port()), error);
-  if (!target) {
-    print_note(scenario, "skipped: " + error);
-    return std::nullopt;
-  }
-  node.target = *target;
-  for (int i = 0; i < 100; ++i) {  // /_up within 10 s
-    if (call(node.target, http::verb::get, "/_up", {}, 5s).status == 200) return node;
-    std::this_thread::sleep_for(100ms);
-  }
-  print_note(scenario, "skipped: the second node did not answer /_up");
-  return std::nullopt;
-}
-
 // POST /_replicate on `on` and waits for the one-shot to end; prints the figure.
 void time_one_shot(const char* name, const Target& on, const std::string& body, int docs,
                    const std::vector<const NodeProcess*>& nodes, const std::string& what) {
@@ -107,7 +74,7 @@ void run_replication_throughput(const BenchContext& ctx) {
   if (interrupted()) return;
 
   // node→node over HTTP: the second node pulls (its target local, the source a URL).
-  auto second = start_second_node(ctx, http_name, "node2-throughput");
+  auto second = start_extra_node(ctx, http_name, "node2-throughput");
   if (!second) return;
   const std::string source_url = ctx.node_url(ctx.node->port()) + "/" + src;
   time_one_shot(http_name, second->target,
@@ -177,7 +144,7 @@ asio::awaitable<void> watch_feed(const Target& target, ChangesStream& feed, Live
 void run_replication_latency(const BenchContext& ctx) {
   const char* name = "repl-latency";
   if (!ctx.node) return print_note(name, "skipped: needs the node the bench starts");
-  auto second = start_second_node(ctx, name, "node2-latency");
+  auto second = start_extra_node(ctx, name, "node2-latency");
   if (!second) return;
   if (!fresh_database(ctx, name, "bench_repl_live_src")) return;
   if (!call(second->target, http::verb::put, "/bench_repl_live").ok()) {

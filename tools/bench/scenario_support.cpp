@@ -2,6 +2,8 @@
 
 #include <sys/resource.h>
 
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "docs.h"
@@ -37,6 +39,37 @@ CpuUse CpuMeter::stop() const {
   use.bench = (own_cpu_time() - bench_before_).count() / wall;
   if (node_before_ && node_after) use.node = (*node_after - *node_before_).count() / wall;
   return use;
+}
+
+std::optional<ExtraNode> start_extra_node(const BenchContext& ctx, const char* scenario,
+                                          const std::string& dir_name,
+                                          const std::vector<std::string>& extra_args) {
+  using namespace std::chrono_literals;
+  std::string error;
+  ExtraNode node;
+  const auto dir = ctx.work_dir / dir_name;
+  std::error_code ignored;
+  std::filesystem::create_directories(dir, ignored);
+  std::vector<std::string> args = ctx.node_args;
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  node.process = NodeProcess::start(ctx.divan_binary, dir / "data", dir / "divan.log", args, 30s,
+                                    error);
+  if (!node.process) {
+    print_note(scenario, "skipped: extra node: " + error);
+    return std::nullopt;
+  }
+  auto target = make_target(ctx.node_url(node.process->port()), error);
+  if (!target) {
+    print_note(scenario, "skipped: " + error);
+    return std::nullopt;
+  }
+  node.target = *target;
+  for (int i = 0; i < 100; ++i) {  // /_up within 10 s
+    if (call(node.target, http::verb::get, "/_up", {}, 5s).status == 200) return node;
+    std::this_thread::sleep_for(100ms);
+  }
+  print_note(scenario, "skipped: the extra node did not answer /_up");
+  return std::nullopt;
 }
 
 bool fresh_database(const BenchContext& ctx, const char* scenario, const std::string& db) {

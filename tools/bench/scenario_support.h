@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "scenarios.h"
 
@@ -32,6 +34,17 @@ class CpuMeter {
   Seconds bench_before_;
   Clock::time_point start_;
 };
+
+// Another node of a scenario (replication, meshes), with the same admin as the first, in
+// `<work_dir>/<dir_name>`, started with ctx.node_args plus `extra_args`, answering /_up. Prints
+// why (under `scenario`) and returns nullopt when it cannot be started.
+struct ExtraNode {
+  std::unique_ptr<NodeProcess> process;
+  Target target;
+};
+std::optional<ExtraNode> start_extra_node(const BenchContext& ctx, const char* scenario,
+                                          const std::string& dir_name,
+                                          const std::vector<std::string>& extra_args = {});
 
 // DELETE then PUT /<db>. Prints why (under `scenario`) and returns false when it cannot be created.
 bool fresh_database(const BenchContext& ctx, const char* scenario, const std::string& db);

@@ -24,6 +24,7 @@ struct BenchContext {
   std::filesystem::path work_dir;  // the bench's temp dir (att-large's raw SQLite blob baseline)
   int repl_docs = 100000;       // docs replicated by repl-local and repl-http
   int idle_jobs = 1000;         // idle continuous jobs of repl-idle
+  int mesh_dbs = 1000;          // idle databases of mesh-idle
   // How the bench starts nodes (the replication scenarios start a second one): the binary, its
   // arguments (the bench's server admin among them) and the admin's credentials.
   std::filesystem::path divan_binary;
@@ -89,6 +90,21 @@ void run_changes_idle(const BenchContext& ctx);
 void run_replication_throughput(const BenchContext& ctx);
 void run_replication_latency(const BenchContext& ctx);
 void run_replication_idle(const BenchContext& ctx);
+
+// Sync meshes (mesh_scenarios.cpp; only when the bench started the node; the extra nodes are
+// peered through POST /_mesh/peers):
+//   mesh-latency-N  a mesh of N nodes: mesh-newdb-N, from PUT /db on node 1 until it answers on
+//                   every other node; then 20 PUTs/s on node 1 for max(--seconds, 10) s: from each
+//                   PUT's answer to its row on the continuous feed of the last of the other nodes,
+//                   p50 (p99 and per-node figures in the detail);
+//   mesh-idle       `mesh_dbs` databases on node 1, then a 3-node mesh: how long until every
+//                   direction is idle (mesh-sync-dbs); then, idle, node 1's established
+//                   connections, VmRSS and CPU, and one write's arrival on both peers;
+//   mesh-catchup    node B (peering node 1) stopped while node 1 takes 30 s of writes
+//                   (1,000 docs/s), then started again: how long until B holds them all.
+void run_mesh_latency(const BenchContext& ctx, int size);
+void run_mesh_idle(const BenchContext& ctx);
+void run_mesh_catchup(const BenchContext& ctx);
 
 void run_att_put_small(const BenchContext& ctx);
 void run_att_get_small(const BenchContext& ctx);
