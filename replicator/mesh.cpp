@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -45,6 +46,10 @@ constexpr const char* kDeletionNote =
     "Deleting a database is never propagated: a database deleted on one node comes back from a "
     "peer that still has it. To retire one, leave it out with --peer-dbs on every node, then "
     "delete it everywhere.";
+
+// Catch-up runs at once per peer: enough to keep a connection pool busy, few enough that a
+// hundred databases met at once do not crowd out the live jobs (or time out waiting for a slot).
+constexpr size_t kCatchUpsPerPeer = 4;
 
 // How long a `_db_updates` longpoll waits on the peer, and how much longer our request may take.
 constexpr std::chrono::milliseconds kDbUpdatesPoll{25000};
@@ -152,16 +157,18 @@ enum class Way { kPush, kPull };  // push: this node → peer; pull: peer → th
 // One direction of one database's sync with one peer, in one of three modes:
 //   cold         nothing runs: an idle database costs no job, no feed and no connection;
 //   catching up  a one-shot replication carries what changed while nobody watched (a new
-//                database, the first contact with the peer, a reconnect of its _db_updates);
-//   hot          a sign of activity (a commit here for push, a row of the peer's _db_updates for
-//                pull) started a continuous job, whose live feed carries each later change in a
-//                few ms. Without a sign for MeshOptions::hot_idle, and caught up, it is cancelled
+//                database, the first contact with the peer, a reconnect of its _db_updates) or
+//                what a sign of activity announced; at most kCatchUpsPerPeer at once per peer;
+//   hot          a second sign of activity (a commit here for push, a row of the peer's
+//                _db_updates for pull) while the first one's catch-up runs started a continuous
+//                job, whose live feed carries each later change in a few ms. Without a sign for MeshOptions::hot_idle, and caught up, it is cancelled
 //                (its checkpoint saved) and the direction is cold again.
 // Pulls from a peer without _db_updates are hot for good (`pinned`).
 enum class Mode { kCold, kCatchingUp, kHot };
 
 struct Direction {
   Mode mode = Mode::kCold;
+  bool queued = false;      // catching up: waiting for one of the peer's catch-up slots
   bool hot_wanted = false;  // a sign came while catching up: hot when it ends
   bool pinned = false;
   std::string job_id;       // the catch-up's or the hot job's
@@ -196,12 +203,20 @@ struct PeerState {
   bool reachable = false;
   bool self = false;
   bool has_db_updates = true;  // false: pulls run as continuous jobs
+  std::string uuid;            // from its GET /
+  // The databases the peer's own mesh pushes to this node (it lists us, reachable and answering):
+  // pulling them too would carry every change twice, so their pulls only catch up.
+  std::optional<DbPatterns> pushes_to_us;
   double rtt_ms = 0;
   std::optional<SystemClock::time_point> last_contact;
   std::optional<SystemClock::time_point> next_retry;
   std::string last_error;
   unsigned failures = 0;
   std::map<std::string, DbSync> dbs;
+  // Directions waiting to catch up (urgent ones in front), and how many catch-ups run: a peer met
+  // with 1,000 databases must not start 2,000 replications at once.
+  std::deque<std::pair<std::string, Way>> catch_up_queue;
+  size_t catch_ups_running = 0;
 
   // The URL of database `db` on this peer, credentials included.
   std::string db_url(std::string_view db) const {
@@ -340,39 +355,80 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
     return it == peer.dbs.end() ? nullptr : &it->second.way(way);
   }
 
-  // A sign of activity on the side `way` reads: hot (now, or once the catch-up ends).
+  // A sign of activity on the side `way` reads. Cold: an urgent catch-up (one write costs one
+  // run). Catching up: hot, now or once the running catch-up ends (a second sign means a busy
+  // database, which a live job serves best).
   void sign(const PeerPtr& peer, const std::string& db, Way way) REQUIRES(mu) {
     Direction* d = find(*peer, db, way);
     if (!d || stopped || peer->stop->stopped()) return;  // not synced (yet): reconcile adds it
+    if (way == Way::kPull && peer->pushes_to_us && peer->pushes_to_us->matches(db)) return;
     d->last_sign = SteadyClock::now();
     d->last_active = SystemClock::now();
-    if (d->mode == Mode::kCatchingUp) d->hot_wanted = true;
-    if (d->mode == Mode::kCold) go_hot(peer, db, way, *d);
+    switch (d->mode) {
+      case Mode::kCold:
+        catch_up(peer, db, way, /*urgent=*/true);
+        break;
+      case Mode::kCatchingUp:
+        if (d->queued) {
+          d->queued = false;  // its queue entry is skipped
+          go_hot(peer, db, way, *d);
+        } else {
+          d->hot_wanted = true;
+        }
+        break;
+      case Mode::kHot:
+        break;
+    }
   }
 
-  // What changed while nobody watched: one one-shot run (unless the direction is busy already).
-  void catch_up(const PeerPtr& peer, const std::string& db, Way way) REQUIRES(mu) {
+  // What changed while nobody watched: a one-shot run, when a catch-up slot of the peer frees.
+  void catch_up(const PeerPtr& peer, const std::string& db, Way way, bool urgent = false)
+      REQUIRES(mu) {
     Direction* d = find(*peer, db, way);
     if (!d || d->mode != Mode::kCold || stopped || peer->stop->stopped()) return;
-    auto spec = spec_for(*peer, db, way, /*continuous=*/false);
-    if (!spec) return;
     d->mode = Mode::kCatchingUp;
+    d->queued = true;
     d->hot_wanted = false;
-    d->job_id = replication_id(catalog.server_uuid(), *spec).full();
-    spawn(fresh_strand(ioc), catch_up_run(shared_from_this(), peer, db, way, std::move(*spec)),
-          "a catch-up run");
+    if (urgent) {
+      peer->catch_up_queue.emplace_front(db, way);
+    } else {
+      peer->catch_up_queue.emplace_back(db, way);
+    }
+    pump_catch_ups(peer);
   }
 
   void catch_up_all(const PeerPtr& peer, Way way) REQUIRES(mu) {
     for (const auto& [db, sync] : peer->dbs) catch_up(peer, db, way);
   }
 
+  void pump_catch_ups(const PeerPtr& peer) REQUIRES(mu) {
+    while (peer->catch_ups_running < kCatchUpsPerPeer && !peer->catch_up_queue.empty() &&
+           !stopped && !peer->stop->stopped()) {
+      auto [db, way] = std::move(peer->catch_up_queue.front());
+      peer->catch_up_queue.pop_front();
+      Direction* d = find(*peer, db, way);
+      if (!d || d->mode != Mode::kCatchingUp || !d->queued) continue;  // went hot, or forgotten
+      auto spec = spec_for(*peer, db, way, /*continuous=*/false);
+      if (!spec) {
+        d->mode = Mode::kCold;
+        continue;
+      }
+      d->queued = false;
+      d->job_id = replication_id(catalog.server_uuid(), *spec).full();
+      ++peer->catch_ups_running;
+      spawn(fresh_strand(ioc), catch_up_run(shared_from_this(), peer, db, way, std::move(*spec)),
+            "a catch-up run");
+    }
+  }
+
   static asio::awaitable<void> catch_up_run(std::shared_ptr<Impl> self, PeerPtr peer,
                                             std::string db, Way way, ReplicationSpec spec) {
     auto answer = co_await self->scheduler.replicate(std::move(spec), self->node);
     MutexLock lock(self->mu);
+    --peer->catch_ups_running;
+    self->pump_catch_ups(peer);
     Direction* d = self->find(*peer, db, way);
-    if (!d || d->mode != Mode::kCatchingUp) co_return;  // forgotten meanwhile
+    if (!d || d->mode != Mode::kCatchingUp || d->queued) co_return;  // forgotten meanwhile
     d->mode = Mode::kCold;
     d->last_active = SystemClock::now();
     if (!answer) {
@@ -483,7 +539,8 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
       peer.last_error = "GET /: " + http_error(*response);
       return;
     }
-    peer.self = body.value("uuid", std::string()) == catalog.server_uuid();
+    peer.uuid = body.value("uuid", std::string());
+    peer.self = peer.uuid == catalog.server_uuid();
     peer.last_error.clear();
   }
 
@@ -511,8 +568,10 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
       auto added = co_await add_db(peer, db, remote_dbs.count(db) > 0);
       if (!added && error.empty()) error = db + ": " + added.error().reason;
     }
+    auto pushes = co_await pushes_to_us(*peer);
     MutexLock lock(mu);
     peer->last_error = error;
+    peer->pushes_to_us = std::move(pushes);
     for (auto& [db, sync] : peer->dbs) {
       if (!peer->has_db_updates && !sync.pull.pinned) {
         sync.pull.pinned = true;
@@ -526,6 +585,25 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
       }
     }
     sample_rates(*peer);
+  }
+
+  // Which databases the peer's mesh pushes to this node: its GET /_mesh/peers lists this node's
+  // uuid as a healthy peer, and its `dbs` patterns. None for a peer that runs no mesh (CouchDB).
+  asio::awaitable<std::optional<DbPatterns>> pushes_to_us(const PeerState& peer) {
+    auto response = co_await get(peer, "/_mesh/peers", options.probe_timeout);
+    if (!response || response->status != 200) co_return std::nullopt;
+    auto body = Json::parse(response->body, nullptr, false);
+    if (!body.is_object() || !body.contains("nodes") || !body["nodes"].is_array()) {
+      co_return std::nullopt;
+    }
+    for (const auto& node : body["nodes"]) {
+      if (!node.is_object() || node.value("uuid", "") != catalog.server_uuid()) continue;
+      if (!node.value("ok", false)) co_return std::nullopt;
+      auto patterns = DbPatterns::parse(body.value("dbs", ""));
+      if (!patterns) co_return std::nullopt;
+      co_return std::move(*patterns);
+    }
+    co_return std::nullopt;
   }
 
   bool synced(PeerState& peer, const std::string& db) {
@@ -705,9 +783,11 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
   Json direction_json(const Direction& d) const {
     Json out = Json::object();
     std::optional<Scheduler::JobStatus> status;
-    if (d.mode != Mode::kCold) status = scheduler.status(d.job_id);
+    if (d.mode != Mode::kCold && !d.queued) status = scheduler.status(d.job_id);
     out["mode"] = d.mode == Mode::kHot ? "hot" : d.mode == Mode::kCatchingUp ? "catching_up" : "cold";
-    if (status) {
+    if (d.queued) {
+      out["state"] = "pending";  // waiting for a catch-up slot
+    } else if (status) {
       out["state"] = status->state;
     } else {
       out["state"] = d.last_error.empty() ? "idle" : "crashing";
@@ -805,10 +885,19 @@ Result<Json> Mesh::remove_peer(std::string_view name) {
 
 Json Mesh::peers() const {
   Json names = Json::array();
+  Json nodes = Json::array();  // what another node's mesh asks (Impl::pushes_to_us)
   MutexLock lock(impl_->mu);
-  for (const auto& [name, peer] : impl_->peers) names.push_back(name);
+  for (const auto& [name, peer] : impl_->peers) {
+    names.push_back(name);
+    Json node = Json::object();
+    node["name"] = name;
+    node["uuid"] = peer->uuid;
+    node["ok"] = peer->reachable && !peer->self && peer->last_error.empty();
+    nodes.push_back(std::move(node));
+  }
   Json body = Json::object();
   body["peers"] = std::move(names);
+  body["nodes"] = std::move(nodes);
   body["dbs"] = impl_->options.dbs.text();
   body["note"] = kDeletionNote;
   return body;
@@ -883,7 +972,9 @@ Mesh::Health Mesh::health() const {
       info["last_contact"] = time_or_null(peer->last_contact);
       info["last_error"] = peer->last_error.empty() ? Json(nullptr) : Json(peer->last_error);
       info["next_retry"] = time_or_null(peer->next_retry);
+      info["uuid"] = peer->uuid;
       info["db_updates"] = peer->has_db_updates;
+      info["pushes_to_us"] = peer->pushes_to_us.has_value();
       const bool ok = peer->self || (peer->probed && peer->reachable && peer->last_error.empty());
       health.healthy = health.healthy && ok;
       copies.push_back(PeerCopy{std::move(info), peer->dbs});

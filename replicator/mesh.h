@@ -11,10 +11,11 @@
 //
 // Each database syncs in two directions per peer, push (here → peer) and pull (peer → here), each
 // cold, catching up or hot (mesh.cpp `Direction`): cold costs nothing; a one-shot replication
-// catches up what changed unwatched (a new database, the first contact, a reconnect); a sign of
-// activity (a commit here for push, a row of the peer's `_db_updates` for pull: one longpoll per
-// peer, followed by a second coroutine) makes the direction hot, a continuous job whose live feed
-// carries each later change in a few ms, until it has been quiet for `hot_idle`. So 1,000 idle
+// catches up what changed unwatched (a new database, the first contact, a reconnect) or what a
+// sign of activity announced (a commit here for push, a row of the peer's `_db_updates` for pull:
+// one longpoll per peer, followed by a second coroutine); a second sign while that runs makes the
+// direction hot, a continuous job whose live feed carries each later change in a few ms, until it
+// has been quiet for `hot_idle`. So 1,000 idle
 // databases cost one longpoll per peer, not 2,000 feeds, and a busy one syncs as fast as a
 // continuous replication. Checkpoints make every job start where the last one ended. A peer
 // without `_db_updates` (pouchdb-server) gets pulls that are hot for good.
@@ -98,7 +99,9 @@ class Mesh {
   // DELETE /_mesh/peers/{name}: stops syncing with the peer named `name` (its URL without
   // credentials, as peers() shows it) and forgets it. not_found if unknown. Its databases stay.
   [[nodiscard]] Result<Json> remove_peer(std::string_view name);
-  // GET /_mesh/peers: {"peers":[name, …], "dbs": "<--peer-dbs>", "note": "<deletions …>"}.
+  // GET /_mesh/peers: {"peers":[name, …], "nodes":[{"name","uuid","ok"}, …], "dbs":
+  // "<--peer-dbs>", "note": "<deletions …>"}. Another node's mesh reads `nodes` and `dbs`: when
+  // this node pushes to it, its pulls from this node need not go hot (one copy per change).
   Json peers() const;
 
   // GET /_mesh: every peer (reachable, rtt_ms, last_contact, last_error, next_retry) and per

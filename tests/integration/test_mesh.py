@@ -86,19 +86,21 @@ class MeshTests(unittest.TestCase):
         self.nodes[0].json("PUT", db_path(db), status=201)
         for node in self.nodes:
             wait_until("db everywhere", lambda n=node: db in n.json("GET", "/_all_dbs"))
-        # The same ids written on every node at once: conflicts, resolved the same way everywhere.
+        # The same ids written on every node, each its own revision (new_edits=false, so the
+        # conflicts do not depend on timing): resolved the same way everywhere.
         for i, node in enumerate(self.nodes):
-            docs = [{"_id": f"d{k}", "v": f"node{i}"} for k in range(20)]
-            docs.append({"_id": f"att{i}", "_attachments": {"a.txt": {
+            docs = [{"_id": f"d{k}", "_rev": f"1-{'abc'[i] * 32}", "v": f"node{i}"}
+                    for k in range(20)]
+            docs.append({"_id": f"att{i}", "_rev": f"1-{'abc'[i] * 32}", "_attachments": {"a.txt": {
                 "content_type": "text/plain",
                 "data": base64.b64encode(f"from node {i}".encode()).decode()}}})
-            node.json("POST", db_path(db) + "/_bulk_docs", {"docs": docs, "new_edits": True},
+            node.json("POST", db_path(db) + "/_bulk_docs", {"docs": docs, "new_edits": False},
                       status=201)
         state = wait_until("the same trees on every node", lambda: converged(self.nodes, db),
                            timeout=CONVERGE, step=0.2)
         self.assertEqual(len(state), 23)
-        conflicted = [s for s in state.values() if len(s[0]) > 1]
-        self.assertTrue(conflicted, "the same ids were written on three nodes: conflicts")
+        conflicted = [s for s in state.values() if len(s[0]) == 3]
+        self.assertEqual(len(conflicted), 20, "each of d0..d19 has one leaf per node")
         # A deletion and an edit on different nodes converge too.
         rev = self.nodes[1].json("GET", doc_path(db, "d0"))["_rev"]
         self.nodes[1].json("DELETE", doc_path(db, "d0") + f"?rev={rev}", status=200)
