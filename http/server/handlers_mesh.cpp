@@ -12,13 +12,7 @@ namespace divan::http::server {
 
 namespace {
 
-using Json = nlohmann::ordered_json;
-
 const Error kNoMesh{Code::kNotFound, "this node runs no sync mesh"};
-
-Response json_answer(bhttp::status status, const Json& body) {
-  return json_response(status, body.dump());
-}
 
 }  // namespace
 
@@ -26,14 +20,14 @@ Task<Response> handle_mesh(Request& req, ServerContext& ctx) {
   (void)req;
   if (!ctx.mesh) co_return error_response(kNoMesh);
   auto health = ctx.mesh->health();
-  co_return json_answer(health.healthy ? bhttp::status::ok : bhttp::status::service_unavailable,
-                        health.body);
+  co_return json_response(health.healthy ? bhttp::status::ok : bhttp::status::service_unavailable,
+                         health.body.dump());
 }
 
 Task<Response> handle_mesh_peers(Request& req, ServerContext& ctx) {
   if (!ctx.mesh) co_return error_response(kNoMesh);
   if (req.method() == bhttp::verb::get) {
-    co_return json_answer(bhttp::status::ok, ctx.mesh->peers());
+    co_return json_response(bhttp::status::ok, ctx.mesh->peers().dump());
   }
   if (auto ok = require_json_content_type(req); !ok) co_return error_response(ok.error());
   auto body = parse_json_object(req.body());
@@ -44,7 +38,7 @@ Task<Response> handle_mesh_peers(Request& req, ServerContext& ctx) {
   }
   auto added = ctx.mesh->add_peer(url->get<std::string>());
   if (!added) co_return error_response(added.error());
-  co_return json_answer(bhttp::status::created, *added);
+  co_return json_response(bhttp::status::created, added->dump());
 }
 
 Task<Response> handle_mesh_peer_delete(Request& req, ServerContext& ctx) {
@@ -52,7 +46,7 @@ Task<Response> handle_mesh_peer_delete(Request& req, ServerContext& ctx) {
   const auto& path = req.path();
   auto removed = ctx.mesh->remove_peer(path.back());
   if (!removed) co_return error_response(removed.error());
-  co_return json_answer(bhttp::status::ok, *removed);
+  co_return json_response(bhttp::status::ok, removed->dump());
 }
 
 }  // namespace divan::http::server

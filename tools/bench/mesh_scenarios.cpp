@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "changes_stream.h"
+#include "live_writes.h"
 #include "interrupt.h"
 #include "scenario_support.h"
 #include "scenarios.h"
@@ -90,61 +91,12 @@ std::optional<Seconds> until_everywhere(const std::vector<Target>& targets, cons
 
 // ---- Write-to-everywhere latency -------------------------------------------------------------
 
-struct Probe {
-  std::vector<Clock::time_point> acked;                 // when each PUT was answered
-  std::vector<std::vector<Clock::time_point>> visible;  // [node][write]: its row on that feed
-  std::unordered_map<std::string, size_t> index;        // doc id -> its number
-  size_t written = 0;
-  size_t failed = 0;
-  std::string error;
-};
+using Arrivals = std::vector<std::vector<Clock::time_point>>;  // [node][write]: its row there
 
-asio::awaitable<void> write_at_rate(const Target& target, const std::string& db, Probe& probe,
-                                    Clock::duration every, Clock::time_point until) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  auto next = Clock::now();
-  for (size_t i = 0; i < probe.acked.size() && Clock::now() < until && !interrupted(); ++i) {
-    timer.expires_at(next);
-    co_await timer.async_wait(asio::use_awaitable);
-    next += every;
-    const Response r = co_await async_call(target, http::verb::put, "/" + db + format("/m-%06zu", i),
-                                           R"({"text":"lorem ipsum dolor sit amet"})", 30s);
-    if (!r.ok()) {
-      ++probe.failed;
-      if (probe.error.empty()) probe.error = r.describe();
-      continue;
-    }
-    probe.acked[i] = Clock::now();
-    probe.written = i + 1;
-  }
-}
-
-asio::awaitable<void> watch(const Target& target, const std::string& db, ChangesStream& feed,
-                            Probe& probe, size_t node) {
-  const std::string request = serialise_request(
-      target, http::verb::get, "/" + db + "/_changes?feed=continuous&since=now&heartbeat=10000");
-  if (auto ec = co_await feed.open(target, request, 10s); ec || feed.status() != 200) {
-    probe.error = ec ? ec.message() : feed.describe();
-    co_return;
-  }
-  LineSplitter lines;
-  co_await feed.read_body(
-      [&](std::string_view piece) {
-        const auto now = Clock::now();
-        lines.feed(piece, [&](std::string_view line) {
-          auto it = probe.index.find(std::string(row_id(line)));
-          if (it != probe.index.end() && probe.visible[node][it->second] == Clock::time_point{}) {
-            probe.visible[node][it->second] = now;
-          }
-        });
-      },
-      std::nullopt);
-}
-
-bool all_arrived(const Probe& probe) {
-  for (const auto& node : probe.visible) {
-    for (size_t i = 0; i < probe.written; ++i) {
-      if (probe.acked[i] != Clock::time_point{} && node[i] == Clock::time_point{}) return false;
+bool all_arrived(const RateWrites& writes, const Arrivals& visible) {
+  for (const auto& node : visible) {
+    for (size_t i = 0; i < writes.written; ++i) {
+      if (writes.acked[i] != Clock::time_point{} && node[i] == Clock::time_point{}) return false;
     }
   }
   return true;
@@ -155,28 +107,36 @@ void measure_latency(const BenchContext& ctx, const Mesh& mesh, const std::strin
                      const std::string& db) {
   constexpr auto kEvery = 50ms;
   const auto length = std::max<Clock::duration>(ctx.load.measure, 10s);
-  const size_t writes = static_cast<size_t>(length / kEvery) + 1;
+  const size_t count = static_cast<size_t>(length / kEvery) + 1;
   const size_t others = mesh.targets.size() - 1;
-  Probe probe;
-  probe.acked.resize(writes);
-  probe.visible.assign(others, std::vector<Clock::time_point>(writes));
-  for (size_t i = 0; i < writes; ++i) probe.index.emplace(format("m-%06zu", i), i);
+  RateWrites writes(count);
+  Arrivals visible(others, std::vector<Clock::time_point>(count));
+  std::unordered_map<std::string, size_t> index;  // doc id -> its number
+  for (size_t i = 0; i < count; ++i) index.emplace(format("m-%06zu", i), i);
+  std::string feed_error;
 
   asio::io_context ioc;
   std::vector<std::unique_ptr<ChangesStream>> feeds;
   for (size_t n = 0; n < others; ++n) {
     feeds.push_back(std::make_unique<ChangesStream>(ioc.get_executor()));
-    asio::co_spawn(ioc, watch(mesh.targets[n + 1], db, *feeds.back(), probe, n),
+    auto on_row = [&visible, &index, n](std::string_view id, Clock::time_point at) {
+      auto it = index.find(std::string(id));
+      if (it != index.end() && visible[n][it->second] == Clock::time_point{}) {
+        visible[n][it->second] = at;
+      }
+    };
+    asio::co_spawn(ioc, watch_rows(mesh.targets[n + 1], db, *feeds.back(), on_row, feed_error),
                    [](std::exception_ptr) {});
   }
   ioc.run_for(300ms);  // the feeds are open before the first write
   const auto start = Clock::now();
   bool writing = true;
-  asio::co_spawn(ioc, write_at_rate(mesh.targets[0], db, probe, kEvery, start + length),
+  auto path_of = [&db](size_t i) { return "/" + db + format("/m-%06zu", i); };
+  asio::co_spawn(ioc, write_at_rate(mesh.targets[0], path_of, writes, kEvery, start + length),
                  [&](std::exception_ptr) { writing = false; });
   while ((writing || Clock::now() < start + length + 5s) && !interrupted()) {
     ioc.run_for(10ms);
-    if (!writing && all_arrived(probe)) break;
+    if (!writing && all_arrived(writes, visible)) break;
   }
   for (auto& feed : feeds) feed->close();
   ioc.run_for(100ms);
@@ -184,35 +144,35 @@ void measure_latency(const BenchContext& ctx, const Mesh& mesh, const std::strin
   Latencies everywhere;  // to the last of the other nodes
   Latencies each;        // to each other node
   size_t missing = 0;
-  for (size_t i = 0; i < probe.written; ++i) {
-    if (probe.acked[i] == Clock::time_point{}) continue;
+  for (size_t i = 0; i < writes.written; ++i) {
+    if (writes.acked[i] == Clock::time_point{}) continue;
     Clock::time_point last{};
     bool complete = true;
-    for (const auto& node : probe.visible) {
+    for (const auto& node : visible) {
       if (node[i] == Clock::time_point{}) {
         complete = false;
         continue;
       }
-      each.add(std::max(node[i] - probe.acked[i], Clock::duration::zero()));
+      each.add(std::max(node[i] - writes.acked[i], Clock::duration::zero()));
       last = std::max(last, node[i]);
     }
     if (!complete) {
       ++missing;
       continue;
     }
-    everywhere.add(std::max(last - probe.acked[i], Clock::duration::zero()));
+    everywhere.add(std::max(last - writes.acked[i], Clock::duration::zero()));
   }
   if (everywhere.size() == 0) {
-    return print_note(name, "no figure: nothing arrived" +
-                                (probe.error.empty() ? "" : ": " + probe.error));
+    const std::string error = !feed_error.empty() ? feed_error : writes.error;
+    return print_note(name, "no figure: nothing arrived" + (error.empty() ? "" : ": " + error));
   }
   const double p50 = Ms(everywhere.percentile(0.5)).count();
   print_figure(name, p50, "ms",
                format("PUT answered on node 1 -> row on all %zu other nodes' feeds, 20 writes/s: ",
                       others) +
                    everywhere.summary() + "  each node: " + each.summary() +
-                   format("  %zu writes  missing %zu  failed %zu", probe.written, missing,
-                          probe.failed),
+                   format("  %zu writes  missing %zu  failed %zu", writes.written, missing,
+                          writes.failed),
                3);
 }
 

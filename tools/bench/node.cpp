@@ -74,6 +74,10 @@ std::unique_ptr<NodeProcess> NodeProcess::start(const std::filesystem::path& bin
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   const std::string log_path = log_file.string();
+  // Emptied here, before the fork: the child truncates it too, but only after the parent may have
+  // read a restarted node's old 'listening on' line (and its old port).
+  std::error_code ignored;
+  std::filesystem::remove(log_file, ignored);
 
   const pid_t pid = fork();
   if (pid < 0) {

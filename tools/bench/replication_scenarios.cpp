@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "changes_stream.h"
+#include "live_writes.h"
 #include "interrupt.h"
 #include "scenario_support.h"
 #include "scenarios.h"
@@ -87,58 +88,6 @@ void run_replication_throughput(const BenchContext& ctx) {
 
 namespace {
 
-struct LiveProbe {
-  std::vector<std::string> requests;          // the PUTs, serialised
-  std::vector<Clock::time_point> acked;       // when each PUT was answered
-  std::vector<Clock::time_point> visible;     // when its row reached node 2's feed
-  std::unordered_map<std::string, size_t> index;  // doc id -> its number
-  size_t written = 0;
-  size_t failed = 0;
-  std::string error;
-};
-
-asio::awaitable<void> write_at_rate(const Target& target, LiveProbe& probe, Clock::duration every,
-                                    Clock::time_point until) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  auto next = Clock::now();
-  for (size_t i = 0; i < probe.requests.size() && Clock::now() < until && !interrupted(); ++i) {
-    timer.expires_at(next);
-    co_await timer.async_wait(asio::use_awaitable);
-    next += every;
-    const std::string id = format("live-%06zu", i);
-    const Response r = co_await async_call(target, http::verb::put, "/bench_repl_live_src/" + id,
-                                           R"({"text":"lorem ipsum dolor sit amet"})", 30s);
-    if (!r.ok()) {
-      ++probe.failed;
-      if (probe.error.empty()) probe.error = r.describe();
-      continue;
-    }
-    probe.acked[i] = Clock::now();
-    probe.written = i + 1;
-  }
-}
-
-asio::awaitable<void> watch_feed(const Target& target, ChangesStream& feed, LiveProbe& probe) {
-  const std::string request = serialise_request(
-      target, http::verb::get, "/bench_repl_live/_changes?feed=continuous&since=now&heartbeat=10000");
-  if (auto ec = co_await feed.open(target, request, 10s); ec || feed.status() != 200) {
-    probe.error = ec ? ec.message() : feed.describe();
-    co_return;
-  }
-  LineSplitter lines;
-  co_await feed.read_body(
-      [&](std::string_view piece) {
-        const auto now = Clock::now();
-        lines.feed(piece, [&](std::string_view line) {
-          auto it = probe.index.find(std::string(row_id(line)));
-          if (it != probe.index.end() && probe.visible[it->second] == Clock::time_point{}) {
-            probe.visible[it->second] = now;
-          }
-        });
-      },
-      std::nullopt);
-}
-
 }  // namespace
 
 void run_replication_latency(const BenchContext& ctx) {
@@ -159,29 +108,38 @@ void run_replication_latency(const BenchContext& ctx) {
   }
   constexpr auto kEvery = 50ms;  // 20 writes/s
   const auto length = std::max<Clock::duration>(ctx.load.measure, 10s);
-  const size_t writes = static_cast<size_t>(length / kEvery) + 1;
-  LiveProbe probe;
-  probe.requests.resize(writes);
-  probe.acked.resize(writes);
-  probe.visible.resize(writes);
-  for (size_t i = 0; i < writes; ++i) probe.index.emplace(format("live-%06zu", i), i);
+  const size_t count = static_cast<size_t>(length / kEvery) + 1;
+  RateWrites writes(count);
+  std::vector<Clock::time_point> visible(count);  // when its row reached node 2's feed
+  std::unordered_map<std::string, size_t> index;  // doc id -> its number
+  for (size_t i = 0; i < count; ++i) index.emplace(format("live-%06zu", i), i);
+  std::string feed_error;
 
   asio::io_context ioc;
   ChangesStream feed(ioc.get_executor());
-  asio::co_spawn(ioc, watch_feed(second->target, feed, probe), [](std::exception_ptr) {});
+  auto on_row = [&](std::string_view id, Clock::time_point at) {
+    auto it = index.find(std::string(id));
+    if (it != index.end() && visible[it->second] == Clock::time_point{}) visible[it->second] = at;
+  };
+  asio::co_spawn(ioc, watch_rows(second->target, "bench_repl_live", feed, on_row, feed_error),
+                 [](std::exception_ptr) {});
   ioc.run_for(300ms);  // the feed is open before the first write
   const auto cpu1 = ctx.node->cpu_time();
   const auto cpu2 = second->process->cpu_time();
   const auto start = Clock::now();
   bool writing = true;
-  asio::co_spawn(ioc, write_at_rate(ctx.target, probe, kEvery, start + length),
+  auto path_of = [](size_t i) { return format("/bench_repl_live_src/live-%06zu", i); };
+  asio::co_spawn(ioc, write_at_rate(ctx.target, path_of, writes, kEvery, start + length),
                  [&](std::exception_ptr) { writing = false; });
+  auto all_seen = [&] {
+    for (size_t i = 0; i < writes.written; ++i) {
+      if (writes.acked[i] != Clock::time_point{} && visible[i] == Clock::time_point{}) return false;
+    }
+    return true;
+  };
   while ((writing || Clock::now() < start + length + 2s) && !interrupted()) {
     ioc.run_for(10ms);
-    if (!writing && std::all_of(probe.visible.begin(), probe.visible.begin() + probe.written,
-                                [](auto t) { return t != Clock::time_point{}; })) {
-      break;
-    }
+    if (!writing && all_seen()) break;
   }
   const Seconds took = Clock::now() - start;
   feed.close();
@@ -189,27 +147,28 @@ void run_replication_latency(const BenchContext& ctx) {
 
   Latencies latency;
   size_t missing = 0;
-  for (size_t i = 0; i < probe.written; ++i) {
-    if (probe.acked[i] == Clock::time_point{}) continue;
-    if (probe.visible[i] == Clock::time_point{}) {
+  for (size_t i = 0; i < writes.written; ++i) {
+    if (writes.acked[i] == Clock::time_point{}) continue;
+    if (visible[i] == Clock::time_point{}) {
       ++missing;
       continue;
     }
-    latency.add(probe.visible[i] > probe.acked[i] ? probe.visible[i] - probe.acked[i]
-                                                  : Clock::duration::zero());
+    latency.add(visible[i] > writes.acked[i] ? visible[i] - writes.acked[i]
+                                             : Clock::duration::zero());
   }
   std::string cpu;
   if (auto a = ctx.node->cpu_time(); a && cpu1) cpu += format("cpu node1 %.3f", (*a - *cpu1).count() / took.count());
   if (auto b = second->process->cpu_time(); b && cpu2) cpu += format(" node2 %.3f", (*b - *cpu2).count() / took.count());
   if (latency.size() == 0) {
-    print_note(name, "no figure: nothing arrived" + (probe.error.empty() ? "" : ": " + probe.error));
+    const std::string error = !feed_error.empty() ? feed_error : writes.error;
+    print_note(name, "no figure: nothing arrived" + (error.empty() ? "" : ": " + error));
   } else {
     const double p50 = Ms(latency.percentile(0.5)).count();
     print_figure(name, p50, "ms",
                  "PUT answered on node 1 -> row on node 2's feed, 20 writes/s: " +
                      latency.summary() +
-                     format("  %zu writes  missing %zu  failed %zu  ", probe.written, missing,
-                            probe.failed) +
+                     format("  %zu writes  missing %zu  failed %zu  ", writes.written, missing,
+                            writes.failed) +
                      cpu,
                  3);
   }

@@ -64,11 +64,18 @@ std::optional<ExtraNode> start_extra_node(const BenchContext& ctx, const char* s
     return std::nullopt;
   }
   node.target = *target;
+  std::string last;
   for (int i = 0; i < 100; ++i) {  // /_up within 10 s
-    if (call(node.target, http::verb::get, "/_up", {}, 5s).status == 200) return node;
+    const Response up = call(node.target, http::verb::get, "/_up", {}, 5s);
+    if (up.status == 200) return node;
+    last = up.describe();
     std::this_thread::sleep_for(100ms);
   }
-  print_note(scenario, "skipped: the extra node did not answer /_up");
+  print_note(scenario, format("skipped: the extra node (pid %d, port %u, %s) did not answer /_up "
+                              "(%s); its log:\n",
+                              static_cast<int>(node.process->pid()), node.process->port(),
+                              node.process->memory() ? "running" : "gone", last.c_str()) +
+                           node.process->log_tail(1500));
   return std::nullopt;
 }
 
