@@ -58,6 +58,11 @@ struct ServeFlags {
 };
 
 void add_serve_flags(CLI::App& app, ServeFlags& flags) {
+  // Every flag below may also come from a TOML file: `peer = ["http://…", "http://…"]`,
+  // `peer-dbs = "shop_*"`, `port = 5984` (the command line and environment win over it).
+  const char* config_env = std::getenv("DIVAN_CONFIG");  // CLI11 reads no env for --config itself
+  app.set_config("--config", config_env ? config_env : "",
+                 "Read flags from this TOML file (key = flag name without --; env DIVAN_CONFIG)");
   app.add_option("--bind", flags.bind, "Address to listen on")->envname("DIVAN_BIND")->capture_default_str();
   app.add_option("--port", flags.port, "TCP port; 0 picks a free one (the first log line says which)")
       ->envname("DIVAN_PORT")->capture_default_str();
@@ -262,9 +267,11 @@ int main(int argc, char** argv) {
   CLI::App app{"Divan: a CouchDB-compatible document sync node"};
   app.require_subcommand(0, 1);
   ServeFlags flags;
-  add_serve_flags(app, flags);  // plain `divan` serves too
-  CLI::App* serve_cmd = app.add_subcommand("serve", "Run a node (the default)");
-  add_serve_flags(*serve_cmd, flags);
+  add_serve_flags(app, flags);
+  // `serve` takes the same flags (and --config file) as plain `divan`: they fall through to it.
+  app.add_subcommand("serve", "Run a node (the default)")
+      ->fallthrough()
+      ->footer("Every flag of `divan --help` applies: they fall through to serve.");
   divan::tools::ReplicateFlags replicate_flags;
   CLI::App* replicate_cmd = app.add_subcommand(
       "replicate", "Replicate SOURCE to TARGET once (or --continuous) and show the progress");

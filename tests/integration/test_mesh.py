@@ -5,7 +5,10 @@ the writes loses nothing, peers come and go at runtime, and /_mesh reports healt
 bounded in count and time."""
 
 import base64
+import os
 import random
+import shutil
+import tempfile
 import threading
 import time
 import unittest
@@ -296,6 +299,42 @@ class MeshPeersAtRuntimeTests(unittest.TestCase):
         b.json("PUT", doc_path("two", "after-restart"), {}, status=201)
         wait_until("the doc on A after A's restart",
                    lambda: a.request("GET", doc_path("two", "after-restart")).status == 200)
+
+    def test_peers_and_patterns_from_a_config_file_and_its_environment_variable(self):
+        port_b = free_port()
+        b = self.start(AdminNode(fixed_port=port_b))
+        config_dir = tempfile.mkdtemp(prefix="divan-cfg-")
+        self.addCleanup(shutil.rmtree, config_dir, True)
+        config = os.path.join(config_dir, "divan.toml")
+        with open(config, "w") as f:
+            f.write(f'peer = ["{peer_url(port_b)}"]\npeer-dbs = "shop_*"\n'
+                    f'peer-probe-ms = {PROBE_MS}\n')
+        a = self.start(AdminNode(extra_args=["--config", config], fixed_port=free_port()))
+        body = a.json("GET", "/_mesh/peers", status=200)
+        self.assertEqual(body["peers"], [f"127.0.0.1:{port_b}"])
+        self.assertEqual(body["dbs"], "shop_*")
+        a.json("PUT", db_path("shop_eu"), status=201)
+        a.json("PUT", db_path("other"), status=201)
+        wait_until("shop_eu on B", lambda: "shop_eu" in b.json("GET", "/_all_dbs"))
+        self.assertNotIn("other", b.json("GET", "/_all_dbs"))  # left out by the pattern
+        os.environ["DIVAN_CONFIG"] = config
+        try:
+            c = self.start(AdminNode(fixed_port=free_port()))
+        finally:
+            del os.environ["DIVAN_CONFIG"]
+        self.assertEqual(c.json("GET", "/_mesh/peers")["dbs"], "shop_*")
+
+    def test_deleting_a_database_is_not_propagated_and_it_comes_back(self):
+        b = self.start(AdminNode())
+        a = self.start(mesh_node(free_port(), []))
+        a.json("POST", "/_mesh/peers", {"url": peer_url(b.port)}, status=201)
+        a.json("PUT", db_path("keep"), status=201)
+        a.json("PUT", doc_path("keep", "x"), {"v": 1}, status=201)
+        wait_until("x on B", lambda: b.request("GET", doc_path("keep", "x")).status == 200)
+        a.json("DELETE", db_path("keep"), status=200)
+        # B still has it: the mesh brings it back to A, with its documents.
+        wait_until("keep back on A", lambda: a.request("GET", doc_path("keep", "x")).status == 200)
+        self.assertEqual(b.request("GET", db_path("keep")).status, 200)
 
     def test_wrong_credentials_are_reported_as_the_last_error(self):
         b = self.start(AdminNode())
