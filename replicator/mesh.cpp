@@ -51,6 +51,10 @@ constexpr const char* kDeletionNote =
 // hundred databases met at once do not crowd out the live jobs (or time out waiting for a slot).
 constexpr size_t kCatchUpsPerPeer = 4;
 
+// Two signs of activity this close make a direction hot: a database written more often than this
+// is served by a live job, a lone write by one catch-up run.
+constexpr std::chrono::seconds kBusyWithin{2};
+
 // How long a `_db_updates` longpoll waits on the peer, and how much longer our request may take.
 constexpr std::chrono::milliseconds kDbUpdatesPoll{25000};
 constexpr std::chrono::milliseconds kDbUpdatesSlack{10000};
@@ -160,8 +164,8 @@ enum class Way { kPush, kPull };  // push: this node → peer; pull: peer → th
 //                database, the first contact with the peer, a reconnect of its _db_updates) or
 //                what a sign of activity announced; at most kCatchUpsPerPeer at once per peer;
 //   hot          a second sign of activity (a commit here for push, a row of the peer's
-//                _db_updates for pull) while the first one's catch-up runs started a continuous
-//                job, whose live feed carries each later change in a few ms. Without a sign for MeshOptions::hot_idle, and caught up, it is cancelled
+//                _db_updates for pull) soon after the first started a continuous job, whose live
+//                feed carries each later change in a few ms. Without a sign for MeshOptions::hot_idle, and caught up, it is cancelled
 //                (its checkpoint saved) and the direction is cold again.
 // Pulls from a peer without _db_updates are hot for good (`pinned`).
 enum class Mode { kCold, kCatchingUp, kHot };
@@ -355,18 +359,24 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
     return it == peer.dbs.end() ? nullptr : &it->second.way(way);
   }
 
-  // A sign of activity on the side `way` reads. Cold: an urgent catch-up (one write costs one
-  // run). Catching up: hot, now or once the running catch-up ends (a second sign means a busy
-  // database, which a live job serves best).
+  // A sign of activity on the side `way` reads. A lone one: an urgent catch-up (one write costs
+  // one run). A second within kBusyWithin, or one while the catch-up runs: hot (a busy database,
+  // which a live job serves best), now or once the running catch-up ends.
   void sign(const PeerPtr& peer, const std::string& db, Way way) REQUIRES(mu) {
     Direction* d = find(*peer, db, way);
     if (!d || stopped || peer->stop->stopped()) return;  // not synced (yet): reconcile adds it
     if (way == Way::kPull && peer->pushes_to_us && peer->pushes_to_us->matches(db)) return;
-    d->last_sign = SteadyClock::now();
+    const auto now = SteadyClock::now();
+    const bool busy = now - d->last_sign < kBusyWithin;  // the previous sign was recent
+    d->last_sign = now;
     d->last_active = SystemClock::now();
     switch (d->mode) {
       case Mode::kCold:
-        catch_up(peer, db, way, /*urgent=*/true);
+        if (busy) {
+          go_hot(peer, db, way, *d);
+        } else {
+          catch_up(peer, db, way, /*urgent=*/true);
+        }
         break;
       case Mode::kCatchingUp:
         if (d->queued) {
@@ -454,8 +464,10 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
   }
 
   // A hot direction's job, looked at: its counters and error kept; cancelled (cold again) when it
-  // saw no sign for hot_idle and has nothing pending; forgotten when it is gone.
-  void check_hot(Direction& d) REQUIRES(mu) {
+  // saw no sign for hot_idle (or the peer pushes what it pulls) and has nothing pending;
+  // forgotten when it is gone.
+  // `covered`: the peer's own push carries this (pull) direction: no need to stay hot.
+  void check_hot(Direction& d, bool covered) REQUIRES(mu) {
     if (d.mode != Mode::kHot) return;
     auto status = scheduler.status(d.job_id);
     if (!status) {  // ended on its own: failed for good, or cancelled by someone else
@@ -465,11 +477,11 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
     }
     d.docs_written = status->info.value("docs_written", d.docs_written);
     d.last_error = status->last_error;
-    const bool quiet = SteadyClock::now() - d.last_sign > options.hot_idle;
+    const bool quiet = options.hot_idle.count() > 0 &&
+                       SteadyClock::now() - d.last_sign > options.hot_idle;
     const Json& pending = status->info.contains("changes_pending")
                               ? status->info["changes_pending"] : Json();
-    if (!d.pinned && options.hot_idle.count() > 0 && quiet && status->state == "running" &&
-        pending == Json(0)) {
+    if (!d.pinned && (quiet || covered) && status->state == "running" && pending == Json(0)) {
       cancel_job(d.job_id);
       d.mode = Mode::kCold;
     }
@@ -579,7 +591,7 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
       }
       for (Way way : {Way::kPush, Way::kPull}) {
         Direction& d = sync.way(way);
-        check_hot(d);
+        check_hot(d, way == Way::kPull && peer->pushes_to_us && peer->pushes_to_us->matches(db));
         if (d.mode == Mode::kCold && !d.last_error.empty()) catch_up(peer, db, way);
         if (d.mode == Mode::kCold && d.pinned) go_hot(peer, db, way, d);
       }

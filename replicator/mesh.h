@@ -13,7 +13,7 @@
 // cold, catching up or hot (mesh.cpp `Direction`): cold costs nothing; a one-shot replication
 // catches up what changed unwatched (a new database, the first contact, a reconnect) or what a
 // sign of activity announced (a commit here for push, a row of the peer's `_db_updates` for pull:
-// one longpoll per peer, followed by a second coroutine); a second sign while that runs makes the
+// one longpoll per peer, followed by a second coroutine); a second sign soon after makes the
 // direction hot, a continuous job whose live feed carries each later change in a few ms, until it
 // has been quiet for `hot_idle`. So 1,000 idle
 // databases cost one longpoll per peer, not 2,000 feeds, and a busy one syncs as fast as a
