@@ -1,7 +1,7 @@
-// replicator/mesh.h: which databases a mesh syncs (`--peer-dbs`).
+// replicator/db_patterns.h: which databases a mesh syncs (`--peer-dbs`).
 #include <doctest/doctest.h>
 
-#include "replicator/mesh.h"
+#include "replicator/db_patterns.h"
 
 using namespace divan;
 using namespace divan::replicator;
