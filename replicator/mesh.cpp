@@ -136,6 +136,7 @@ struct Direction {
   bool pinned = false;
   std::string job_id;       // the catch-up's or the hot job's
   SteadyClock::time_point last_sign{};
+  SteadyClock::time_point hot_since{};  // when go_hot() asked the Scheduler for the job
   std::string last_error;   // why the last job failed; "" when it did not
   std::optional<SystemClock::time_point> last_active;
   uint64_t docs_written = 0;  // cumulative, as the checkpoint history counts
@@ -418,7 +419,7 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
     if (!spec) return;
     d.mode = Mode::kHot;
     d.job_id = replication_id(catalog.server_uuid(), *spec).full();
-    d.last_sign = SteadyClock::now();
+    d.last_sign = d.hot_since = SteadyClock::now();
     asio::co_spawn(fresh_strand(ioc), scheduler.replicate(std::move(*spec), node), asio::detached);
   }
 
@@ -429,6 +430,8 @@ struct Mesh::Impl : std::enable_shared_from_this<Mesh::Impl> {
   void check_hot(Direction& d, bool covered) REQUIRES(mu) {
     if (d.mode != Mode::kHot) return;
     auto status = scheduler.status(d.job_id);
+    // The Scheduler may not have the job yet: go_hot() spawned the request a moment ago.
+    if (!status && SteadyClock::now() - d.hot_since < std::chrono::seconds(5)) return;
     if (!status) {  // ended on its own: failed for good, or cancelled by someone else
       d.mode = Mode::kCold;
       d.last_error = "the replication job " + d.job_id + " ended";
