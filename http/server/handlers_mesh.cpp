@@ -1,5 +1,6 @@
 // The sync mesh's endpoints (replicator/mesh.h): GET /_mesh (health: 200 when every peer is
-// reachable, else 503, so a load balancer can use it), GET|POST /_mesh/peers, DELETE
+// reachable, else 503, so a load balancer can use it; JSON, or ?format=prometheus), GET|POST
+// /_mesh/peers, DELETE
 // /_mesh/peers/{name}. The work is the Mesh's; these only parse and answer.
 #include <string>
 
@@ -7,6 +8,7 @@
 #include "http/server/params.h"
 #include "http/server/response.h"
 #include "replicator/mesh.h"
+#include "replicator/mesh_metrics.h"
 
 namespace divan::http::server {
 
@@ -16,12 +18,21 @@ const Error kNoMesh{Code::kNotFound, "this node runs no sync mesh"};
 
 }  // namespace
 
+// ?format=prometheus: the same data as Prometheus text (replicator/mesh_metrics.h).
 Task<Response> handle_mesh(Request& req, ServerContext& ctx) {
-  (void)req;
   if (!ctx.mesh) co_return error_response(kNoMesh);
   auto health = ctx.mesh->health();
-  co_return json_response(health.healthy ? bhttp::status::ok : bhttp::status::service_unavailable,
-                         health.body.dump());
+  const auto status = health.healthy ? bhttp::status::ok : bhttp::status::service_unavailable;
+  auto format = req.param("format");
+  if (!format || *format == "json") co_return json_response(status, health.body.dump());
+  if (*format != "prometheus") {
+    co_return error_response(Error{Code::kBadRequest, "format must be json or prometheus"});
+  }
+  Response res{status, 11};
+  res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  res.set(bhttp::field::cache_control, "must-revalidate");
+  res.body() = replicator::mesh_prometheus_text(health.body);
+  co_return res;
 }
 
 Task<Response> handle_mesh_peers(Request& req, ServerContext& ctx) {

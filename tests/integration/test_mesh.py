@@ -151,6 +151,16 @@ class MeshTests(unittest.TestCase):
         # Idle databases hold no replication job.
         self.assertEqual(self.nodes[0].json("GET", "/_scheduler/jobs")["jobs"], [])
         self.assertIn("never propagated", body["note"])
+        text = self.nodes[0].request("GET", "/_mesh?format=prometheus")
+        self.assertEqual(text.status, 200)
+        self.assertTrue(text.headers["Content-Type"].startswith("text/plain; version=0.0.4"))
+        lines = text.raw.decode()
+        self.assertIn("divan_mesh_healthy 1\n", lines)
+        for peer in body["peers"]:
+            self.assertIn(f'divan_mesh_peer_up{{peer="{peer["name"]}"}} 1\n', lines)
+            self.assertIn(f'divan_mesh_hot{{peer="{peer["name"]}",db="{db}",direction="push"}}',
+                          lines)
+        self.assertEqual(self.nodes[0].request("GET", "/_mesh?format=xml").status, 400)
         resp = self.nodes[0].request("GET", "/_mesh")
         self.assertEqual(resp.status, 200)
         anonymous = Node.request(self.nodes[0], "GET", "/_mesh")  # no credentials
