@@ -346,6 +346,24 @@ class MeshPeersAtRuntimeTests(unittest.TestCase):
         wait_until("keep back on A", lambda: a.request("GET", doc_path("keep", "x")).status == 200)
         self.assertEqual(b.request("GET", db_path("keep")).status, 200)
 
+    def test_a_peer_list_naming_this_node_itself_is_fine(self):
+        port = free_port()
+        a = self.start(mesh_node(port, [port]))  # a shared peer list names every node
+        a.json("PUT", db_path("alone"), status=201)
+
+        def self_seen():
+            resp = a.request("GET", "/_mesh")
+            peer = resp.body["peers"][0]
+            return resp if peer["self"] and peer["reachable"] else None
+
+        wait_until("the peer recognised as this node", self_seen)
+        time.sleep(3 * PROBE_MS / 1000)  # a few probe rounds: none may sync it with itself
+        resp = a.request("GET", "/_mesh")
+        self.assertTrue(resp.body["peers"][0]["self"])
+        self.assertEqual(resp.status, 200)  # not an unreachable peer: healthy
+        self.assertEqual(resp.body["peers"][0]["databases"], {})  # never synced with itself
+        self.assertEqual(a.json("GET", "/_scheduler/jobs")["jobs"], [])
+
     def test_wrong_credentials_are_reported_as_the_last_error(self):
         b = self.start(AdminNode())
         a = self.start(mesh_node(free_port(), []))
