@@ -196,6 +196,8 @@ struct CatalogImpl {
   // that is about to be unlinked.
   std::set<std::string, std::less<>> removing GUARDED_BY(mu);
 
+  std::unique_ptr<AutoCompactor> auto_compactor;  // null when the policy is off
+
   // Copy-on-write, so a queued event keeps the list it was sent to.
   std::shared_ptr<const Observers> observers GUARDED_BY(mu) = std::make_shared<const Observers>();
   std::deque<QueuedEvent> events GUARDED_BY(mu);  // not yet delivered, oldest first
@@ -283,6 +285,10 @@ Catalog::Catalog(CatalogOptions options) : impl_(std::make_unique<CatalogImpl>()
   fs::remove_all(impl_->spool_dir);
   fs::create_directories(impl_->spool_dir);
   impl_->pool = std::make_unique<AsioWriterPool>(o.writer_threads);
+  if (o.auto_compaction.enabled) {
+    impl_->auto_compactor = std::make_unique<AutoCompactor>(
+        o.auto_compaction, [this] { return open_databases(); });
+  }
 }
 
 Catalog::~Catalog() { close_all(); }
@@ -424,12 +430,20 @@ std::vector<std::string> Catalog::all_dbs() const {
   return names;
 }
 
+std::vector<std::shared_ptr<Database>> Catalog::open_databases() const {
+  MutexLock lock(impl_->mu);
+  std::vector<std::shared_ptr<Database>> dbs;
+  for (const auto& [name, open] : impl_->open) dbs.push_back(open.db);
+  return dbs;
+}
+
 const std::string& Catalog::server_uuid() const { return impl_->uuid; }
 
 const std::filesystem::path& Catalog::spool_dir() const { return impl_->spool_dir; }
 
 void Catalog::close_all() {
   CatalogImpl& c = *impl_;
+  c.auto_compactor.reset();  // no new compaction starts; running ones stop with their database
   std::map<std::string, CatalogImpl::OpenDb, std::less<>> dbs;
   {
     MutexLock lock(c.mu);

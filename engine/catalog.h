@@ -35,6 +35,7 @@ struct CatalogOptions {
   bool fsync = true;             // synchronous=FULL; false only for benchmarks of the CPU path
   // The write rules of system databases (write_policy.h), asked once per database as it opens.
   WritePolicies write_policies;
+  AutoCompaction auto_compaction;  // compaction.h
 };
 
 // What happened to a database (Catalog::subscribe).
@@ -68,6 +69,8 @@ class Catalog {
   Result<std::shared_ptr<Database>> open(std::string_view name);    // not_found if absent
   Result<void> remove(std::string_view name);                       // not_found if absent
   std::vector<std::string> all_dbs() const;                         // sorted by bytes
+  // The databases open now (opened since start and not deleted), sorted by name.
+  std::vector<std::shared_ptr<Database>> open_databases() const;
 
   // 32 lowercase hex chars, created on first start and kept in the data directory.
   const std::string& server_uuid() const;

@@ -12,6 +12,7 @@
 #include "engine/database_internal.h"
 #include "engine/schema.h"
 #include "engine/write_plan.h"
+#include "engine/write_txn.h"
 
 namespace divan::engine {
 namespace {
@@ -96,6 +97,9 @@ DatabaseImpl::DatabaseImpl(std::string name_in, DbFiles files_in, const Database
   writer = std::make_unique<sqlite::Connection>(
       files.db, create ? sqlite::Connection::Mode::kCreate : sqlite::Connection::Mode::kReadWrite);
   writer->exec(kBusyTimeout);
+  // Compaction gives freed pages back with PRAGMA incremental_vacuum (compaction.h). Only takes
+  // effect on a file with no table yet: an older file keeps its mode.
+  writer->exec("PRAGMA auto_vacuum = INCREMENTAL");
   // WAL: readers keep their snapshot while the writer commits, and a commit is one append + fsync.
   if (pragma_text(*writer, "PRAGMA journal_mode = WAL") != "wal") {
     throw std::runtime_error("cannot switch " + files.db.string() + " to WAL mode");
@@ -123,9 +127,19 @@ DatabaseImpl::DatabaseImpl(std::string name_in, DbFiles files_in, const Database
 DatabaseImpl::~DatabaseImpl() { close(); }
 
 void DatabaseImpl::close() {
+  std::thread compaction_thread;
+  {
+    MutexLock lock(mu);
+    closed = true;
+    compaction_thread = std::move(compactor);
+  }
+  // Its queued step still runs (the drain below finishes the queue); the next one is refused.
+  stop_compaction = true;
+  if (compaction_thread.joinable()) compaction_thread.join();
   MutexLock lock(mu);
-  closed = true;
-  while (drain_scheduled || !queue.empty() || leased != 0) idle_cv.wait(lock);
+  while (drain_scheduled || !queue.empty() || !maintenance.empty() || leased != 0) {
+    idle_cv.wait(lock);
+  }
   // Under the lock so two concurrent close() calls cannot both close the same connections. When the
   // last connection closes SQLite checkpoints the WAL into the db file and deletes the WAL.
   idle_readers.clear();
@@ -271,15 +285,39 @@ Result<std::optional<std::string>> Database::read_attachment(std::string_view di
   return snapshot->read_attachment(digest, offset, max);
 }
 
+void Database::compact(bool low_priority) { impl_->start_compaction(low_priority); }
+
+CompactionStatus Database::compaction() const { return impl_->compaction_status(); }
+
 DbInfo Database::info() const {
   DbState s = impl_->state();
   DbInfo info;
   info.update_seq = s.update_seq;
   info.doc_count = s.doc_count;
   info.doc_del_count = s.doc_del_count;
-  info.external_size = s.external_size;
+  info.purge_seq = s.purge_seq;
+  info.external_size = s.stored_size - std::min(s.history_size, s.stored_size);
   info.file_size = file_size_or_zero(impl_->files.db) + file_size_or_zero(impl_->files.wal());
+  info.compact_running = impl_->compaction_status().running;
+  uint64_t used = info.file_size;
+  if (auto lease = impl_->lease_reader()) {
+    sqlite::Connection& conn = *(*lease)->conn;
+    auto pragma = [&](const char* sql) {
+      sqlite::Use q(conn.prepare(sql));
+      return q->step() ? static_cast<uint64_t>(q->column_int(0)) : 0;
+    };
+    uint64_t page_size = pragma("PRAGMA page_size");
+    uint64_t pages = pragma("PRAGMA page_count");
+    uint64_t free_pages = pragma("PRAGMA freelist_count");
+    used = (pages - std::min(free_pages, pages)) * page_size;
+  }
+  info.active_size = used - std::min(s.history_size, used);
   return info;
+}
+
+uint64_t Database::purged_infos_limit() const {
+  MutexLock lock(impl_->mu);
+  return impl_->published.purged_infos_limit;
 }
 
 uint64_t Database::update_seq() const {
@@ -402,9 +440,28 @@ void Snapshot::scan_by_seq(uint64_t since, bool descending,
 }
 
 uint64_t Snapshot::update_seq() {
-  // The UNIQUE index on seq makes this a single b-tree descent.
-  sqlite::Use q(lease_->conn->prepare("SELECT max(seq) FROM docs"));
-  return q->step() && !q->column_is_null(0) ? static_cast<uint64_t>(q->column_int(0)) : 0;
+  // The UNIQUE index on seq makes max(seq) a single b-tree descent. The floor is the seq of a
+  // purge that removed the newest document (purge.cpp).
+  sqlite::Use q(lease_->conn->prepare(
+      "SELECT max(coalesce((SELECT max(seq) FROM docs), 0), "
+      "coalesce((SELECT value FROM meta WHERE key = 'update_seq_floor'), 0))"));
+  return q->step() ? static_cast<uint64_t>(q->column_int(0)) : 0;
+}
+
+revtree::RevsDiff Snapshot::revs_diff(std::string_view id, const std::vector<revtree::RevId>& revs) {
+  auto doc = this->doc(id);
+  const revtree::RevTree unknown;  // a doc we never saw: every rev missing, no ancestors
+  revtree::RevsDiff diff = (doc ? doc->tree : unknown).revs_diff(revs);
+  if (diff.missing.empty()) return diff;
+  {
+    sqlite::Use any(lease_->conn->prepare("SELECT 1 FROM purges LIMIT 1"));
+    if (!any->step()) return diff;
+  }
+  std::erase_if(diff.missing, [&](const revtree::RevId& rev) {
+    return recorded_purge(*lease_->conn, id, rev);
+  });
+  if (diff.missing.empty()) diff.possible_ancestors.clear();
+  return diff;
 }
 
 uint64_t Snapshot::count_after_seq(uint64_t seq) {

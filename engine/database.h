@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "engine/attachments.h"
+#include "engine/compaction.h"
 #include "engine/write_ops.h"
 #include "engine/write_policy.h"
 #include "engine/error.h"
@@ -45,6 +46,7 @@ struct WriteOutcome {
   std::optional<Error> error;  // per-op failure (conflict, not_found…); nullopt on success
   std::string rev;             // new rev ("<pos>-<id>", "0-N" for local docs); "" if none
   bool written = false;        // false for a replicated write of already-known revisions
+  std::vector<revtree::RevId> purged;  // PurgeDoc: the leaves it removed (maybe none)
 };
 
 using WriteDone = std::function<void(Result<std::vector<WriteOutcome>>)>;
@@ -103,9 +105,15 @@ struct DbInfo {
   uint64_t update_seq = 0;
   uint64_t doc_count = 0;
   uint64_t doc_del_count = 0;
-  uint64_t file_size = 0;      // bytes of the db file and its WAL
-  uint64_t external_size = 0;  // bytes of stored bodies and their attachments (an attachment
-                               // counts once per revision listing it, as CouchDB's sizes.external)
+  uint64_t purge_seq = 0;
+  uint64_t file_size = 0;      // sizes.file: bytes of the db file and its WAL
+  // sizes.external: bytes of the leaf revisions' bodies and their attachments (an attachment
+  // counts once per revision listing it, as CouchDB's does).
+  uint64_t external_size = 0;
+  // sizes.active: bytes of the file in use (pages not on the free list) less the bodies compaction
+  // would drop (non-leaf revisions'). file / active is the garbage ratio compaction acts on.
+  uint64_t active_size = 0;
+  bool compact_running = false;
 };
 
 // A consistent read view. Holds a read-only connection and an open read transaction.
@@ -147,6 +155,9 @@ class Snapshot {
   uint64_t update_seq();
   // Number of docs whose latest seq is > `seq` (the changes a feed at `seq` has not listed yet).
   uint64_t count_after_seq(uint64_t seq);
+  // `_revs_diff` for one document (revision-trees.md §10): a rev this database purged (and still
+  // records, see PurgeDoc) is not missing, so replication does not bring it back.
+  revtree::RevsDiff revs_diff(std::string_view id, const std::vector<revtree::RevId>& revs);
 
   std::optional<LocalDoc> local(std::string_view id);
   void scan_local(const IdRange& range, const std::function<bool(const LocalDoc&)>& visit);
@@ -192,7 +203,15 @@ class Database {
   Result<std::optional<std::string>> read_attachment(std::string_view digest, uint64_t offset,
                                                      size_t max);
 
+  // Starts compacting in the background (compaction.h) unless it already is: either way the
+  // caller may answer 202, as CouchDB does. `low_priority`: the automatic policy's pace.
+  void compact(bool low_priority = false);
+  // The running compaction's progress, or the last one's outcome (running false).
+  CompactionStatus compaction() const;
+
+  // Reads the file's page counts (a read-only connection, no transaction).
   DbInfo info() const;
+  uint64_t purged_infos_limit() const;
   uint64_t update_seq() const;
   uint32_t revs_limit() const;
   std::string security() const;  // compact JSON text of `_security`

@@ -13,10 +13,12 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 
 #include "base/thread_annotations.h"
+#include "engine/compaction.h"
 #include "engine/database.h"
 #include "engine/write_policy.h"
 #include "engine/sqlite.h"
@@ -50,8 +52,15 @@ struct DbState {
   uint64_t update_seq = 0;
   uint64_t doc_count = 0;
   uint64_t doc_del_count = 0;
-  uint64_t external_size = 0;
+  // Bytes of every stored revision's body plus its attachments' lengths (meta "external_size",
+  // its name from when only leaves were stored), and the part of it held by non-leaf revisions
+  // (what compaction drops). sizes.external is their difference.
+  uint64_t stored_size = 0;
+  uint64_t history_size = 0;
+  uint64_t purge_seq = 0;
+  uint64_t purged_infos_limit = 1000;
   uint32_t revs_limit = 1000;
+  bool incremental_vacuum = false;  // the file's auto_vacuum is INCREMENTAL
   std::string security;
 };
 
@@ -77,6 +86,19 @@ struct StagingBatch {
   uint64_t offset = 0;  // bytes of it copied so far
 };
 
+struct WriteTxn;  // write_txn.h
+
+// A compaction step (compaction.cpp): its own short write transaction, taken by a drain after its
+// group (one per drain, as staging), so writes interleave with compaction.
+struct MaintenanceStep {
+  // Runs inside BEGIN IMMEDIATE … COMMIT; throws on I/O errors (the step then rolls back).
+  std::function<void(WriteTxn&)> run;
+  // Instead of `run`: PRAGMA wal_checkpoint(PASSIVE), outside any transaction.
+  bool checkpoint = false;
+  // Called on the writer thread with the error, or "" on success.
+  std::function<void(const std::string& error)> done;
+};
+
 // A read-only connection leased to one Snapshot, with its read transaction open.
 struct ReadLease {
   DatabaseImpl* db = nullptr;
@@ -98,6 +120,11 @@ struct DatabaseImpl {
   void close();
 
   void submit(std::vector<WriteOp> ops, WriteDone done, Writer writer);
+  // Queues a step for the writer; false (and `done` never called) once the database is closed.
+  bool submit_maintenance(MaintenanceStep step);
+  // Starts the compaction thread (compaction.cpp) unless one runs or the database is closed.
+  void start_compaction(bool low_priority);
+  CompactionStatus compaction_status() const;
   // A read-only connection from the pool (or a new one beyond it), with no transaction open.
   Result<std::unique_ptr<ReadLease>> lease_reader();
   Result<Snapshot> snapshot();
@@ -127,6 +154,12 @@ struct DatabaseImpl {
   std::atomic<uint64_t> update_seq{0};  // mirror of published.update_seq for lock-free reads
   // Copy-on-write so the drain can call observers without holding mu.
   std::shared_ptr<const std::vector<CommitObserver>> observers GUARDED_BY(mu);
+  std::deque<MaintenanceStep> maintenance GUARDED_BY(mu);
+  // The compaction thread (joined by the next start_compaction() or by close()), its stop flag
+  // and what it reports.
+  std::thread compactor GUARDED_BY(mu);
+  std::atomic<bool> stop_compaction{false};
+  CompactionStatus compaction GUARDED_BY(mu);
 
   // Drain-only state (see the locking note at the top).
   std::unique_ptr<sqlite::Connection> writer;
@@ -144,6 +177,7 @@ struct DatabaseImpl {
   // transaction for the first staging batch.
   void commit_group(std::vector<PendingBatch>& group, bool was_poisoned);
   void stage_step();
+  void maintenance_step(MaintenanceStep& step);
   // Row ids the sweep must keep: those pinned by batches not yet committed.
   std::unordered_set<int64_t> pinned_rows() const;
 };

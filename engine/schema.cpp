@@ -24,6 +24,8 @@ namespace {
 // keep their overflow pages out of the key b-tree's way (WITHOUT ROWID would store them in it).
 // attachments_unreferenced lists exactly the rows at refs 0 (staged or released), so the sweep
 // after each group never scans the table.
+// purges records each purged (doc, revs) (_purge), newest purged_infos_limit of them, so that a
+// replicated write cannot bring a purged revision back (writer.cpp) and purge_seq survives restarts.
 // docs_live indexes live winners only, so _all_docs scans and offsets (count_before) skip
 // tombstones and never read tree blobs.
 constexpr const char* kCreate = R"sql(
@@ -60,6 +62,13 @@ CREATE TABLE IF NOT EXISTS local_docs(
   rev  INTEGER NOT NULL,
   body TEXT    NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS purges(
+  purge_seq INTEGER PRIMARY KEY,
+  uuid      TEXT    NOT NULL,
+  doc_id    TEXT    NOT NULL,
+  revs      TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS purges_by_doc ON purges(doc_id);
 CREATE TABLE IF NOT EXISTS meta(
   key   TEXT NOT NULL PRIMARY KEY,
   value
@@ -136,12 +145,16 @@ void init(sqlite::Connection& conn) {
     // Version 1 → 2: attachments. CREATE TABLE IF NOT EXISTS leaves an existing revs as it is.
     if (version == 1) conn.exec("ALTER TABLE revs ADD COLUMN atts TEXT");
     if (version == 2) migrate_v2_bodies(conn);
+    // Version 3 → 4: purges (created by kCreate) and the history counters (meta defaults below).
     conn.exec(kCreate);
     put_meta_default(conn, "revs_limit", kDefaultRevsLimit);
     put_meta_default(conn, "security", kDefaultSecurity);
     put_meta_default(conn, "doc_count", 0);
     put_meta_default(conn, "doc_del_count", 0);
     put_meta_default(conn, "external_size", 0);
+    put_meta_default(conn, "history_size", 0);
+    put_meta_default(conn, "update_seq_floor", 0);
+    put_meta_default(conn, "purged_infos_limit", kDefaultPurgedInfosLimit);
     if (version != kVersion) {
       conn.exec(("PRAGMA user_version = " + std::to_string(kVersion)).c_str());
     }
@@ -154,6 +167,7 @@ void init(sqlite::Connection& conn) {
 
 DbState load_state(sqlite::Connection& conn) {
   DbState s;
+  uint64_t floor = 0;
   {
     sqlite::Use q(conn.prepare("SELECT key, value FROM meta"));
     while (q->step()) {
@@ -162,7 +176,12 @@ DbState load_state(sqlite::Connection& conn) {
       else if (key == "security") s.security = std::string(q->column_text(1));
       else if (key == "doc_count") s.doc_count = static_cast<uint64_t>(q->column_int(1));
       else if (key == "doc_del_count") s.doc_del_count = static_cast<uint64_t>(q->column_int(1));
-      else if (key == "external_size") s.external_size = static_cast<uint64_t>(q->column_int(1));
+      else if (key == "external_size") s.stored_size = static_cast<uint64_t>(q->column_int(1));
+      else if (key == "history_size") s.history_size = static_cast<uint64_t>(q->column_int(1));
+      else if (key == "update_seq_floor") floor = static_cast<uint64_t>(q->column_int(1));
+      else if (key == "purged_infos_limit") {
+        s.purged_infos_limit = static_cast<uint64_t>(q->column_int(1));
+      }
     }
   }
   if (s.revs_limit == 0) s.revs_limit = kDefaultRevsLimit;
@@ -171,17 +190,28 @@ DbState load_state(sqlite::Connection& conn) {
     sqlite::Use q(conn.prepare("SELECT max(seq) FROM docs"));
     if (q->step() && !q->column_is_null(0)) s.update_seq = static_cast<uint64_t>(q->column_int(0));
   }
+  // A purge that removed the newest document leaves max(seq) below the seq it consumed.
+  s.update_seq = std::max(s.update_seq, floor);
+  {
+    sqlite::Use q(conn.prepare("SELECT max(purge_seq) FROM purges"));
+    if (q->step() && !q->column_is_null(0)) s.purge_seq = static_cast<uint64_t>(q->column_int(0));
+  }
+  {
+    sqlite::Use q(conn.prepare("PRAGMA auto_vacuum"));
+    s.incremental_vacuum = q->step() && q->column_int(0) == 2;
+  }
   return s;
 }
 
 void store_counters(sqlite::Connection& conn, const DbState& state) {
-  // One statement for the three rows: this runs in every commit that writes a document.
+  // One statement for the rows: this runs in every commit that writes a document.
   sqlite::Use q(conn.prepare(
-      "INSERT OR REPLACE INTO meta(key, value) "
-      "VALUES('doc_count', ?1), ('doc_del_count', ?2), ('external_size', ?3)"));
+      "INSERT OR REPLACE INTO meta(key, value) VALUES('doc_count', ?1), ('doc_del_count', ?2), "
+      "('external_size', ?3), ('history_size', ?4)"));
   q->bind_int(1, static_cast<int64_t>(state.doc_count));
   q->bind_int(2, static_cast<int64_t>(state.doc_del_count));
-  q->bind_int(3, static_cast<int64_t>(state.external_size));
+  q->bind_int(3, static_cast<int64_t>(state.stored_size));
+  q->bind_int(4, static_cast<int64_t>(state.history_size));
   q->run();
 }
 

@@ -108,6 +108,18 @@ struct LocalUpdate {
 struct SetRevsLimit { uint32_t limit = 1000; };
 struct SetSecurity { std::string json; };  // the whole `_security` object, compact JSON text
 
-using WriteOp = std::variant<DocUpdate, LocalUpdate, SetRevsLimit, SetSecurity>;
+// A purge of one document's leaf revisions (POST /{db}/_purge): they go, with every revision no
+// remaining leaf descends from, bodies and all, without a tombstone (RevTree::remove_leaves). A
+// document left with no leaf disappears from every read. The purge is recorded (purges table)
+// under `uuid`, and a replicated write of a recorded purged revision is ignored as already known.
+struct PurgeDoc {
+  std::string id;
+  std::vector<revtree::RevId> revs;
+  std::string uuid;  // the purge request's id (32 hex)
+};
+struct SetPurgedInfosLimit { uint64_t limit = 1000; };
+
+using WriteOp =
+    std::variant<DocUpdate, LocalUpdate, SetRevsLimit, SetSecurity, PurgeDoc, SetPurgedInfosLimit>;
 
 }  // namespace divan::engine

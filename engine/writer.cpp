@@ -3,6 +3,7 @@
 // spec: revision-trees.md §6 (edit rules), §7 (stemming), §9 (update seq), §11 (_local docs);
 // http-api.md §7.3 (attachment stubs).
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <optional>
 #include <stdexcept>
@@ -18,40 +19,11 @@
 #include "engine/doc_json.h"
 #include "engine/schema.h"
 #include "engine/write_plan.h"
+#include "engine/write_txn.h"
 #include "revtree/rev_hash.h"
 
 namespace divan::engine {
 namespace {
-
-// The rows of a document that did not exist before this group, waiting to be inserted together
-// with the other new documents' rows (see WriteTxn::new_docs). Pointers are into the group's
-// DocUpdates, which outlive the transaction.
-struct NewDocRows {
-  const std::string* id;
-  int64_t seq;
-  std::string winner;
-  bool winner_deleted;
-  std::string tree;
-  std::optional<std::string> rev;  // the new revision's text, when its body is stored
-  bool rev_deleted;
-  const std::string* body;
-  std::string atts;  // revs.atts ("" for NULL)
-};
-
-// The writer's open transaction: only drain() makes one, and every mutating step takes it, so no
-// write can happen outside BEGIN IMMEDIATE … COMMIT (LiteCore's ExclusiveTransaction&).
-struct WriteTxn {
-  sqlite::Connection& conn;
-  DbState state;       // committed state plus this transaction's effects so far
-  uint64_t start_seq;  // update_seq at BEGIN: a doc row with a higher seq was written in this txn
-  bool counters_dirty = false;
-  // New documents' rows not inserted yet, and their ids: flush_new_docs() writes them with
-  // multi-row INSERTs before anything could read them and before COMMIT.
-  std::vector<NewDocRows> new_docs;
-  std::unordered_set<std::string_view> new_doc_ids;
-  // Some body's reference count went down: sweep() before COMMIT.
-  bool released = false;
-};
 
 // revs.atts: NULL when the revision has no attachments.
 void bind_atts(sqlite::Stmt& q, int index, const std::string& atts) {
@@ -98,6 +70,8 @@ void insert_rows(WriteTxn& txn, std::string_view head, int columns,
   }
 }
 
+}  // namespace
+
 void flush_new_docs(WriteTxn& txn) {
   if (txn.new_docs.empty()) return;
   std::vector<const NewDocRows*> all;
@@ -128,12 +102,6 @@ void flush_new_docs(WriteTxn& txn) {
   txn.new_doc_ids.clear();
 }
 
-struct StoredDoc {
-  uint64_t seq = 0;
-  bool deleted = false;
-  revtree::RevTree tree;
-};
-
 std::optional<StoredDoc> load_doc(WriteTxn& txn, const std::string& id) {
   // Written earlier in this group and not inserted yet: insert it, so the SELECT sees it.
   if (txn.new_doc_ids.count(id) != 0) flush_new_docs(txn);
@@ -150,8 +118,8 @@ std::optional<StoredDoc> load_doc(WriteTxn& txn, const std::string& id) {
   return doc;
 }
 
-// Deletes a revision's row and gives back its attachments' references and external size.
-void delete_body(WriteTxn& txn, const std::string& id, const revtree::RevId& rev) {
+void delete_body(WriteTxn& txn, const std::string& id, const revtree::RevId& rev,
+                 bool was_history) {
   std::vector<AttachmentInfo> atts;
   {
     sqlite::Use q(txn.conn.prepare(
@@ -162,12 +130,48 @@ void delete_body(WriteTxn& txn, const std::string& id, const revtree::RevId& rev
     if (!q->step()) return;
     atts = parse_stored_attachments(q->column_text(1));
     uint64_t n = static_cast<uint64_t>(q->column_int(0)) + attachment_store::total_length(atts);
-    txn.state.external_size -= std::min(n, txn.state.external_size);
+    txn.state.stored_size -= std::min(n, txn.state.stored_size);
+    if (was_history) txn.state.history_size -= std::min(n, txn.state.history_size);
     txn.counters_dirty = true;
     q->run();
   }
   for (const auto& a : atts) attachment_store::release(txn.conn, a.digest);
   if (!atts.empty()) txn.released = true;
+}
+
+std::vector<revtree::RevId> body_revs(const revtree::RevTree& tree) {
+  std::vector<revtree::RevId> revs;
+  for (const auto& node : tree.nodes()) {
+    if (node.has_body) revs.push_back(node.rev);
+  }
+  std::sort(revs.begin(), revs.end());
+  revs.erase(std::unique(revs.begin(), revs.end()), revs.end());
+  return revs;
+}
+
+void update_tree(WriteTxn& txn, const std::string& id, const revtree::RevTree& tree) {
+  sqlite::Use q(txn.conn.prepare("UPDATE docs SET tree = ?2 WHERE doc_id = ?1"));
+  std::string bytes = tree.encode();
+  q->bind_text(1, id);
+  q->bind_blob(2, bytes);
+  q->run();
+}
+
+namespace {
+
+// Bytes a stored revision counts in stored_size: its body and its attachments' lengths.
+uint64_t stored_bytes(WriteTxn& txn, const std::string& id, const revtree::RevId& rev) {
+  sqlite::Use q(txn.conn.prepare(
+      "SELECT length(body), atts FROM revs WHERE doc_id = ?1 AND rev = ?2"));
+  std::string rev_text = rev.str();
+  q->bind_text(1, id);
+  q->bind_text(2, rev_text);
+  if (!q->step()) return 0;
+  uint64_t n = static_cast<uint64_t>(q->column_int(0));
+  if (!q->column_is_null(1)) {
+    n += attachment_store::total_length(parse_stored_attachments(q->column_text(1)));
+  }
+  return n;
 }
 
 void insert_body(WriteTxn& txn, const std::string& id, const std::string& rev, bool deleted,
@@ -241,17 +245,6 @@ std::string reference_attachments(WriteTxn& txn, const ResolvedAttachments& atts
   return attachment_store::stubs_json(atts.infos);
 }
 
-// The revs of `tree` that hold a body, sorted and unique.
-std::vector<revtree::RevId> body_revs(const revtree::RevTree& tree) {
-  std::vector<revtree::RevId> revs;
-  for (const auto& node : tree.nodes()) {
-    if (node.has_body) revs.push_back(node.rev);
-  }
-  std::sort(revs.begin(), revs.end());
-  revs.erase(std::unique(revs.begin(), revs.end()), revs.end());
-  return revs;
-}
-
 // spec §4: doc_count counts live winners, doc_del_count deleted ones.
 void count_winner(WriteTxn& txn, const std::optional<StoredDoc>& old, const revtree::Leaf& winner) {
   if (old && old->deleted == winner.deleted) return;
@@ -264,26 +257,67 @@ void count_winner(WriteTxn& txn, const std::optional<StoredDoc>& old, const revt
   txn.counters_dirty = true;
 }
 
-// Stems, drops internal bodies and writes the doc row, the new rev's body and the counters (a new
-// doc's rows are queued for flush_new_docs()). `tree` is the merged forest; `new_rev` the revision
-// this write added.
+}  // namespace
+
+bool holds_body(const revtree::RevTree& tree, const revtree::RevId& rev) {
+  for (const auto& node : tree.nodes()) {
+    if (node.has_body && node.rev == rev) return true;
+  }
+  return false;
+}
+
+std::vector<revtree::RevId> leaf_revs(const revtree::RevTree& tree) {
+  std::vector<revtree::RevId> revs;
+  for (auto& leaf : tree.leaves()) revs.push_back(std::move(leaf.rev));
+  std::sort(revs.begin(), revs.end());
+  revs.erase(std::unique(revs.begin(), revs.end()), revs.end());
+  return revs;
+}
+
+void account_leaf_changes(WriteTxn& txn, const std::string& id, const revtree::RevTree& before,
+                          const revtree::RevTree& after, const revtree::RevId* skip) {
+  std::vector<revtree::RevId> was = leaf_revs(before);
+  std::vector<revtree::RevId> now = leaf_revs(after);
+  auto moved = [&](const revtree::RevId& rev) { return !skip || rev != *skip; };
+  for (const auto& rev : was) {
+    if (std::binary_search(now.begin(), now.end(), rev) || !moved(rev)) continue;
+    if (!holds_body(after, rev)) continue;  // its row went (stemmed, purged)
+    txn.state.history_size += stored_bytes(txn, id, rev);
+    txn.counters_dirty = true;
+  }
+  for (const auto& rev : now) {
+    if (std::binary_search(was.begin(), was.end(), rev) || !moved(rev)) continue;
+    if (!holds_body(before, rev)) continue;  // a new row, counted by its writer
+    uint64_t n = stored_bytes(txn, id, rev);
+    txn.state.history_size -= std::min(n, txn.state.history_size);
+    txn.counters_dirty = true;
+  }
+}
+
+bool is_leaf_rev(const revtree::RevTree& tree, const revtree::RevId& rev) {
+  for (const auto& leaf : tree.leaves()) {
+    if (leaf.rev == rev) return true;
+  }
+  return false;
+}
+
+namespace {
+
+// Stems and writes the doc row, the new rev's body and the counters (a new doc's rows are queued
+// for flush_new_docs()). `tree` is the merged forest; `new_rev` the revision this write added.
 void store_doc(WriteTxn& txn, const DocUpdate& update, const std::optional<StoredDoc>& old,
                revtree::RevTree& tree, const revtree::RevId& new_rev,
                const ResolvedAttachments& atts) {
-  // spec §7: stem after every write. Bodies are kept for leaves only (spec §3 allows dropping
-  // every internal body). So stubs resolve against leaves only: a replicated write whose nearest
-  // held ancestor was an internal node gets missing_stub, and the replicator re-sends the data.
-  tree.stem(txn.state.revs_limit);
-  tree.drop_internal_bodies();
-
-  // Body rows are keyed by rev, so they follow the set of revs holding a body, diffed before and
-  // after, rather than the lists stem()/drop_internal_bodies() return: merging into the first
-  // tree that accepts a path (spec §5 note, as couch_key_tree does) can leave one rev in two trees,
-  // and its row must stay while either copy holds the body. For the same reason the new rev is
+  // spec §7: stem after every write. Every body written here is kept, leaf or not, until
+  // compaction (compaction.h): GET ?rev= of an older revision answers as CouchDB does, and stubs
+  // resolve against the nearest ancestor we hold.
+  bool stemmed = !tree.stem(txn.state.revs_limit).empty();
+  // Merging never clears a body, so only stemming can have dropped one. Body rows follow the set
+  // of revs holding a body (delete_dropped_bodies); new_rev's row is written below. The new rev is
   // not always a leaf afterwards (it may have joined a copy of itself that has children).
-  std::vector<revtree::RevId> before = old ? body_revs(old->tree) : std::vector<revtree::RevId>{};
-  std::vector<revtree::RevId> after = body_revs(tree);
-  bool new_has_body = std::binary_search(after.begin(), after.end(), new_rev);
+  if (old && stemmed) delete_dropped_bodies(txn, update.id(), old->tree, tree, &new_rev);
+  if (old) account_leaf_changes(txn, update.id(), old->tree, tree, &new_rev);
+  bool new_has_body = holds_body(tree, new_rev);
 
   // spec §9: one seq per changed doc. A doc already written in this transaction keeps the seq it
   // got then, so duplicates inside one group commit consume one seq (CouchDB: one per doc per batch).
@@ -292,12 +326,18 @@ void store_doc(WriteTxn& txn, const DocUpdate& update, const std::optional<Store
   revtree::Leaf winner = tree.winner();
   std::string winner_text = winner.rev.str();
   std::string tree_bytes = tree.encode();
-  // external_size counts attachment bytes too, once per revision listing them (CouchDB's
+  // stored_size counts attachment bytes too, once per revision listing them (CouchDB's
   // sizes.external does), although each body is stored once.
   std::string atts_json;
   if (new_has_body) {
+    // A row for new_rev already there (it was known with a body) is replaced: give its bytes back.
+    if (old && holds_body(old->tree, new_rev)) {
+      delete_body(txn, update.id(), new_rev, !is_leaf_rev(old->tree, new_rev));
+    }
     atts_json = reference_attachments(txn, atts);
-    txn.state.external_size += update.body().size() + attachment_store::total_length(atts.infos);
+    uint64_t n = update.body().size() + attachment_store::total_length(atts.infos);
+    txn.state.stored_size += n;
+    if (!is_leaf_rev(tree, new_rev)) txn.state.history_size += n;
     txn.counters_dirty = true;
   }
   if (!old) {
@@ -309,10 +349,6 @@ void store_doc(WriteTxn& txn, const DocUpdate& update, const std::optional<Store
     txn.new_doc_ids.insert(update.id());
     count_winner(txn, old, winner);
     return;
-  }
-  for (const auto& rev : before) {
-    bool kept = std::binary_search(after.begin(), after.end(), rev) && rev != new_rev;
-    if (!kept) delete_body(txn, update.id(), rev);  // the new rev's row is replaced below
   }
   if (new_has_body) {
     insert_body(txn, update.id(), new_rev.str(), update.deleted(), update.body(), atts_json);
@@ -386,8 +422,10 @@ WriteOutcome apply(WriteTxn& txn, const DocUpdate& update, const WriteRules& rul
   }
   if (update.revisions()) {
     out.rev = plan.newest.str();
-    // Already known: success, nothing written, and its stubs need not resolve.
+    // Already known: success, nothing written, and its stubs need not resolve. So is a revision
+    // this database purged: replication must not bring it back (write_ops.h PurgeDoc).
     if (!plan.store) return out;
+    if (txn.state.purge_seq > 0 && recorded_purge(txn.conn, update.id(), plan.newest)) return out;
     auto atts = attachments_for(txn, update, plan);
     if (!atts) {
       out.error = std::move(atts.error());
@@ -479,6 +517,21 @@ WriteOutcome apply(WriteTxn& txn, const SetSecurity& op, const WriteRules&) {
   return out;
 }
 
+WriteOutcome apply(WriteTxn& txn, const PurgeDoc& op, const WriteRules&) {
+  return purge_doc(txn, op);
+}
+
+WriteOutcome apply(WriteTxn& txn, const SetPurgedInfosLimit& op, const WriteRules&) {
+  WriteOutcome out;
+  sqlite::Use q(txn.conn.prepare(
+      "INSERT OR REPLACE INTO meta(key, value) VALUES('purged_infos_limit', ?1)"));
+  q->bind_int(1, static_cast<int64_t>(op.limit));
+  q->run();
+  txn.state.purged_infos_limit = op.limit;
+  out.written = true;
+  return out;
+}
+
 size_t op_bytes(const WriteOp& op) {
   return std::visit(
       [](const auto& o) -> size_t {
@@ -499,6 +552,8 @@ size_t op_bytes(const WriteOp& op) {
           return o.id.size() + o.body.size();
         } else if constexpr (std::is_same_v<T, SetSecurity>) {
           return o.json.size();
+        } else if constexpr (std::is_same_v<T, PurgeDoc>) {
+          return o.id.size() + o.revs.size() * 40;
         } else {
           return sizeof(o);
         }
@@ -638,11 +693,20 @@ void DatabaseImpl::drain() {
 
   if (!group.empty()) commit_group(group, was_poisoned);
   // One staging transaction per drain, after the group: a small write queued behind a large
-  // upload waits for at most one of them.
+  // upload waits for at most one of them. Compaction steps likewise.
   if (!staging.empty()) stage_step();
+  std::optional<MaintenanceStep> step;
+  {
+    MutexLock lock(mu);
+    if (!maintenance.empty()) {
+      step = std::move(maintenance.front());
+      maintenance.pop_front();
+    }
+  }
+  if (step) maintenance_step(*step);
 
   MutexLock lock(mu);
-  if (!queue.empty() || !staging.empty() || !staged.empty()) {
+  if (!queue.empty() || !staging.empty() || !staged.empty() || !maintenance.empty()) {
     pool->post([this] { drain(); });  // yield the thread between groups: other databases run too
   } else {
     drain_scheduled = false;
@@ -726,6 +790,64 @@ void DatabaseImpl::commit_group(std::vector<PendingBatch>& group, bool was_poiso
   if (to_notify) {
     for (const auto& observer : *to_notify) call_quietly([&] { observer(seq_after); });
   }
+}
+
+bool DatabaseImpl::submit_maintenance(MaintenanceStep step) {
+  MutexLock lock(mu);
+  if (closed) return false;
+  maintenance.push_back(std::move(step));
+  if (!drain_scheduled) {
+    drain_scheduled = true;
+    pool->post([this] { drain(); });
+  }
+  return true;
+}
+
+void DatabaseImpl::maintenance_step(MaintenanceStep& step) {
+  {
+    MutexLock lock(mu);
+    if (poisoned) {
+      call_quietly([&] { step.done("database is unusable after a failed commit"); });
+      return;
+    }
+  }
+  if (step.checkpoint) {
+    std::string error;
+    try {
+      sqlite::Use(writer->prepare("PRAGMA wal_checkpoint(PASSIVE)"))->step();
+    } catch (const std::exception& e) {
+      error = e.what();  // a checkpoint that could not run changes nothing
+    }
+    call_quietly([&] { step.done(error); });
+    return;
+  }
+  WriteTxn txn{*writer, committed, committed.update_seq};
+  std::string error;
+  const auto began = std::chrono::steady_clock::now();
+  try {
+    sqlite::Use(writer->prepare("BEGIN IMMEDIATE"))->run();
+    step.run(txn);
+    if (txn.released || sweep_pending) attachment_store::sweep(*writer, pinned_rows());
+    if (txn.counters_dirty) schema::store_counters(*writer, txn.state);
+    sqlite::Use(writer->prepare("COMMIT"))->run();
+    committed = std::move(txn.state);
+    sweep_pending = false;
+  } catch (const std::exception& e) {
+    error = e.what();
+    if (!rollback_quietly(*writer)) {
+      MutexLock lock(mu);
+      poisoned = true;
+    }
+  }
+  // How long the step held the writer, commit included: what compaction promises to bound.
+  double held_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                             began).count();
+  {
+    MutexLock lock(mu);
+    published = committed;
+    compaction.longest_step_ms = std::max(compaction.longest_step_ms, held_ms);
+  }
+  call_quietly([&] { step.done(error); });
 }
 
 void DatabaseImpl::stage_step() {

@@ -248,11 +248,9 @@ PeerTask<std::vector<MissingRevs>> LocalPeer::revs_diff(std::vector<RevsDiffEntr
       if (std::find(revs.begin(), revs.end(), rev) == revs.end()) revs.push_back(std::move(rev));
     }
   }
-  const revtree::RevTree unknown;  // a doc we never saw: every rev missing, no ancestors
   std::vector<MissingRevs> out;
   for (auto& entry : merged) {
-    auto doc = snapshot->doc(entry.id);
-    revtree::RevsDiff diff = (doc ? doc->tree : unknown).revs_diff(entry.revs);
+    revtree::RevsDiff diff = snapshot->revs_diff(entry.id, entry.revs);
     if (diff.missing.empty()) continue;
     out.push_back(MissingRevs{std::move(entry.id), std::move(diff.missing),
                               std::move(diff.possible_ancestors)});

@@ -361,6 +361,43 @@ std::vector<RevId> RevTree::drop_internal_bodies() {
   return dropped;
 }
 
+std::vector<RevId> RevTree::remove_leaves(const std::vector<RevId>& revs) {
+  const size_t n = nodes_.size();
+  std::vector<bool> purged(n, false);
+  std::vector<RevId> removed;
+  for (const auto& rev : revs) {
+    for (size_t i = 0; i < n; ++i) {
+      if (!purged[i] && nodes_[i].rev == rev && is_leaf_at(nodes_, i)) {
+        purged[i] = true;
+        removed.push_back(rev);
+      }
+    }
+  }
+  if (removed.empty()) return removed;
+  // keep[i]: i is a remaining leaf or an ancestor of one. Children follow parents, so one reverse
+  // pass sees every child before its parent.
+  std::vector<bool> keep(n, false);
+  for (size_t i = n; i-- > 0;) {
+    if (is_leaf_at(nodes_, i)) keep[i] = !purged[i];
+    const int32_t p = nodes_[i].parent;
+    if (keep[i] && p >= 0) keep[static_cast<size_t>(p)] = true;
+  }
+  // Compact in place, keeping order (a subset of a canonical layout whose dropped nodes are whole
+  // subtrees' tails stays canonical: no parent is dropped while a child stays).
+  std::vector<int32_t> new_index(n, -1);
+  size_t w = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (!keep[i]) continue;
+    const int32_t p = nodes_[i].parent;
+    new_index[i] = static_cast<int32_t>(w);
+    if (w != i) nodes_[w] = std::move(nodes_[i]);
+    nodes_[w].parent = p >= 0 ? new_index[static_cast<size_t>(p)] : -1;
+    ++w;
+  }
+  nodes_.resize(w);
+  return removed;
+}
+
 std::vector<Leaf> RevTree::leaves() const {
   std::vector<Leaf> out;
   for (size_t i = 0; i < nodes_.size(); ++i) {

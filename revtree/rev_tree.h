@@ -88,6 +88,11 @@ class RevTree {
   // Clears the body flag of every non-leaf node; returns the revs that lost it.
   std::vector<RevId> drop_internal_bodies();
 
+  // Purge (couch_key_tree:remove_leafs): removes the named revs that are leaves, then every node
+  // that is no longer an ancestor of a remaining leaf. Names that are not leaves are ignored.
+  // Returns the leaves removed, in the order named, each once.
+  std::vector<RevId> remove_leaves(const std::vector<RevId>& revs);
+
   // Leaves in leaf order: descending (!deleted, pos, id). The first is the winner (spec §4).
   std::vector<Leaf> leaves() const;
   Leaf winner() const;  // REQUIRES: !empty()

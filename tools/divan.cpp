@@ -55,6 +55,11 @@ struct ServeFlags {
   uint64_t peer_probe_ms = 5000;
   uint64_t peer_idle_ms = 30000;
   uint64_t w_timeout_ms = 10000;
+  // Automatic compaction (engine/compaction.h).
+  bool auto_compact = true;
+  double compact_ratio = 2.0;
+  uint64_t compact_min_size = 16u << 20;
+  uint64_t compact_check_ms = 60000;
 };
 
 void add_serve_flags(CLI::App& app, ServeFlags& flags) {
@@ -124,6 +129,19 @@ void add_serve_flags(CLI::App& app, ServeFlags& flags) {
   app.add_option("--w-timeout-ms", flags.w_timeout_ms,
                  "How long a write with ?w=N waits for N nodes to hold it before answering 202")
       ->envname("DIVAN_W_TIMEOUT_MS")->capture_default_str();
+  app.add_option("--auto-compact", flags.auto_compact,
+                 "Compact a database in the background once its file is mostly garbage")
+      ->envname("DIVAN_AUTO_COMPACT")->capture_default_str();
+  app.add_option("--compact-ratio", flags.compact_ratio,
+                 "Automatic compaction: file size / active size at least this")
+      ->envname("DIVAN_COMPACT_RATIO")->check(CLI::Range(1.0, 1e9))->capture_default_str();
+  app.add_option("--compact-min-size", flags.compact_min_size,
+                 "Automatic compaction: only files of at least this many bytes")
+      ->envname("DIVAN_COMPACT_MIN_SIZE")->capture_default_str();
+  app.add_option("--compact-check-ms", flags.compact_check_ms,
+                 "Automatic compaction: how often the open databases are looked at")
+      ->envname("DIVAN_COMPACT_CHECK_MS")->check(CLI::Range(uint64_t{10}, uint64_t{86400000}))
+      ->capture_default_str();
 }
 
 int serve(const ServeFlags& flags) {
@@ -141,6 +159,9 @@ int serve(const ServeFlags& flags) {
   divan::engine::CatalogOptions catalog_options;
   catalog_options.data_dir = flags.data_dir;
   catalog_options.write_policies = divan::http::server::system_write_policies();
+  catalog_options.auto_compaction = {flags.auto_compact, flags.compact_ratio,
+                                     flags.compact_min_size,
+                                     std::chrono::milliseconds(flags.compact_check_ms)};
   divan::engine::Catalog catalog(catalog_options);
 
   // Server admins, sessions, _users and CORS: everything that can fail does so before listening.

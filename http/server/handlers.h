@@ -28,7 +28,13 @@ Task<Response> handle_revs_limit_get(Request& req, ServerContext& ctx);
 Task<Response> handle_revs_limit_put(Request& req, ServerContext& ctx);
 Task<Response> handle_security_get(Request& req, ServerContext& ctx);
 Task<Response> handle_security_put(Request& req, ServerContext& ctx);
-Task<Response> handle_accepted_noop(Request& req, ServerContext& ctx);  // _compact, _view_cleanup
+
+// handlers_maintenance.cpp: compaction, purge, and the view endpoints without views
+Task<Response> handle_compact(Request& req, ServerContext& ctx);
+Task<Response> handle_accepted_noop(Request& req, ServerContext& ctx);  // _compact/{ddoc}, _view_cleanup
+Task<Response> handle_purge(Request& req, ServerContext& ctx);
+Task<Response> handle_purged_infos_limit_get(Request& req, ServerContext& ctx);
+Task<Response> handle_purged_infos_limit_put(Request& req, ServerContext& ctx);
 
 // handlers_doc.cpp: /{db}/{docid}, /{db}/_design/{name}, /{db}/_local/{name}
 Task<Response> handle_doc_get(Request& req, ServerContext& ctx);

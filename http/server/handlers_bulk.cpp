@@ -230,10 +230,8 @@ Task<Response> handle_revs_diff(Request& req, ServerContext& ctx) {
   {
     auto snapshot = (*db)->snapshot();
     if (!snapshot) co_return error_response(snapshot.error());
-    const revtree::RevTree unknown;  // a doc we never saw: every rev missing, no ancestors
     for (const DiffRequest& request : *requests) {
-      auto doc = snapshot->doc(request.id);
-      revtree::RevsDiff diff = (doc ? doc->tree : unknown).revs_diff(request.revs);
+      revtree::RevsDiff diff = snapshot->revs_diff(request.id, request.revs);
       if (diff.missing.empty()) continue;  // complete docs are omitted (§12)
       if (out.size() > 1) out.push_back(',');
       append_json_string(out, request.id);

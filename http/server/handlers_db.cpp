@@ -21,13 +21,15 @@ Task<Response> handle_db_info(Request& req, ServerContext& ctx) {
   std::string body = "{\"db_name\":";
   append_json_string(body, (*db)->name());
   body += ",\"update_seq\":" + changes::seq_json(info.update_seq);
-  body += ",\"purge_seq\":0";
+  body += ",\"purge_seq\":" + std::to_string(info.purge_seq);
   body += ",\"doc_count\":" + std::to_string(info.doc_count);
   body += ",\"doc_del_count\":" + std::to_string(info.doc_del_count);
   body += ",\"sizes\":{\"file\":" + std::to_string(info.file_size) +
           ",\"external\":" + std::to_string(info.external_size) +
-          ",\"active\":" + std::to_string(info.external_size) + "}";
-  body += ",\"props\":{},\"compact_running\":false,\"disk_format_version\":8";
+          ",\"active\":" + std::to_string(info.active_size) + "}";
+  body += ",\"props\":{},\"compact_running\":";
+  body += info.compact_running ? "true" : "false";
+  body += ",\"disk_format_version\":8";
   // Must equal _ensure_full_commit's value for the life of the db (http-api.md §4.4).
   body += ",\"instance_start_time\":\"0\"";
   body += ",\"cluster\":{\"q\":1,\"n\":1,\"w\":1,\"r\":1}}";
@@ -166,14 +168,6 @@ Task<Response> handle_security_put(Request& req, ServerContext& ctx) {
   auto result = co_await write(req, **db, std::move(ops));
   if (!result) co_return error_response(result.error());
   co_return json_response(bhttp::status::ok, R"({"ok":true})");
-}
-
-Task<Response> handle_accepted_noop(Request& req, ServerContext& ctx) {
-  if (auto ok = require_json_content_type(req); !ok) co_return error_response(ok.error());
-  auto db = open_database(req, ctx);
-  if (!db) co_return error_response(db.error());
-  // SQLite reuses freed pages itself; compaction is a no-op until bodies of old revisions are kept.
-  co_return json_response(bhttp::status::accepted, R"({"ok":true})");
 }
 
 }  // namespace divan::http::server

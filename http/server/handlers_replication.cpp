@@ -1,6 +1,7 @@
 // The replicator's endpoints (replication-protocol.md §8, §9; http-api.md §3): POST /_replicate,
-// GET /_scheduler/jobs[/{id}], GET /_scheduler/docs[/{db}[/{docid}]] and GET /_active_tasks. The
-// work is the Scheduler's (replicator/scheduler.h); these only parse and answer.
+// GET /_scheduler/jobs[/{id}], GET /_scheduler/docs[/{db}[/{docid}]] and GET /_active_tasks (the
+// Scheduler's replications and the databases' compactions). The work is the Scheduler's
+// (replicator/scheduler.h); these only parse and answer.
 #include <string>
 #include <vector>
 
@@ -140,10 +141,33 @@ Task<Response> handle_scheduler_docs(Request& req, ServerContext& ctx) {
                         ctx.scheduler->docs(db, page->first, page->second, states));
 }
 
+namespace {
+
+// A running compaction as CouchDB lists it (type database_compaction).
+Json compaction_task(const engine::Database& db, const engine::CompactionStatus& c) {
+  Json task;
+  task["type"] = "database_compaction";
+  task["database"] = db.name();
+  task["pid"] = "<compaction:" + db.name() + ">";
+  task["phase"] = c.phase;
+  task["changes_done"] = c.changes_done;
+  task["total_changes"] = c.total_changes;
+  task["progress"] = c.total_changes == 0 ? 0 : c.changes_done * 100 / c.total_changes;
+  task["started_on"] = c.started_on;
+  task["updated_on"] = c.updated_on;
+  return task;
+}
+
+}  // namespace
+
 Task<Response> handle_active_tasks(Request&, ServerContext& ctx) {
   Json tasks = Json::array();
   if (ctx.scheduler) {
     for (auto& task : ctx.scheduler->active_tasks()) tasks.push_back(std::move(task));
+  }
+  for (const auto& db : ctx.catalog.open_databases()) {
+    engine::CompactionStatus c = db->compaction();
+    if (c.running) tasks.push_back(compaction_task(*db, c));
   }
   co_return json_answer(bhttp::status::ok, tasks);
 }

@@ -108,7 +108,11 @@ const Route kRoutes[] = {
      {{verb::get, handle_security_get, kMember}, {verb::put, handle_security_put, kMemberDbAdmin}}},
     {"{db}/_changes", "GET,POST,HEAD",
      {{verb::get, handle_changes, kListing}, {verb::post, handle_changes, kListing}}},
-    {"{db}/_compact", "POST", {{verb::post, handle_accepted_noop, kDbAdmin}}},
+    {"{db}/_compact", "POST", {{verb::post, handle_compact, kDbAdmin}}},
+    {"{db}/_purge", "POST", {{verb::post, handle_purge, kMemberDbAdmin}}},
+    {"{db}/_purged_infos_limit", "GET,PUT",
+     {{verb::get, handle_purged_infos_limit_get, kMember},
+      {verb::put, handle_purged_infos_limit_put, kMemberDbAdmin}}},
     {"{db}/_compact/**", "POST", {{verb::post, handle_accepted_noop, kDbAdmin}}},
     {"{db}/_view_cleanup", "POST", {{verb::post, handle_accepted_noop, kDbAdmin}}},
 

@@ -13,6 +13,7 @@
 #include "engine/attachment_store.h"
 #include "engine/attachments.h"
 #include "engine/doc_render.h"
+#include "engine/schema.h"
 #include "engine_test_util.h"
 
 namespace divan::engine::test {
@@ -154,6 +155,9 @@ TEST_CASE("interactive: a stub keeps the attachment and its revpos; new data get
   auto r3 = write_one(*db, edit("d", R"({"v":3})", r2.rev));
   REQUIRE(!r3.error);
   CHECK(stored_atts(*db, "d", r3.rev).empty());
+  // The older revisions still name it until compaction drops their bodies.
+  CHECK(db->read_attachment(md5_digest("hello"), 0, 100)->has_value());
+  compact_and_wait(*db);
   CHECK(db->read_attachment(md5_digest("hello"), 0, 100)->has_value() == false);
 }
 
@@ -254,13 +258,17 @@ TEST_CASE("one body row per digest, counted by the revisions naming it") {
   CHECK(attachments_table(file, digest).refs_of_digest == 2);
   CHECK(db->info().external_size == 2 * (2 + same.size()));
 
-  // Updating `a` away from it keeps `b`'s readable.
+  // Updating `a` away from it keeps its history's reference until compaction; `b`'s stays.
   auto ra2 = write_one(*db, edit("a", R"({"v":2})", ra)).rev;
+  CHECK(attachments_table(file, digest).refs_of_digest == 2);
+  compact_and_wait(*db);
   CHECK(attachments_table(file, digest).refs_of_digest == 1);
   CHECK(db->read_attachment(digest, 0, 100)->value() == same);
 
-  // Deleting `b` drops the last reference and the row.
+  // Deleting `b` and compacting drops the last reference and the row.
   write_one(*db, remove_doc("b", rb));
+  CHECK(attachments_table(file, digest).refs_of_digest == 1);
+  compact_and_wait(*db);
   CHECK(attachments_table(file, digest).refs_of_digest == -1);
   CHECK(attachments_table(file, digest).rows == 0);
   CHECK(db->read_attachment(digest, 0, 100)->has_value() == false);
@@ -269,6 +277,8 @@ TEST_CASE("one body row per digest, counted by the revisions naming it") {
   // A stub carried over while its parent row is deleted in the same write keeps the body alive.
   auto rc = write_one(*db, with_atts(edit("c", "{}"), {data_att("h", same)})).rev;
   auto rc2 = write_one(*db, with_atts(edit("c", "{}", rc), {stub_att("h")})).rev;
+  CHECK(attachments_table(file, digest).refs_of_digest == 2);  // rc (history) and rc2
+  compact_and_wait(*db);
   CHECK(attachments_table(file, digest).refs_of_digest == 1);
   CHECK(stored_atts(*db, "c", rc2)[0].digest == digest);
   (void)ra2;
@@ -292,6 +302,8 @@ TEST_CASE("one write naming the same new bytes twice: one row, two references") 
   auto r3 = write_one(*db, with_atts(edit("a", "{}", r1.rev), {stub_att("f"), data_att("i", same)}));
   REQUIRE(!r3.error);
   CHECK(attachments_table(file, digest).rows == 1);
+  CHECK(attachments_table(file, digest).refs_of_digest == 5);  // a: f, i; b: h; a's history: f, g
+  compact_and_wait(*db);
   CHECK(attachments_table(file, digest).refs_of_digest == 3);  // a: f, i; b: h
   CHECK(db->read_attachment(digest, 0, 100)->value() == same);
   (void)r2;
@@ -498,7 +510,7 @@ TEST_CASE("a schema version 1 file migrates on open") {
   sqlite3_stmt* q = nullptr;
   REQUIRE(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &q, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(q) == SQLITE_ROW);
-  CHECK(sqlite3_column_int(q, 0) == 3);
+  CHECK(sqlite3_column_int(q, 0) == schema::kVersion);
   sqlite3_finalize(q);
   sqlite3_close(raw);
 }
@@ -743,7 +755,7 @@ TEST_CASE("a schema version 2 file (one blob per body) migrates to chunks on ope
   CHECK((*db)->read_attachment(md5_digest(big), attachment_store::kChunkSize - 5, 10)->value() ==
         big.substr(attachment_store::kChunkSize - 5, 10));
   CHECK((*db)->read_attachment(md5_digest(small), 0, 100)->value() == small);
-  CHECK(sql_int(file, "PRAGMA user_version") == 3);
+  CHECK(sql_int(file, "PRAGMA user_version") == schema::kVersion);
   CHECK(sql_int(file, "SELECT count(*) FROM sqlite_master WHERE name = 'attachments_v2'") == 0);
   CHECK(sql_int(file, "SELECT refs FROM attachments WHERE digest = '" + md5_digest(big) + "'") == 2);
   CHECK(sql_int(file, "SELECT count(*) FROM attachment_chunks") == 4);

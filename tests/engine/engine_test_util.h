@@ -3,6 +3,9 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -101,6 +104,16 @@ inline WriteOutcome write_one(Database& db, WriteOp op) {
   REQUIRE(result.has_value());
   REQUIRE(result->size() == 1);
   return std::move(result->front());
+}
+
+// Runs a compaction to its end (bounded: 10 s).
+inline void compact_and_wait(Database& db) {
+  db.compact();
+  for (int i = 0; i < 10000 && db.compaction().running; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  REQUIRE_FALSE(db.compaction().running);
+  CHECK(db.compaction().error == "");
 }
 
 inline std::vector<std::string> rev_strings(const std::vector<revtree::RevId>& revs) {

@@ -3,8 +3,9 @@
 // winner, conflicts, leaf bodies, seqs, counts and the _all_docs / by-seq listings.
 //
 // The model applies revision-trees.md §6.1 straight from the table (not through plan_edit), keeps
-// bodies by recomputing the leaf set (not from stem()/drop_internal_bodies() results) and assigns
-// seqs itself, so those parts of the engine are checked independently.
+// every written body until a compaction (then leaves' only), recomputing the set from the tree
+// (not from stem()/drop_internal_bodies() results), applies purges with their records, and
+// assigns seqs itself, so those parts of the engine are checked independently.
 // Replay a failure with DIVAN_SEED=<seed> (add DIVAN_MODEL_CHECK_EVERY=1 to stop at the first bad
 // batch, with its ops); soak with DIVAN_MODEL_SECONDS=<n>.
 #include <doctest/doctest.h>
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "engine_test_util.h"
 
@@ -20,7 +22,7 @@ namespace {
 
 struct ModelDoc {
   revtree::RevTree tree;
-  std::map<std::string, std::string> bodies;  // leaf rev text -> body
+  std::map<std::string, std::string> bodies;  // rev text -> body, for every rev holding one
   uint64_t seq = 0;
 };
 
@@ -30,6 +32,39 @@ struct Model {
   uint32_t revs_limit = 1000;
   uint64_t update_seq = 0;
   std::set<std::string> written_in_batch;
+  // Purge records (purge_seq → doc id, revs), the newest purged_infos_limit of them.
+  std::map<uint64_t, std::pair<std::string, std::vector<revtree::RevId>>> purges;
+  uint64_t purge_seq = 0;
+  uint64_t purged_infos_limit = 1000;
+
+  bool recorded_purge(const std::string& id, const revtree::RevId& rev) const {
+    for (const auto& [seq, record] : purges) {
+      if (record.first != id) continue;
+      for (const auto& r : record.second) {
+        if (r == rev) return true;
+      }
+    }
+    return false;
+  }
+
+  // Keeps the bodies of the revs `tree` still holds one for.
+  static std::map<std::string, std::string> held_bodies(const revtree::RevTree& tree,
+                                                        const std::map<std::string, std::string>& old) {
+    std::map<std::string, std::string> bodies;
+    for (const auto& node : tree.nodes()) {
+      if (!node.has_body) continue;
+      auto it = old.find(node.rev.str());
+      if (it != old.end()) bodies[it->first] = it->second;
+    }
+    return bodies;
+  }
+
+  void bump_seq(ModelDoc& doc, const std::string& id) {
+    if (!written_in_batch.count(id)) {
+      doc.seq = ++update_seq;
+      written_in_batch.insert(id);
+    }
+  }
 
   static WriteOutcome conflict() {
     WriteOutcome out;
@@ -37,27 +72,32 @@ struct Model {
     return out;
   }
 
-  // Stores `tree` (already merged) with the new leaf's body, then stems and prunes bodies.
+  // Stores `tree` (already merged) with the new leaf's body, then stems (bodies of stemmed revs go).
   void store(const std::string& id, revtree::RevTree tree, const revtree::RevId& new_rev,
              const std::string& body) {
     ModelDoc& doc = docs[id];
     tree.stem(revs_limit);
-    tree.drop_internal_bodies();
-    std::map<std::string, std::string> bodies;
-    for (const auto& leaf : tree.leaves()) {
-      std::string r = leaf.rev.str();
-      if (leaf.rev == new_rev) bodies[r] = body;
-      else bodies[r] = doc.bodies.at(r);  // every other leaf was a leaf before, with a body
-    }
+    std::map<std::string, std::string> old = doc.bodies;
+    old[new_rev.str()] = body;
     // Keep the tree as the engine does: in its stored form. (The engine always merges into a
     // decoded tree; this keeps the comparison about storage, not about in-memory node order.)
     auto stored = revtree::RevTree::decode(tree.encode());
     REQUIRE(stored.has_value());
     doc.tree = std::move(*stored);
-    doc.bodies = std::move(bodies);
-    if (!written_in_batch.count(id)) {
-      doc.seq = ++update_seq;
-      written_in_batch.insert(id);
+    doc.bodies = held_bodies(doc.tree, old);
+    bump_seq(doc, id);
+  }
+
+  // What a finished compaction leaves: stemmed trees, leaf bodies only. Seqs do not move.
+  void compact() {
+    for (auto& [id, doc] : docs) {
+      revtree::RevTree tree = doc.tree;
+      tree.stem(revs_limit);
+      tree.drop_internal_bodies();
+      auto stored = revtree::RevTree::decode(tree.encode());
+      REQUIRE(stored.has_value());
+      doc.tree = std::move(*stored);
+      doc.bodies = held_bodies(doc.tree, doc.bodies);
     }
   }
 
@@ -71,6 +111,7 @@ struct Model {
       bool was_leaf = tree.is_leaf(newest);
       tree.merge(*u.revisions(), u.deleted());
       if (was_leaf || !tree.is_leaf(newest)) return out;
+      if (recorded_purge(u.id(), newest)) return out;  // a purged rev does not come back
       store(u.id(), std::move(tree), newest, u.body());
       out.written = true;
       return out;
@@ -130,6 +171,39 @@ struct Model {
     return out;
   }
 
+  WriteOutcome apply(const PurgeDoc& op) {
+    WriteOutcome out;
+    auto it = docs.find(op.id);
+    if (it == docs.end()) return out;
+    // RevTree::remove_leaves has its own table-driven tests (revtree/purge_test.cpp); the model
+    // checks what storage does around it: rows, seqs, counts, records.
+    revtree::RevTree tree = it->second.tree;
+    out.purged = tree.remove_leaves(op.revs);
+    if (out.purged.empty()) return out;
+    bump_seq(it->second, op.id);
+    if (tree.empty()) {
+      docs.erase(it);
+    } else {
+      auto stored = revtree::RevTree::decode(tree.encode());
+      REQUIRE(stored.has_value());
+      it->second.bodies = held_bodies(*stored, it->second.bodies);
+      it->second.tree = std::move(*stored);
+    }
+    purges[++purge_seq] = {op.id, out.purged};
+    while (!purges.empty() && purges.begin()->first + purged_infos_limit <= purge_seq) {
+      purges.erase(purges.begin());
+    }
+    out.written = true;
+    return out;
+  }
+
+  WriteOutcome apply(const SetPurgedInfosLimit& op) {
+    purged_infos_limit = op.limit;
+    WriteOutcome out;
+    out.written = true;
+    return out;
+  }
+
   std::vector<WriteOutcome> apply_batch(const std::vector<WriteOp>& ops) {
     written_in_batch.clear();
     std::vector<WriteOutcome> outs;
@@ -176,8 +250,27 @@ class Generator {
       if (chance(30)) return local_delete(id);
       return local_put(id, static_cast<uint64_t>(pick(0, 3)), body());
     }
+    if (kind <= 98) return purge(model);
+    if (kind <= 99) return SetPurgedInfosLimit{static_cast<uint64_t>(pick(1, 4))};
     static const uint32_t kLimits[] = {1, 2, 3, 5, 1000};
     return SetRevsLimit{kLimits[pick(0, 4)]};
+  }
+
+  // Purges one or two revs of a doc: usually leaves, sometimes an inner or an unknown rev.
+  WriteOp purge(const Model& model) {
+    PurgeDoc op{doc_id(), {}, "u"};
+    const revtree::RevTree* tree = tree_of(model, op.id);
+    for (int n = pick(1, 2), i = 0; i < n; ++i) {
+      if (tree && chance(80)) {
+        const auto& nodes = tree->nodes();
+        auto leaves = tree->leaves();
+        op.revs.push_back(chance(80) ? leaves[pick(0, static_cast<int>(leaves.size()) - 1)].rev
+                                     : nodes[pick(0, static_cast<int>(nodes.size()) - 1)].rev);
+      } else {
+        op.revs.push_back(revtree::RevId{static_cast<uint64_t>(pick(1, 4)), short_rev_id()});
+      }
+    }
+    return op;
   }
 
   WriteOp interactive(const Model& model) {
@@ -244,6 +337,11 @@ std::string describe(const std::vector<WriteOp>& ops) {
       text += l->id + (l->deleted ? " deleted" : " put");
     } else if (const auto* r = std::get_if<SetRevsLimit>(&op)) {
       text += "revs_limit=" + std::to_string(r->limit);
+    } else if (const auto* p = std::get_if<PurgeDoc>(&op)) {
+      text += "purge " + p->id;
+      for (const auto& rev : p->revs) text += " " + rev.str();
+    } else if (const auto* l = std::get_if<SetPurgedInfosLimit>(&op)) {
+      text += "purged_infos_limit=" + std::to_string(l->limit);
     } else {
       text += "security";
     }
@@ -260,6 +358,7 @@ void check_outcome(const WriteOutcome& engine, const WriteOutcome& model) {
   }
   CHECK(engine.rev == model.rev);
   CHECK(engine.written == model.written);
+  CHECK(engine.purged == model.purged);
 }
 
 void check_same(Database& db, const Model& model) {
@@ -341,11 +440,18 @@ void check_same(Database& db, const Model& model) {
   CHECK(info.doc_count == live);
   CHECK(info.doc_del_count == model.docs.size() - live);
   CHECK(db.revs_limit() == model.revs_limit);
-  uint64_t body_bytes = 0;
+  CHECK(info.purge_seq == model.purge_seq);
+  // sizes.external counts the leaves' bodies; the rest is history, dropped by compaction.
+  uint64_t leaf_bytes = 0;
   for (const auto& [id, doc] : model.docs) {
-    for (const auto& [r, b] : doc.bodies) body_bytes += b.size();
+    for (const auto& [r, b] : doc.bodies) {
+      auto leaves = doc.tree.leaves();  // a rev sitting in two trees is a leaf if any copy is
+      bool leaf = std::any_of(leaves.begin(), leaves.end(),
+                              [&](const revtree::Leaf& l) { return l.rev.str() == r; });
+      if (leaf) leaf_bytes += b.size();
+    }
   }
-  CHECK(info.external_size == body_bytes);
+  CHECK(info.external_size == leaf_bytes);
 }
 
 TEST_CASE("model: random interactive and replicated writes agree with an in-memory model") {
@@ -381,6 +487,17 @@ TEST_CASE("model: random interactive and replicated writes agree with an in-memo
       CAPTURE(ops_text);
       check_same(*db, model);
     } else if (batches % 10 == 0) {
+      check_same(*db, model);
+    }
+    if (batches % 150 == 149) {
+      // Compaction: drops history while the model does the same.
+      db->compact();
+      for (int i = 0; i < 10000 && db->compaction().running; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      REQUIRE_FALSE(db->compaction().running);
+      CHECK(db->compaction().error == "");
+      model.compact();
       check_same(*db, model);
     }
     if (batches % 400 == 399) {

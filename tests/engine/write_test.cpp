@@ -129,7 +129,10 @@ TEST_CASE_FIXTURE(Fixture, "§13.14 interactive sequence") {
   auto h5 = put(remove_doc("x", h4)).rev;
   CHECK(h5.starts_with("5-"));
   check_conflict(put(remove_doc("x", h5)));  // HTTP answers this one 404 deleted
-  // Only leaves keep bodies.
+  // Every revision keeps its body until compaction; then only leaves do.
+  CHECK(body("x", h1).has_value());
+  CHECK(body("x", h4).has_value());
+  compact_and_wait(*db);
   CHECK_FALSE(body("x", h1).has_value());
   CHECK_FALSE(body("x", h4).has_value());
   CHECK(body("x", h5).has_value());
@@ -162,7 +165,7 @@ TEST_CASE_FIXTURE(Fixture, "same id twice in one batch: the second sees the firs
   // One doc changed by one group commit: one seq.
   CHECK(db->update_seq() == 1);
   CHECK(seq_of("d") == 1);
-  CHECK_FALSE(body("d", r1).has_value());
+  CHECK(body("d", r1).has_value());  // history, until compaction
 }
 
 TEST_CASE_FIXTURE(Fixture, "many new docs in one group, some written twice, read back exactly") {
@@ -201,7 +204,7 @@ TEST_CASE_FIXTURE(Fixture, "many new docs in one group, some written twice, read
   std::string r7b = "2-" + hash_for(false, rev(r7), R"({"i":"seven"})");
   CHECK(leaf_strings(tree("n7")) == std::vector<std::string>{r7b});
   CHECK(body("n7", r7b) == R"({"i":"seven"})");
-  CHECK_FALSE(body("n7", r7).has_value());
+  CHECK(body("n7", r7).has_value());  // history, until compaction
   CHECK(leaf_strings(tree("n100")) == std::vector<std::string>{"2-x"});
   CHECK(body("n100", "2-x") == R"({"r":1})");
   CHECK(tree("n3").winner().deleted);
@@ -286,7 +289,9 @@ TEST_CASE_FIXTURE(Fixture, "§13.9 replicated tombstone onto a conflict") {
   CHECK(rev_strings(t.deleted_conflicts()) == std::vector<std::string>{"3-d"});
   CHECK(db->info().doc_count == 1);
   CHECK(db->info().doc_del_count == 0);
-  CHECK_FALSE(body("d", "2-b").has_value());  // now internal
+  CHECK(body("d", "2-b").has_value());  // now internal: kept until compaction
+  compact_and_wait(*db);
+  CHECK_FALSE(body("d", "2-b").has_value());
 }
 
 TEST_CASE_FIXTURE(Fixture, "§13.10 unknown parent starts a second tree") {
