@@ -239,7 +239,7 @@ struct AutoCompactor::State {
     }
     for (const auto& db : dbs) {
       DbInfo info = db->info();
-      if (wants(policy, info.file_size, info.active_size)) {
+      if (wants(policy, info.pages_size, info.reclaimable_size)) {
         db->compact(/*low_priority=*/true);
         return;
       }
@@ -263,9 +263,11 @@ AutoCompactor::~AutoCompactor() {
   state_->thread.join();
 }
 
-bool AutoCompactor::wants(const AutoCompaction& policy, uint64_t file_size, uint64_t active_size) {
-  if (file_size < policy.min_file_size) return false;
-  return static_cast<double>(file_size) >= policy.ratio * static_cast<double>(active_size);
+bool AutoCompactor::wants(const AutoCompaction& policy, uint64_t pages_size,
+                          uint64_t reclaimable_size) {
+  if (pages_size < policy.min_file_size || reclaimable_size == 0) return false;
+  uint64_t remaining = pages_size - std::min(reclaimable_size, pages_size);
+  return static_cast<double>(pages_size) >= policy.ratio * static_cast<double>(remaining);
 }
 
 CompactionStatus DatabaseImpl::compaction_status() const {

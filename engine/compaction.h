@@ -13,7 +13,8 @@
 //
 // The automatic policy (AutoCompaction, like CouchDB's smoosh "ratio_dbs" channel) looks at the
 // open databases every `check_interval` and compacts, at low priority (a pause after each step as
-// long as the step), one whose file is at least `min_file_size` and `ratio` times its active size.
+// long as the step), one whose pages (WAL excluded) are at least `min_file_size` bytes and at least
+// `ratio` times what would remain after compaction (DbInfo::reclaimable_size).
 #pragma once
 
 #include <chrono>
@@ -61,8 +62,8 @@ class AutoCompactor {
   AutoCompactor(const AutoCompactor&) = delete;
   AutoCompactor& operator=(const AutoCompactor&) = delete;
 
-  // Whether the policy would compact a database with these sizes now.
-  static bool wants(const AutoCompaction& policy, uint64_t file_size, uint64_t active_size);
+  // Whether the policy would compact a database with these sizes (DbInfo) now.
+  static bool wants(const AutoCompaction& policy, uint64_t pages_size, uint64_t reclaimable_size);
 
  private:
   struct State;

@@ -17,11 +17,6 @@
 namespace divan::engine {
 namespace {
 
-// How long a connection waits for a lock before SQLITE_BUSY. Within one process the writer never
-// contends with itself and WAL readers never block it; this only covers WAL recovery after a crash
-// and an outside process (e.g. the sqlite3 CLI) holding the file.
-constexpr const char* kBusyTimeout = "PRAGMA busy_timeout = 5000";
-
 // Cap on the size the WAL file is left at. SQLite never shrinks the WAL at a checkpoint: a complete
 // checkpoint only lets the next writer start over at the WAL's beginning, and it is then (the WAL
 // reset) that the file is truncated to this limit. So a large transaction leaves a WAL of its size
@@ -310,8 +305,17 @@ DbInfo Database::info() const {
     uint64_t pages = pragma("PRAGMA page_count");
     uint64_t free_pages = pragma("PRAGMA freelist_count");
     used = (pages - std::min(free_pages, pages)) * page_size;
+    info.pages_size = pages * page_size;
   }
-  info.active_size = used - std::min(s.history_size, used);
+  // Old revisions' bodies take about their share of the stored bytes in pages too (a body of
+  // 2.1 KB fills a 4 KB page alone, whatever it is), so the garbage is that share of the pages in
+  // use. Attachment bodies are left out of the share: a leaf may still name them.
+  double history_share = s.stored_size == 0 ? 0.0
+                         : std::min(1.0, static_cast<double>(s.history_body_size) /
+                                             static_cast<double>(s.stored_size));
+  uint64_t history_pages = static_cast<uint64_t>(history_share * static_cast<double>(used));
+  info.active_size = used - std::min(history_pages, used);
+  info.reclaimable_size = history_pages + (s.incremental_vacuum ? info.pages_size - used : 0);
   return info;
 }
 

@@ -110,9 +110,15 @@ struct DbInfo {
   // sizes.external: bytes of the leaf revisions' bodies and their attachments (an attachment
   // counts once per revision listing it, as CouchDB's does).
   uint64_t external_size = 0;
-  // sizes.active: bytes of the file in use (pages not on the free list) less the bodies compaction
-  // would drop (non-leaf revisions'). file / active is the garbage ratio compaction acts on.
+  // sizes.active: bytes of the file in use (pages not on the free list) less the share of them
+  // old revisions' bodies take (what compaction would drop): an estimate, by their share of the
+  // stored bytes. file / active is the garbage ratio compaction acts on.
   uint64_t active_size = 0;
+  // What the automatic policy weighs (compaction.h): the bytes of the database's pages (its WAL
+  // excluded), and how many of them compaction would give back (old revisions' bodies, and free
+  // pages when the file can shrink).
+  uint64_t pages_size = 0;
+  uint64_t reclaimable_size = 0;
   bool compact_running = false;
 };
 

@@ -25,6 +25,11 @@
 
 namespace divan::engine {
 
+// How long a connection waits for a lock before SQLITE_BUSY. Within one process the writer never
+// contends with itself and WAL readers never block it; this only covers WAL recovery after a crash
+// and an outside process (e.g. the sqlite3 CLI) holding the file.
+inline constexpr const char* kBusyTimeout = "PRAGMA busy_timeout = 5000";
+
 // The Catalog's shared writer threads. Implemented over an asio::thread_pool in catalog.cpp.
 class WriterPool {
  public:
@@ -57,6 +62,7 @@ struct DbState {
   // (what compaction drops). sizes.external is their difference.
   uint64_t stored_size = 0;
   uint64_t history_size = 0;
+  uint64_t history_body_size = 0;  // the bodies alone: attachments may be shared with leaves
   uint64_t purge_seq = 0;
   uint64_t purged_infos_limit = 1000;
   uint32_t revs_limit = 1000;
@@ -93,7 +99,7 @@ struct WriteTxn;  // write_txn.h
 struct MaintenanceStep {
   // Runs inside BEGIN IMMEDIATE … COMMIT; throws on I/O errors (the step then rolls back).
   std::function<void(WriteTxn&)> run;
-  // Instead of `run`: PRAGMA wal_checkpoint(PASSIVE), outside any transaction.
+  // Instead of `run`: PRAGMA wal_checkpoint(TRUNCATE), outside any transaction.
   bool checkpoint = false;
   // Called on the writer thread with the error, or "" on success.
   std::function<void(const std::string& error)> done;

@@ -153,6 +153,7 @@ void init(sqlite::Connection& conn) {
     put_meta_default(conn, "doc_del_count", 0);
     put_meta_default(conn, "external_size", 0);
     put_meta_default(conn, "history_size", 0);
+    put_meta_default(conn, "history_body_size", 0);
     put_meta_default(conn, "update_seq_floor", 0);
     put_meta_default(conn, "purged_infos_limit", kDefaultPurgedInfosLimit);
     if (version != kVersion) {
@@ -178,6 +179,9 @@ DbState load_state(sqlite::Connection& conn) {
       else if (key == "doc_del_count") s.doc_del_count = static_cast<uint64_t>(q->column_int(1));
       else if (key == "external_size") s.stored_size = static_cast<uint64_t>(q->column_int(1));
       else if (key == "history_size") s.history_size = static_cast<uint64_t>(q->column_int(1));
+      else if (key == "history_body_size") {
+        s.history_body_size = static_cast<uint64_t>(q->column_int(1));
+      }
       else if (key == "update_seq_floor") floor = static_cast<uint64_t>(q->column_int(1));
       else if (key == "purged_infos_limit") {
         s.purged_infos_limit = static_cast<uint64_t>(q->column_int(1));
@@ -207,11 +211,12 @@ void store_counters(sqlite::Connection& conn, const DbState& state) {
   // One statement for the rows: this runs in every commit that writes a document.
   sqlite::Use q(conn.prepare(
       "INSERT OR REPLACE INTO meta(key, value) VALUES('doc_count', ?1), ('doc_del_count', ?2), "
-      "('external_size', ?3), ('history_size', ?4)"));
+      "('external_size', ?3), ('history_size', ?4), ('history_body_size', ?5)"));
   q->bind_int(1, static_cast<int64_t>(state.doc_count));
   q->bind_int(2, static_cast<int64_t>(state.doc_del_count));
   q->bind_int(3, static_cast<int64_t>(state.stored_size));
   q->bind_int(4, static_cast<int64_t>(state.history_size));
+  q->bind_int(5, static_cast<int64_t>(state.history_body_size));
   q->run();
 }
 

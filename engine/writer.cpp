@@ -129,9 +129,13 @@ void delete_body(WriteTxn& txn, const std::string& id, const revtree::RevId& rev
     q->bind_text(2, rev_text);
     if (!q->step()) return;
     atts = parse_stored_attachments(q->column_text(1));
-    uint64_t n = static_cast<uint64_t>(q->column_int(0)) + attachment_store::total_length(atts);
+    uint64_t body = static_cast<uint64_t>(q->column_int(0));
+    uint64_t n = body + attachment_store::total_length(atts);
     txn.state.stored_size -= std::min(n, txn.state.stored_size);
-    if (was_history) txn.state.history_size -= std::min(n, txn.state.history_size);
+    if (was_history) {
+      txn.state.history_size -= std::min(n, txn.state.history_size);
+      txn.state.history_body_size -= std::min(body, txn.state.history_body_size);
+    }
     txn.counters_dirty = true;
     q->run();
   }
@@ -159,19 +163,40 @@ void update_tree(WriteTxn& txn, const std::string& id, const revtree::RevTree& t
 
 namespace {
 
-// Bytes a stored revision counts in stored_size: its body and its attachments' lengths.
-uint64_t stored_bytes(WriteTxn& txn, const std::string& id, const revtree::RevId& rev) {
+// What a stored revision counts in stored_size: its body and its attachments' lengths.
+struct RevBytes {
+  uint64_t body = 0;
+  uint64_t atts = 0;
+};
+
+RevBytes stored_bytes(WriteTxn& txn, const std::string& id, const revtree::RevId& rev) {
   sqlite::Use q(txn.conn.prepare(
       "SELECT length(body), atts FROM revs WHERE doc_id = ?1 AND rev = ?2"));
   std::string rev_text = rev.str();
   q->bind_text(1, id);
   q->bind_text(2, rev_text);
-  if (!q->step()) return 0;
-  uint64_t n = static_cast<uint64_t>(q->column_int(0));
+  RevBytes n;
+  if (!q->step()) return n;
+  n.body = static_cast<uint64_t>(q->column_int(0));
   if (!q->column_is_null(1)) {
-    n += attachment_store::total_length(parse_stored_attachments(q->column_text(1)));
+    n.atts = attachment_store::total_length(parse_stored_attachments(q->column_text(1)));
   }
   return n;
+}
+
+// history_size counts a non-leaf revision's body and attachments (sizes.external leaves them
+// out); history_body_size its body alone, which compaction surely frees (an attachment body may
+// still be a leaf's).
+void add_history(WriteTxn& txn, RevBytes n) {
+  txn.state.history_size += n.body + n.atts;
+  txn.state.history_body_size += n.body;
+  txn.counters_dirty = true;
+}
+
+void remove_history(WriteTxn& txn, RevBytes n) {
+  txn.state.history_size -= std::min(n.body + n.atts, txn.state.history_size);
+  txn.state.history_body_size -= std::min(n.body, txn.state.history_body_size);
+  txn.counters_dirty = true;
 }
 
 void insert_body(WriteTxn& txn, const std::string& id, const std::string& rev, bool deleted,
@@ -282,15 +307,12 @@ void account_leaf_changes(WriteTxn& txn, const std::string& id, const revtree::R
   for (const auto& rev : was) {
     if (std::binary_search(now.begin(), now.end(), rev) || !moved(rev)) continue;
     if (!holds_body(after, rev)) continue;  // its row went (stemmed, purged)
-    txn.state.history_size += stored_bytes(txn, id, rev);
-    txn.counters_dirty = true;
+    add_history(txn, stored_bytes(txn, id, rev));
   }
   for (const auto& rev : now) {
     if (std::binary_search(was.begin(), was.end(), rev) || !moved(rev)) continue;
     if (!holds_body(before, rev)) continue;  // a new row, counted by its writer
-    uint64_t n = stored_bytes(txn, id, rev);
-    txn.state.history_size -= std::min(n, txn.state.history_size);
-    txn.counters_dirty = true;
+    remove_history(txn, stored_bytes(txn, id, rev));
   }
 }
 
@@ -335,9 +357,9 @@ void store_doc(WriteTxn& txn, const DocUpdate& update, const std::optional<Store
       delete_body(txn, update.id(), new_rev, !is_leaf_rev(old->tree, new_rev));
     }
     atts_json = reference_attachments(txn, atts);
-    uint64_t n = update.body().size() + attachment_store::total_length(atts.infos);
-    txn.state.stored_size += n;
-    if (!is_leaf_rev(tree, new_rev)) txn.state.history_size += n;
+    RevBytes n{update.body().size(), attachment_store::total_length(atts.infos)};
+    txn.state.stored_size += n.body + n.atts;
+    if (!is_leaf_rev(tree, new_rev)) add_history(txn, n);
     txn.counters_dirty = true;
   }
   if (!old) {
@@ -812,11 +834,20 @@ void DatabaseImpl::maintenance_step(MaintenanceStep& step) {
     }
   }
   if (step.checkpoint) {
+    // TRUNCATE: the WAL file goes back to 0 bytes (else it stays at its largest size up to
+    // journal_size_limit, and sizes.file with it). It waits for readers still using the WAL:
+    // 10 ms at most here, so the writer is never held long; a busy checkpoint changes nothing.
     std::string error;
     try {
-      sqlite::Use(writer->prepare("PRAGMA wal_checkpoint(PASSIVE)"))->step();
+      writer->exec("PRAGMA busy_timeout = 10");
+      sqlite::Use(writer->prepare("PRAGMA wal_checkpoint(TRUNCATE)"))->step();
+      writer->exec(kBusyTimeout);
     } catch (const std::exception& e) {
-      error = e.what();  // a checkpoint that could not run changes nothing
+      error = e.what();
+      try {
+        writer->exec(kBusyTimeout);
+      } catch (...) {
+      }
     }
     call_quietly([&] { step.done(error); });
     return;
