@@ -10,6 +10,7 @@ add_executable(divan-bench
   ${CMAKE_CURRENT_LIST_DIR}/bench/attachment_scenarios.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench/replication_scenarios.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench/mesh_scenarios.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/bench/history_scenarios.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench/live_writes.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench/changes_stream.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench/load.cpp

@@ -53,6 +53,10 @@ constexpr const char* kLegend = R"(Figures (each from a window after a warm-up; 
   mesh-idle       --mesh-dbs databases in a 3-node mesh: time to sync, then idle connections, RSS, CPU
                   of node 1 and one write's arrival on both peers
   mesh-catchup    a peer down for 30 s of writes (1,000 docs/s) comes back: seconds until it has them all
+  update          --bulk-clients clients, _bulk_docs new_edits=false of 100 docs each a new revision of
+                  one of 20,000 docs (the previous one kept as history), docs/s; sizes afterwards
+  compact         --compact-docs docs x 5 revisions, then POST _compact while one client writes: seconds,
+                  sizes before and after, that client's write latency
   rss             node VmRSS when idle after start, and after the load (only when the bench starts it)
 Nodes the bench starts have a server admin (bench), and every request carries its credentials.
   cpu             CPU seconds per wall second during a run (node and this bench), warm-up included)";
@@ -75,6 +79,7 @@ struct Options {
   int repl_docs = 100000;
   int repl_jobs = 1000;
   int mesh_dbs = 1000;
+  int compact_docs = 200000;
 
   bool wants(std::string_view scenario) const { return only.empty() || only == scenario; }
 };
@@ -222,6 +227,7 @@ int run(const Options& o) {
   ctx.repl_docs = o.repl_docs;
   ctx.idle_jobs = o.repl_jobs;
   ctx.mesh_dbs = o.mesh_dbs;
+  ctx.compact_docs = o.compact_docs;
 
   std::unique_ptr<NodeProcess> node;  // declared after `work`: stopped before its data dir goes
   if (!find_server(o, work.path(), node, ctx)) return 1;
@@ -234,6 +240,8 @@ int run(const Options& o) {
   if (o.wants("post") && !interrupted()) run_post(ctx);
   if (o.wants("get") && !interrupted()) run_get(ctx);
   if (o.wants("bulk") && !interrupted()) run_bulk(ctx);
+  if (o.wants("update") && !interrupted()) run_update(ctx);
+  if (o.wants("compact") && !interrupted()) run_compact(ctx);
   if (o.wants("changes-read") && !interrupted()) run_changes_read(ctx);
   if (o.wants("changes-latency") && !interrupted()) run_changes_latency(ctx);
   if (o.wants("changes-idle") && !interrupted()) run_changes_idle(ctx);
@@ -289,7 +297,7 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
   app.add_option("--only", o.only, "run one scenario")
-      ->check(CLI::IsMember({"baseline", "post", "get", "bulk", "changes-read", "changes-latency", "changes-idle",
+      ->check(CLI::IsMember({"baseline", "post", "get", "bulk", "update", "compact", "changes-read", "changes-latency", "changes-idle",
                              "att-put-small", "att-get-small", "att-large", "repl-local", "repl-http",
                              "repl-latency", "repl-idle", "mesh-latency", "mesh-idle",
                              "mesh-catchup", "rss"}));
@@ -299,6 +307,8 @@ int main(int argc, char** argv) {
       CLI::Range(1, 100000));
   app.add_option("--mesh-dbs", o.mesh_dbs, "idle databases of mesh-idle")->capture_default_str()->check(
       CLI::Range(1, 100000));
+  app.add_option("--compact-docs", o.compact_docs, "docs (x 5 revisions) of compact")->capture_default_str()->check(
+      CLI::Range(1, 10000000));
   app.add_option("--work-dir", o.work_dir, "where the temp dir (node data, SQLite baseline) goes (default: $TMPDIR or /tmp)");
   app.add_option("--node-arg", o.node_args, "extra argument for 'divan serve' (repeatable)")->allow_extra_args(false);
   CLI11_PARSE(app, argc, argv);

@@ -25,6 +25,7 @@ struct BenchContext {
   int repl_docs = 100000;       // docs replicated by repl-local and repl-http
   int idle_jobs = 1000;         // idle continuous jobs of repl-idle
   int mesh_dbs = 1000;          // idle databases of mesh-idle
+  int compact_docs = 200000;    // docs (× 5 revisions) of the compact scenario
   // How the bench starts nodes (the replication scenarios start a second one): the binary, its
   // arguments (the bench's server admin among them) and the admin's credentials.
   std::filesystem::path divan_binary;
@@ -54,6 +55,16 @@ void run_get(const BenchContext& ctx);
 
 // POST /bench_bulk/_bulk_docs with `bulk_size` docs from `bulk_clients` clients -> docs/s.
 void run_bulk(const BenchContext& ctx);
+
+// History and compaction (history_scenarios.cpp):
+//   update   `bulk_clients` clients each POST _bulk_docs new_edits=false of 100 ~200-byte docs,
+//            each a new revision of a doc of a fixed set of 20,000 (the previous one becomes
+//            history) -> docs/s, and the database's sizes after the window.
+//   compact  `compact_docs` docs × 5 revisions preloaded, then POST _compact while one client
+//            PUTs new docs -> seconds until compact_running is false; sizes before and after;
+//            that client's write latencies (p50, p99, worst).
+void run_update(const BenchContext& ctx);
+void run_compact(const BenchContext& ctx);
 
 // The _changes feed (changes_scenarios.cpp):
 //   changes-read     `changes_docs` docs preloaded, then the whole normal feed read with one GET,
