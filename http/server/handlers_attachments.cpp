@@ -78,8 +78,8 @@ Result<BaseRevision> read_base(engine::Snapshot& snapshot, const std::string& id
   BaseRevision base;
   if (rev) {
     const auto* node = doc->tree.find(*rev);
-    // A known rev whose body went with its leaf status (the engine keeps leaf bodies only) can
-    // only be a stale parent: the write would be 409 anyway, so say that rather than 404.
+    // A known rev whose body is gone (compacted, or never held) can only be a stale parent:
+    // the write would be 409 anyway, so say that rather than 404.
     if (for_write && node && !node->has_body && !doc->tree.is_leaf(*rev)) {
       return fail(Code::kConflict, reason::kConflict);
     }
