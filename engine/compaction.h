@@ -38,7 +38,10 @@ struct CompactionStatus {
   int64_t started_on = 0;       // unix seconds
   int64_t updated_on = 0;
   uint64_t docs_compacted = 0;  // docs whose tree or bodies changed
-  double longest_step_ms = 0;   // longest writer step, commit included
+  double longest_step_ms = 0;   // longest writer step, commit included (wall clock)
+  // The same step's CPU time on the writer thread: the wall figure also counts the time the thread
+  // waited for a core or for the disk.
+  double longest_step_cpu_ms = 0;
   uint64_t steps = 0;
   bool low_priority = false;
   std::string error;            // why the last run stopped early ("" when it did not)

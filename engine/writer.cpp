@@ -4,6 +4,7 @@
 // http-api.md §7.3 (attachment stubs).
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <exception>
 #include <optional>
 #include <stdexcept>
@@ -583,6 +584,13 @@ size_t op_bytes(const WriteOp& op) {
       op);
 }
 
+// CPU time of the calling thread, in milliseconds.
+double thread_cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
 // Bytes of spooled attachment bodies copied per staging transaction: long enough that the commit
 // (an fsync) is small next to the copy, short enough that a write queued behind a large upload
 // waits well under a second.
@@ -855,6 +863,7 @@ void DatabaseImpl::maintenance_step(MaintenanceStep& step) {
   WriteTxn txn{*writer, committed, committed.update_seq};
   std::string error;
   const auto began = std::chrono::steady_clock::now();
+  const double began_cpu_ms = thread_cpu_ms();
   try {
     sqlite::Use(writer->prepare("BEGIN IMMEDIATE"))->run();
     step.run(txn);
@@ -873,10 +882,12 @@ void DatabaseImpl::maintenance_step(MaintenanceStep& step) {
   // How long the step held the writer, commit included: what compaction promises to bound.
   double held_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
                                                              began).count();
+  double held_cpu_ms = thread_cpu_ms() - began_cpu_ms;
   {
     MutexLock lock(mu);
     published = committed;
     compaction.longest_step_ms = std::max(compaction.longest_step_ms, held_ms);
+    compaction.longest_step_cpu_ms = std::max(compaction.longest_step_cpu_ms, held_cpu_ms);
   }
   call_quietly([&] { step.done(error); });
 }

@@ -172,8 +172,11 @@ TEST_CASE("compaction under load: 8 writers and 8 readers, bounded writer steps,
   reads_seen = reads;
   CHECK((writes_seen > 0 || !load));
   CHECK((reads_seen > 0 || !load));
-  // The bound chosen is kStepBudget (4 ms) of work plus the commit; loosely, for a noisy machine.
-  CHECK(status.longest_step_ms < 250);
+  // The bound chosen is kStepBudget (4 ms) of work plus the commit. On CPU time, loosely (an
+  // auto-checkpoint inside a commit copies ~4 MB); the wall clock also counts this test's 17
+  // threads taking the writer's core away (2 cores here), so it gets a bound for hangs only.
+  CHECK(status.longest_step_cpu_ms < 60);
+  CHECK(status.longest_step_ms < 2000);
   CHECK(db->info().external_size >= external);
   const uint64_t after = file_bytes(file);
   CHECK(after < before);
@@ -182,7 +185,7 @@ TEST_CASE("compaction under load: 8 writers and 8 readers, bounded writer steps,
           << status.longest_step_ms << " ms; file " << before / 1024 << " KiB -> " << after / 1024
           << " KiB; meanwhile " << writes_seen << " writes (worst "
           << static_cast<double>(worst_write_us.load()) / 1000.0 << " ms), " << reads_seen
-          << " reads");
+          << " reads; longest step on CPU " << status.longest_step_cpu_ms << " ms");
 
   // Every acknowledged write is there and the file is sound.
   db.reset();
