@@ -185,18 +185,6 @@ class CompactionRun {
 
 }  // namespace
 
-void delete_dropped_bodies(WriteTxn& txn, const std::string& id, const revtree::RevTree& before,
-                           const revtree::RevTree& after, const revtree::RevId* keep) {
-  std::vector<revtree::RevId> held = body_revs(after);
-  std::vector<revtree::Leaf> old_leaves = before.leaves();
-  for (const auto& rev : body_revs(before)) {
-    if ((keep && rev == *keep) || std::binary_search(held.begin(), held.end(), rev)) continue;
-    bool was_leaf = std::any_of(old_leaves.begin(), old_leaves.end(),
-                                [&](const revtree::Leaf& l) { return l.rev == rev; });
-    delete_body(txn, id, rev, /*was_history=*/!was_leaf);
-  }
-}
-
 void DatabaseImpl::start_compaction(bool low_priority) {
   std::thread finished;
   {

@@ -59,7 +59,7 @@ void remove_doc_row(WriteTxn& txn, const std::string& id, bool was_deleted) {
 }
 
 void write_doc_row(WriteTxn& txn, const std::string& id, const revtree::RevTree& tree,
-                   uint64_t seq, bool was_deleted) {
+                   uint64_t seq, const StoredDoc& old) {
   revtree::Leaf winner = tree.winner();
   sqlite::Use q(txn.conn.prepare(
       "UPDATE docs SET seq = ?2, winner = ?3, deleted = ?4, tree = ?5 WHERE doc_id = ?1"));
@@ -71,9 +71,7 @@ void write_doc_row(WriteTxn& txn, const std::string& id, const revtree::RevTree&
   q->bind_int(4, winner.deleted ? 1 : 0);
   q->bind_blob(5, bytes);
   q->run();
-  if (was_deleted == winner.deleted) return;
-  if (was_deleted) --txn.state.doc_del_count, ++txn.state.doc_count;
-  else --txn.state.doc_count, ++txn.state.doc_del_count;
+  count_winner(txn, old, winner);
 }
 
 }  // namespace
@@ -92,7 +90,7 @@ WriteOutcome purge_doc(WriteTxn& txn, const PurgeDoc& op) {
   if (tree.empty()) {
     remove_doc_row(txn, op.id, old->deleted);
   } else {
-    write_doc_row(txn, op.id, tree, seq, old->deleted);
+    write_doc_row(txn, op.id, tree, seq, *old);
   }
   record_purge(txn, op, out.purged);
   txn.counters_dirty = true;

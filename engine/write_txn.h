@@ -61,9 +61,11 @@ void delete_body(WriteTxn& txn, const std::string& id, const revtree::RevId& rev
                  bool was_history);
 // Deletes the rows of the revs holding a body in `before` that no node of `after` holds (a rev may
 // sit in two trees of a forest, so rows follow the set of revs, not a node list), except `keep`.
-// compaction.cpp.
 void delete_dropped_bodies(WriteTxn& txn, const std::string& id, const revtree::RevTree& before,
                            const revtree::RevTree& after, const revtree::RevId* keep = nullptr);
+// spec §4: doc_count and doc_del_count after the doc's winner became `winner` (`old`: the doc
+// before, nullopt when new).
+void count_winner(WriteTxn& txn, const std::optional<StoredDoc>& old, const revtree::Leaf& winner);
 // Whether some node of `tree` is `rev` holding a body.
 bool holds_body(const revtree::RevTree& tree, const revtree::RevId& rev);
 // Whether some copy of `rev` in `tree` is a leaf (a rev may sit in two trees of a forest): what

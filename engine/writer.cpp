@@ -154,6 +154,18 @@ std::vector<revtree::RevId> body_revs(const revtree::RevTree& tree) {
   return revs;
 }
 
+void delete_dropped_bodies(WriteTxn& txn, const std::string& id, const revtree::RevTree& before,
+                           const revtree::RevTree& after, const revtree::RevId* keep) {
+  std::vector<revtree::RevId> held = body_revs(after);
+  std::vector<revtree::Leaf> old_leaves = before.leaves();
+  for (const auto& rev : body_revs(before)) {
+    if ((keep && rev == *keep) || std::binary_search(held.begin(), held.end(), rev)) continue;
+    bool was_leaf = std::any_of(old_leaves.begin(), old_leaves.end(),
+                                [&](const revtree::Leaf& l) { return l.rev == rev; });
+    delete_body(txn, id, rev, /*was_history=*/!was_leaf);
+  }
+}
+
 void update_tree(WriteTxn& txn, const std::string& id, const revtree::RevTree& tree) {
   sqlite::Use q(txn.conn.prepare("UPDATE docs SET tree = ?2 WHERE doc_id = ?1"));
   std::string bytes = tree.encode();
@@ -271,6 +283,8 @@ std::string reference_attachments(WriteTxn& txn, const ResolvedAttachments& atts
   return attachment_store::stubs_json(atts.infos);
 }
 
+}  // namespace
+
 // spec §4: doc_count counts live winners, doc_del_count deleted ones.
 void count_winner(WriteTxn& txn, const std::optional<StoredDoc>& old, const revtree::Leaf& winner) {
   if (old && old->deleted == winner.deleted) return;
@@ -283,8 +297,6 @@ void count_winner(WriteTxn& txn, const std::optional<StoredDoc>& old, const revt
   txn.counters_dirty = true;
 }
 
-}  // namespace
-
 bool holds_body(const revtree::RevTree& tree, const revtree::RevId& rev) {
   for (const auto& node : tree.nodes()) {
     if (node.has_body && node.rev == rev) return true;
@@ -292,6 +304,9 @@ bool holds_body(const revtree::RevTree& tree, const revtree::RevId& rev) {
   return false;
 }
 
+namespace {
+
+// The leaves' revs, sorted and unique (a rev may sit in two trees of a forest).
 std::vector<revtree::RevId> leaf_revs(const revtree::RevTree& tree) {
   std::vector<revtree::RevId> revs;
   for (auto& leaf : tree.leaves()) revs.push_back(std::move(leaf.rev));
@@ -299,6 +314,8 @@ std::vector<revtree::RevId> leaf_revs(const revtree::RevTree& tree) {
   revs.erase(std::unique(revs.begin(), revs.end()), revs.end());
   return revs;
 }
+
+}  // namespace
 
 void account_leaf_changes(WriteTxn& txn, const std::string& id, const revtree::RevTree& before,
                           const revtree::RevTree& after, const revtree::RevId* skip) {
