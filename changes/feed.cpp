@@ -160,7 +160,7 @@ class PageBuilder {
       // all_docs); only those that pass are listed, and the row is dropped if none does.
       size_t kept = 0;
       for (size_t i = 0; i < leaves.size(); ++i) {
-        auto body = snapshot_.body(c.id, leaves[i].rev);
+        auto body = snapshot_.body(c.id, leaves[i].rev, options_.att_encoding_info);
         if (!body) continue;  // never for a leaf: leaves always hold their body
         Json doc = Json::parse(
             engine::render_doc(c.id, leaves[i].rev.str(), leaves[i].deleted, *body), nullptr,
@@ -181,13 +181,14 @@ class PageBuilder {
       engine::ReadOptions read;
       read.conflicts = options_.conflicts;
       read.attachments = engine::AttachmentMode::kInline;
+      read.att_encoding_info = options_.att_encoding_info;
       auto rendered =
           engine::read_revision(snapshot_, *record, leaf.rev, leaf.deleted, read, kUnusedRevsLimit);
       doc = rendered ? std::move(*rendered)
                      : engine::render_doc(c.id, leaf.rev.str(), leaf.deleted, "{}");
     } else if (options_.include_docs) {
       const revtree::Leaf& leaf = leaves.front();
-      if (!shown_body) shown_body = snapshot_.body(c.id, leaf.rev);
+      if (!shown_body) shown_body = snapshot_.body(c.id, leaf.rev, options_.att_encoding_info);
       std::string extras;
       if (options_.conflicts) {
         engine::ReadOptions read;

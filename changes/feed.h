@@ -64,6 +64,7 @@ struct FeedOptions {
   bool include_docs = false;
   bool conflicts = false;      // with include_docs: `_conflicts` in `doc`
   bool attachments = false;    // with include_docs: attachment bodies inline (base64 `data`)
+  bool att_encoding_info = false;  // with include_docs: gzip-stored attachments say so
   Filter filter;
 };
 

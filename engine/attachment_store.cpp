@@ -79,25 +79,42 @@ void append_member_head(std::string& out, const AttachmentInfo& info) {
   append_json_string(out, info.digest);
 }
 
-void append_stub_member(std::string& out, const AttachmentInfo& info) {
+void append_encoding_info(std::string& out, const AttachmentInfo& info) {
+  if (!info.gzip()) return;
+  out += ",\"encoding\":\"gzip\",\"encoded_length\":";
+  out += std::to_string(info.encoded_length);
+}
+
+void append_stub_member(std::string& out, const AttachmentInfo& info, bool encoding_info) {
   append_member_head(out, info);
   out += ",\"length\":";
   out += std::to_string(info.length);
-  out += ",\"stub\":true}";
+  out += ",\"stub\":true";
+  if (encoding_info) append_encoding_info(out, info);
+  out.push_back('}');
 }
 
-std::string stubs_json(const std::vector<AttachmentInfo>& atts) {
+std::string stubs_json(const std::vector<AttachmentInfo>& atts, bool encoding_info) {
   if (atts.empty()) return {};
   std::string out = "{";
   for (size_t i = 0; i < atts.size(); ++i) {
     if (i > 0) out.push_back(',');
-    append_stub_member(out, atts[i]);
+    append_stub_member(out, atts[i], encoding_info);
   }
   out.push_back('}');
   return out;
 }
 
-std::string with_attachments(std::string_view body, std::string_view atts_json) {
+std::string with_stubs(std::string_view body, std::string_view stored_atts, bool encoding_info) {
+  // The stored stubs carry the encoding of gzip entries; a client sees it only when it asks.
+  // Text without the word holds no gzip entry (the common case, spliced as it is).
+  if (!encoding_info && stored_atts.find("\"encoding\"") != std::string_view::npos) {
+    return splice_attachments(body, stubs_json(parse_stored_attachments(stored_atts), false));
+  }
+  return splice_attachments(body, stored_atts);
+}
+
+std::string splice_attachments(std::string_view body, std::string_view atts_json) {
   if (atts_json.empty()) return std::string(body);
   constexpr std::string_view kKey = "\"_attachments\":";
   std::string out;

@@ -43,13 +43,22 @@ inline constexpr size_t kChunkSize = 256 * 1024;
 // `"name":{"content_type":…,"revpos":N,"digest":…` — the members every form of an attachment
 // entry starts with (stub, inline, follows: http-api.md §7.1); the caller closes the object.
 void append_member_head(std::string& out, const AttachmentInfo& info);
-// `"name":{"content_type":…,"revpos":N,"digest":…,"length":L,"stub":true}` (http-api.md §7.1).
-void append_stub_member(std::string& out, const AttachmentInfo& info);
-// The compact JSON object of stubs stored in revs.atts, in the given order; "" when `atts` is empty.
-std::string stubs_json(const std::vector<AttachmentInfo>& atts);
-// `body` with `"_attachments":<atts_json>` appended as its last member; `body` itself when
-// `atts_json` is empty. `body` is a compact JSON object ("{}" when it has no member).
-std::string with_attachments(std::string_view body, std::string_view atts_json);
+// `,"encoding":"gzip","encoded_length":M` for a gzip-stored attachment, nothing for identity: what
+// att_encoding_info adds to every form of an entry, after its other members (couch_att:to_json).
+void append_encoding_info(std::string& out, const AttachmentInfo& info);
+// `"name":{"content_type":…,"revpos":N,"digest":…,"length":L,"stub":true}` (http-api.md §7.1),
+// with the encoding info of a gzip entry when `encoding_info`.
+void append_stub_member(std::string& out, const AttachmentInfo& info, bool encoding_info);
+// The compact JSON object of stubs, in the given order; "" when `atts` is empty. revs.atts stores
+// the form with encoding info, so a stored entry knows how its bytes are stored.
+std::string stubs_json(const std::vector<AttachmentInfo>& atts, bool encoding_info = true);
+// `body` with `"_attachments":<atts_json>` appended as its last member, as it is; `body` itself
+// when `atts_json` is empty. `body` is a compact JSON object ("{}" when it has no member).
+std::string splice_attachments(std::string_view body, std::string_view atts_json);
+// splice_attachments() of a stored revision's stubs (revs.atts) as a client sees them: with the
+// encoding info of gzip entries only when `encoding_info` (att_encoding_info=true).
+std::string with_stubs(std::string_view body, std::string_view stored_atts,
+                       bool encoding_info = false);
 // Sum of the identity lengths, as counted in external_size.
 uint64_t total_length(const std::vector<AttachmentInfo>& atts);
 // revs.atts of `rev` (text) of doc `id`: nullopt when no row holds its body, "" when it holds no

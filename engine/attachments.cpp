@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/base64.h"
+#include "engine/gzip.h"
 
 namespace divan::engine {
 namespace {
@@ -162,6 +163,10 @@ std::vector<AttachmentInfo> parse_stored_attachments(std::string_view atts_json)
     info.digest = stub.value("digest", "");
     info.length = stub.value("length", uint64_t{0});
     info.revpos = stub.value("revpos", uint64_t{0});
+    if (stub.value("encoding", "") == "gzip") {
+      info.encoding = AttEncoding::kGzip;
+      info.encoded_length = stub.value("encoded_length", uint64_t{0});
+    }
     out.push_back(std::move(info));
   }
   return out;
@@ -169,14 +174,104 @@ std::vector<AttachmentInfo> parse_stored_attachments(std::string_view atts_json)
 
 // ---- AttachmentBody -----------------------------------------------------------------------------
 
+// ---- AttachmentCompression ----------------------------------------------------------------------
+
+namespace {
+
+AttachmentCompression& node_compression() {
+  static AttachmentCompression compression;
+  return compression;
+}
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// `text` matches `pattern`, ASCII case folded, `*` matching any run (also an empty one).
+bool glob_match(std::string_view pattern, std::string_view text) {
+  size_t p = 0, t = 0, star = std::string_view::npos, resume = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      resume = t;
+    } else if (p < pattern.size() && lower(pattern[p]) == lower(text[t])) {
+      ++p;
+      ++t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+}  // namespace
+
+int AttachmentCompression::level_for(std::string_view content_type) const {
+  if (level <= 0) return 0;
+  std::string_view media = trim(content_type.substr(0, content_type.find(';')));
+  for (const auto& type : types) {
+    if (glob_match(type, media)) return level;
+  }
+  return 0;
+}
+
+std::vector<std::string> AttachmentCompression::parse_types(std::string_view list) {
+  std::vector<std::string> out;
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view item = trim(list.substr(0, comma));
+    if (!item.empty()) out.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+void set_attachment_compression(AttachmentCompression compression) {
+  node_compression() = std::move(compression);
+}
+
+const AttachmentCompression& attachment_compression() { return node_compression(); }
+
+// ---- AttachmentBody -----------------------------------------------------------------------------
+
 std::shared_ptr<const AttachmentBody> AttachmentBody::from_bytes(std::string bytes) {
+  const uint64_t n = bytes.size();
+  return in_memory(std::move(bytes), AttEncoding::kIdentity, n);
+}
+
+std::shared_ptr<const AttachmentBody> AttachmentBody::for_storage(std::string identity,
+                                                                  std::string_view content_type) {
+  const int level = attachment_compression().level_for(content_type);
+  if (level == 0) return from_bytes(std::move(identity));
+  return from_gzip(gzip_bytes(identity, level), identity.size());
+}
+
+std::shared_ptr<const AttachmentBody> AttachmentBody::from_gzip(std::string gzip,
+                                                                uint64_t identity_length) {
+  return in_memory(std::move(gzip), AttEncoding::kGzip, identity_length);
+}
+
+std::shared_ptr<const AttachmentBody> AttachmentBody::in_memory(std::string stored,
+                                                                AttEncoding encoding,
+                                                                uint64_t identity_length) {
   std::shared_ptr<AttachmentBody> body(new AttachmentBody());
   BodyDigests digests;
-  digests.update(bytes);
+  digests.update(stored);
   body->digest_ = digests.md5.finish();
   body->sha256_ = digests.sha256.finish();
-  body->length_ = bytes.size();
-  body->bytes_ = std::move(bytes);
+  body->length_ = stored.size();
+  body->encoding_ = encoding;
+  body->identity_length_ = identity_length;
+  body->bytes_ = std::move(stored);
   return body;
 }
 
@@ -213,12 +308,38 @@ struct AttachmentSpool::State {
   std::filesystem::path dir;
   size_t memory_limit;
   BodyDigests digests;
-  std::string memory;  // the bytes while they fit under memory_limit
+  std::string memory;  // the stored bytes while they fit under memory_limit
   int fd = -1;         // then the temporary file holding all of them
-  uint64_t size = 0;
+  uint64_t size = 0;   // stored bytes
+  uint64_t identity_size = 0;
+  int gzip_level;
+  std::unique_ptr<GzipEncoder> encoder;  // with a gzip level
 
+  State(std::filesystem::path spool_dir, size_t limit, int level)
+      : dir(std::move(spool_dir)), memory_limit(limit), gzip_level(level) {
+    if (gzip_level > 0) {
+      encoder = std::make_unique<GzipEncoder>(
+          gzip_level, [this](std::string_view gzip) { return store(gzip); });
+    }
+  }
   ~State() {
     if (fd >= 0) ::close(fd);
+  }
+
+  // Keeps the next stored bytes: in memory, or in the file once they pass memory_limit.
+  Result<void> store(std::string_view bytes) {
+    if (bytes.empty()) return {};
+    if (fd < 0 && memory.size() + bytes.size() > memory_limit) {
+      if (auto spilled = spill(); !spilled) return spilled;
+    }
+    if (fd >= 0) {
+      if (!write_all(fd, bytes)) return tl::unexpected(io_error("write"));
+    } else {
+      memory.append(bytes);
+    }
+    digests.update(bytes);
+    size += bytes.size();
+    return {};
   }
 
   // Moves what is in memory to a new temporary file.
@@ -231,43 +352,43 @@ struct AttachmentSpool::State {
   }
 };
 
-AttachmentSpool::AttachmentSpool(std::filesystem::path spool_dir, size_t memory_limit)
-    : state_(std::make_unique<State>()) {
-  state_->dir = std::move(spool_dir);
-  state_->memory_limit = memory_limit;
-}
+AttachmentSpool::AttachmentSpool(std::filesystem::path spool_dir, size_t memory_limit,
+                                 int gzip_level)
+    : state_(std::make_unique<State>(std::move(spool_dir), memory_limit, gzip_level)) {}
 
 AttachmentSpool::~AttachmentSpool() = default;
 
 Result<void> AttachmentSpool::append(std::string_view bytes) {
   State& s = *state_;
-  if (bytes.empty()) return {};
-  if (s.fd < 0 && s.memory.size() + bytes.size() > s.memory_limit) {
-    if (auto spilled = s.spill(); !spilled) return spilled;
-  }
-  if (s.fd >= 0) {
-    if (!write_all(s.fd, bytes)) return tl::unexpected(io_error("write"));
-  } else {
-    s.memory.append(bytes);
-  }
-  s.digests.update(bytes);
-  s.size += bytes.size();
-  return {};
+  s.identity_size += bytes.size();
+  return s.encoder ? s.encoder->feed(bytes) : s.store(bytes);
 }
 
-uint64_t AttachmentSpool::size() const { return state_->size; }
-
 Result<std::shared_ptr<const AttachmentBody>> AttachmentSpool::finish() {
-  std::unique_ptr<State> s = std::exchange(state_, std::make_unique<State>());
-  state_->dir = s->dir;
-  state_->memory_limit = s->memory_limit;
+  State& s = *state_;
+  if (!s.encoder) return seal(AttEncoding::kIdentity, s.identity_size);
+  if (auto ok = s.encoder->finish(); !ok) return tl::unexpected(ok.error());
+  return seal(AttEncoding::kGzip, s.identity_size);
+}
+
+Result<std::shared_ptr<const AttachmentBody>> AttachmentSpool::finish_gzip(
+    uint64_t identity_length) {
+  return seal(AttEncoding::kGzip, identity_length);
+}
+
+std::shared_ptr<const AttachmentBody> AttachmentSpool::seal(AttEncoding encoding,
+                                                            uint64_t identity_length) {
+  std::unique_ptr<State> s = std::exchange(
+      state_, std::make_unique<State>(state_->dir, state_->memory_limit, state_->gzip_level));
   std::shared_ptr<AttachmentBody> body(new AttachmentBody());
   body->digest_ = s->digests.md5.finish();
   body->sha256_ = s->digests.sha256.finish();
   body->length_ = s->size;
+  body->encoding_ = encoding;
+  body->identity_length_ = identity_length;
   body->bytes_ = std::move(s->memory);
   body->fd_ = std::exchange(s->fd, -1);
-  return std::shared_ptr<const AttachmentBody>(std::move(body));
+  return body;
 }
 
 }  // namespace divan::engine

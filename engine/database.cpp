@@ -249,7 +249,7 @@ Result<std::vector<WriteOutcome>> Database::write(std::vector<WriteOp> ops, Writ
 
 Result<Snapshot> Database::snapshot() { return impl_->snapshot(); }
 
-Result<DocWithBody> Database::doc_with_winner_body(std::string_view id) {
+Result<DocWithBody> Database::doc_with_winner_body(std::string_view id, bool encoding_info) {
   auto lease = impl_->lease_reader();
   if (!lease) return tl::unexpected(lease.error());
   // docs.winner is the text of tree.winner(), written with the tree (writer.cpp store_doc), so the
@@ -266,7 +266,8 @@ Result<DocWithBody> Database::doc_with_winner_body(std::string_view id) {
   if (!tree) throw std::runtime_error("corrupt revision tree for doc " + out.doc.id);
   out.doc.tree = std::move(*tree);
   if (!q->column_is_null(2)) {
-    out.winner_body = attachment_store::with_attachments(q->column_text(2), q->column_text(3));
+    out.winner_body =
+        attachment_store::with_stubs(q->column_text(2), q->column_text(3), encoding_info);
   }
   return out;
 }
@@ -365,11 +366,12 @@ Result<DocRecord> Snapshot::doc(std::string_view id) {
   return rec;
 }
 
-std::optional<std::string> Snapshot::body(std::string_view id, const revtree::RevId& rev) {
+std::optional<std::string> Snapshot::body(std::string_view id, const revtree::RevId& rev,
+                                          bool encoding_info) {
   auto stored = revision(id, rev);
   if (!stored) return std::nullopt;
   if (stored->atts.empty()) return std::move(stored->body);
-  return attachment_store::with_attachments(stored->body, stored->atts);
+  return attachment_store::with_stubs(stored->body, stored->atts, encoding_info);
 }
 
 std::optional<StoredRevision> Snapshot::revision(std::string_view id, const revtree::RevId& rev) {

@@ -135,8 +135,10 @@ class Snapshot {
   Result<DocRecord> doc(std::string_view id);
   // The stored body of `rev` of doc `id`: compact JSON text; nullopt if we do not hold it. When the
   // revision has attachments, their stubs are its last member, `"_attachments":{…}` (§7.1), so
-  // every plain reader shows them without knowing about attachments.
-  std::optional<std::string> body(std::string_view id, const revtree::RevId& rev);
+  // every plain reader shows them without knowing about attachments; with `encoding_info`
+  // (att_encoding_info) a gzip-stored one's stub shows its encoding too.
+  std::optional<std::string> body(std::string_view id, const revtree::RevId& rev,
+                                  bool encoding_info = false);
   // The same revision with body and attachment stubs apart: for reads that inline attachment data.
   std::optional<StoredRevision> revision(std::string_view id, const revtree::RevId& rev);
   // The winner of doc `id` and its attachment stubs, in one statement (no tree decoded): for
@@ -202,7 +204,8 @@ class Database {
   // The plain document read (GET without rev=): the doc and its winner's body in one statement,
   // which is its own read transaction, so no snapshot is needed for it to be consistent. Errors:
   // not_found "missing" as Snapshot::doc(), or "Database does not exist." as snapshot().
-  Result<DocWithBody> doc_with_winner_body(std::string_view id);
+  // `encoding_info` as Snapshot::body().
+  Result<DocWithBody> doc_with_winner_body(std::string_view id, bool encoding_info = false);
   // Snapshot::read_attachment() in its own short read transaction: a large body is sent to a
   // socket in slices, and no read transaction may stay open while the socket drains.
   // not_found "Database does not exist." as snapshot(); nullopt inside when no such body.

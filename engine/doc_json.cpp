@@ -156,7 +156,10 @@ Result<void> parse_attachments(const Json& value, IncomingDoc& out,
         bytes = base64_decode(data->get_ref<const std::string&>());
       }
       if (!bytes) return fail(Code::kBadRequest, "Invalid attachment data for " + name);
-      att.body = AttachmentBody::from_bytes(std::move(*bytes));
+      att.body = AttachmentBody::for_storage(std::move(*bytes), att.content_type);
+      if (auto digest = entry.find("digest"); digest != entry.end() && digest->is_string()) {
+        att.digest = digest->get<std::string>();  // the source's; ours is body->digest()
+      }
     }
     out.attachments.push_back(std::move(att));
   }
@@ -207,14 +210,21 @@ Result<std::string> attachment_content_type(std::optional<std::string_view> give
   return std::string(*given);
 }
 
-size_t count_follows(const Json& doc) {
+std::vector<FollowsEntry> follows_entries(const Json& doc) {
+  std::vector<FollowsEntry> out;
   auto atts = doc.find("_attachments");
-  if (atts == doc.end() || !atts->is_object()) return 0;
-  size_t n = 0;
+  if (atts == doc.end() || !atts->is_object()) return out;
   for (const auto& [name, entry] : atts->items()) {
-    if (entry.is_object() && !true_member(entry, "stub") && true_member(entry, "follows")) ++n;
+    if (!entry.is_object() || true_member(entry, "stub") || !true_member(entry, "follows")) continue;
+    FollowsEntry follows;
+    auto type = entry.find("content_type");
+    if (type != entry.end() && type->is_string()) follows.content_type = type->get<std::string>();
+    if (follows.content_type.empty()) follows.content_type = kOctetStream;
+    auto encoding = entry.find("encoding");
+    follows.gzip = encoding != entry.end() && encoding->is_string() && *encoding == "gzip";
+    out.push_back(std::move(follows));
   }
-  return n;
+  return out;
 }
 
 Result<std::vector<revtree::RevId>> parse_atts_since(const Json& value) {

@@ -44,9 +44,13 @@ bool has_control_char(std::string_view s);
 // bad_request when it holds a control character: it is written into headers.
 [[nodiscard]] Result<std::string> attachment_content_type(std::optional<std::string_view> given);
 
-// How many `_attachments` entries of `doc` are `"follows": true` (stubs excepted): the number of
-// attachment parts a multipart/related body must carry after its JSON part.
-size_t count_follows(const Json& doc);
+// What a multipart/related body's JSON part says of the attachment parts that follow it: one per
+// `"follows": true` entry of `_attachments` (stubs excepted), in order.
+struct FollowsEntry {
+  std::string content_type;  // as attachment_content_type() stores it (invalid: as given)
+  bool gzip = false;         // `"encoding":"gzip"`: the part holds gzip bytes
+};
+std::vector<FollowsEntry> follows_entries(const Json& doc);
 
 // An `atts_since` value (GET ?atts_since=…, _bulk_get entries): a JSON array of rev strings.
 // bad_request "Invalid rev format" for a bad rev, "att_since value must be array of revs." for a
@@ -55,7 +59,7 @@ size_t count_follows(const Json& doc);
 
 // The bytes of one `"follows": true` attachment, received in a multipart part (§7.4).
 struct ReceivedAttachment {
-  std::shared_ptr<const AttachmentBody> body;  // identity bytes (gzip parts decoded)
+  std::shared_ptr<const AttachmentBody> body;  // the stored form (attachments.h)
   uint64_t sent_length = 0;  // bytes as sent (the encoded length for a gzip part)
   std::string sent_digest;   // "md5-<base64>" of the bytes as sent: what a supplied digest names
 };

@@ -7,6 +7,7 @@
 #include "base/base64.h"
 #include "base/hex.h"
 #include "engine/attachment_store.h"
+#include "engine/gzip.h"
 
 namespace divan::engine {
 
@@ -117,23 +118,34 @@ std::string render_extras(const DocRecord& doc, const revtree::RevId& rev,
 
 namespace {
 
-// §7.1 inline form: the bytes as base64 `data`, no `length`, no `stub`.
-void append_inline(std::string& out, Snapshot& snapshot, const AttachmentInfo& a) {
-  auto bytes = snapshot.read_attachment(a.digest, 0, static_cast<size_t>(a.length));
+// §7.1 inline form: the identity bytes as base64 `data`, no `length`, no `stub`.
+void append_inline(std::string& out, Snapshot& snapshot, const AttachmentInfo& a,
+                   bool encoding_info) {
+  auto bytes = snapshot.read_attachment(a.digest, 0, static_cast<size_t>(a.stored_length()));
   // Every digest a stored revision lists has its row in the same snapshot.
   if (!bytes) throw std::runtime_error("attachment body " + a.digest + " is missing");
+  if (a.gzip()) {
+    auto identity = gunzip_bytes(*bytes);
+    if (!identity) throw std::runtime_error("attachment body " + a.digest + " is not gzip");
+    *bytes = std::move(*identity);
+  }
   attachment_store::append_member_head(out, a);
   out += ",\"data\":\"";
   out += base64_encode(*bytes);
-  out += "\"}";
+  out.push_back('"');
+  if (encoding_info) attachment_store::append_encoding_info(out, a);
+  out.push_back('}');
 }
 
-// §7.1 follows form (multipart): the bytes go in a part after the JSON.
+// §7.1 follows form (multipart): the stored bytes go in a part after the JSON. A gzip one is sent
+// as it is stored and says so, as CouchDB's multipart always does (att_encoding_info implied).
 void append_follows(std::string& out, const AttachmentInfo& a) {
   attachment_store::append_member_head(out, a);
   out += ",\"length\":";
   out += std::to_string(a.length);
-  out += ",\"follows\":true}";
+  out += ",\"follows\":true";
+  attachment_store::append_encoding_info(out, a);
+  out.push_back('}');
 }
 
 // The `_attachments` object of a kInline / kFollows read.
@@ -141,14 +153,17 @@ std::string attachments_json(Snapshot& snapshot, const DocRecord& doc, const rev
                              const std::vector<AttachmentInfo>& atts, const ReadOptions& options,
                              std::vector<AttachmentInfo>* follows) {
   std::optional<uint64_t> since_pos = atts_since_pos(doc.tree, rev, options.atts_since);
+  // Multipart always says how every entry is stored, stubs too (chttpd_db: att_encoding_info).
+  const bool encoding_info =
+      options.att_encoding_info || options.attachments == AttachmentMode::kFollows;
   std::string out = "{";
   for (size_t i = 0; i < atts.size(); ++i) {
     const AttachmentInfo& a = atts[i];
     if (i > 0) out.push_back(',');
     if (since_pos && a.revpos <= *since_pos) {
-      attachment_store::append_stub_member(out, a);
+      attachment_store::append_stub_member(out, a, encoding_info);
     } else if (options.attachments == AttachmentMode::kInline) {
-      append_inline(out, snapshot, a);
+      append_inline(out, snapshot, a, options.att_encoding_info);
     } else {
       append_follows(out, a);
       if (follows != nullptr) follows->push_back(a);
@@ -176,18 +191,19 @@ std::optional<std::string> read_revision(Snapshot& snapshot, const DocRecord& do
                                          const ReadOptions& options, uint32_t revs_limit,
                                          std::vector<AttachmentInfo>* follows) {
   std::string extras = render_extras(doc, rev, options, revs_limit);
-  if (options.attachments == AttachmentMode::kStubs) {
-    auto body = snapshot.body(doc.id, rev);  // stubs already spliced in
-    if (!body) return std::nullopt;
-    return render_doc(doc.id, rev.str(), deleted, *body, extras);
-  }
   auto stored = snapshot.revision(doc.id, rev);
   if (!stored) return std::nullopt;
+  if (options.attachments == AttachmentMode::kStubs) {
+    return render_doc(doc.id, rev.str(), deleted,
+                      attachment_store::with_stubs(stored->body, stored->atts,
+                                                   options.att_encoding_info),
+                      extras);
+  }
   std::vector<AttachmentInfo> atts = parse_stored_attachments(stored->atts);
   if (atts.empty()) return render_doc(doc.id, rev.str(), deleted, stored->body, extras);
   std::string json = attachments_json(snapshot, doc, rev, atts, options, follows);
   return render_doc(doc.id, rev.str(), deleted,
-                    attachment_store::with_attachments(stored->body, json), extras);
+                    attachment_store::splice_attachments(stored->body, json), extras);
 }
 
 }  // namespace divan::engine

@@ -36,6 +36,9 @@ struct ReadOptions {
   bool deleted_conflicts = false;
   bool local_seq = false;
   AttachmentMode attachments = AttachmentMode::kStubs;
+  // att_encoding_info: stubs and inline entries of gzip-stored attachments also show `encoding`
+  // and `encoded_length` (follows entries always do).
+  bool att_encoding_info = false;
   // atts_since (revision-trees.md §8): with kInline/kFollows, only attachments whose revpos is
   // greater than the pos of the first of these revs found on the read revision's own ancestry
   // carry data; the others stay stubs. None found (or empty): all carry data.

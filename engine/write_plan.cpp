@@ -109,7 +109,9 @@ Result<ResolvedAttachments> resolve_attachments(sqlite::Connection& conn, const 
     info.name = a.name;
     info.content_type = a.content_type;
     info.digest = a.body->digest();
-    info.length = a.body->length();
+    info.length = a.body->identity_length();
+    info.encoding = a.body->encoding();
+    if (info.gzip()) info.encoded_length = a.body->length();
     info.revpos = plan.new_pos ? *plan.new_pos : a.revpos.value_or(0);
     out.infos.push_back(std::move(info));
     out.bodies.push_back(a.body.get());

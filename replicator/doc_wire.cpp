@@ -3,12 +3,14 @@
 #include "replicator/doc_wire.h"
 
 #include <cassert>
+#include <stdexcept>
 #include <utility>
 
 #include "base/base64.h"
 #include "engine/attachments.h"
 #include "engine/doc_json.h"
 #include "engine/doc_render.h"
+#include "engine/gzip.h"
 #include "http/multipart/multipart.h"
 
 namespace divan::replicator::doc_wire {
@@ -16,7 +18,7 @@ namespace {
 
 using engine::append_json_string;
 
-// The bytes of an attachment body, whether held in memory or spooled to a file.
+// The stored bytes of an attachment body, whether held in memory or spooled to a file.
 std::string body_bytes(const engine::AttachmentBody& body) {
   if (auto memory = body.memory()) return std::string(*memory);
   std::string bytes(static_cast<size_t>(body.length()), '\0');
@@ -28,6 +30,16 @@ std::string body_bytes(const engine::AttachmentBody& body) {
   }
   bytes.resize(done);
   return bytes;
+}
+
+// The identity bytes of an attachment body: a gzip one decoded.
+std::string identity_bytes(const engine::AttachmentBody& body) {
+  std::string stored = body_bytes(body);
+  if (!body.gzip()) return stored;
+  auto identity = engine::gunzip_bytes(stored);
+  // A body is gzip only when its bytes were checked as such (Upload) or made so (the spool).
+  if (!identity) throw std::runtime_error("attachment body " + body.digest() + " is not gzip");
+  return std::move(*identity);
 }
 
 // How an attachment with data travels: base64 inside the JSON, or as a multipart part that
@@ -57,15 +69,23 @@ void append_attachment(std::string& out, const engine::NewAttachment& att, DataF
     member("digest");
     append_json_string(out, att.body->digest());
     if (form == DataForm::kFollows) {
+      // The part holds the stored bytes: a gzip one says so, as CouchDB's replicator sends it.
       member("length");
-      out += std::to_string(att.body->length());
+      out += std::to_string(att.body->identity_length());
       member("follows");
-      out += "true}";
+      out += "true";
+      if (att.body->gzip()) {
+        out += ",\"encoding\":\"gzip\",\"encoded_length\":";
+        out += std::to_string(att.body->length());
+      }
+      out.push_back('}');
       return;
     }
+    // Inline data is always the identity bytes (couch_att:to_json); the target digests what it
+    // stores itself.
     member("data");
     out.push_back('"');
-    out += base64_encode(body_bytes(*att.body));
+    out += base64_encode(identity_bytes(*att.body));
     out += "\"}";
     return;
   }
@@ -137,7 +157,9 @@ std::string render_multipart_related(const engine::DocUpdate& update, std::strin
   out += "\r\n";
   for (const auto& att : update.attachments()) {
     if (att.stub || !att.body) continue;
-    out += multipart::part_header(boundary, {});
+    multipart::Headers headers;
+    if (att.body->gzip()) headers.push_back({"Content-Encoding", "gzip"});
+    out += multipart::part_header(boundary, headers);
     out += body_bytes(*att.body);
     out += "\r\n";
   }

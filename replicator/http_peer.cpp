@@ -19,6 +19,7 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/grammar/lut_chars.hpp>
 
+#include "engine/gzip.h"
 #include "replicator/doc_wire.h"
 #include "http/multipart/multipart.h"
 
@@ -146,6 +147,7 @@ struct HttpPeer::Exchange {
   std::chrono::milliseconds timeout{0};  // 0: connection_timeout
   bool long_poll = false;
   std::shared_ptr<http::client::StopToken> stop;  // null: the peer's own
+  bool keep_content_encoding = false;  // the body as the server sent it (not gunzipped)
 };
 
 boost::asio::awaitable<PeerResult<Response>> HttpPeer::send(Exchange x) {
@@ -164,6 +166,7 @@ boost::asio::awaitable<PeerResult<Response>> HttpPeer::send(Exchange x) {
   if (x.json_body) request.body = std::move(*x.json_body);
   request.timeout = x.timeout.count() > 0 ? x.timeout : options_.connection_timeout;
   request.long_poll = x.long_poll;
+  request.keep_content_encoding = x.keep_content_encoding;
   request.stop = x.stop;
   if (!request.stop) request.stop = stop_;
   auto response = co_await client_.send(endpoint_.origin(), std::move(request));
@@ -619,7 +622,65 @@ PeerTask<FetchResult> HttpPeer::fetch(std::vector<FetchRequest> requests, bool f
     }
     for (auto& missing : each.missing) out.missing.push_back(std::move(missing));
   }
+  if (auto ok = co_await keep_source_digests(out.docs); !ok) co_return tl::unexpected(ok.error());
   co_return out;
+}
+
+namespace {
+
+// Whether an attachment's bytes, as fetched and stored here, do not have the digest the source
+// declared for them.
+bool digest_differs(const engine::NewAttachment& att) {
+  return !att.stub && att.body && !att.digest.empty() && att.digest != att.body->digest();
+}
+
+}  // namespace
+
+PeerTask<void> HttpPeer::keep_source_digests(std::vector<engine::DocUpdate>& docs) {
+  for (auto& doc : docs) {
+    const auto& atts = doc.attachments();
+    if (std::none_of(atts.begin(), atts.end(), digest_differs)) continue;
+    std::vector<engine::NewAttachment> exact = atts;
+    for (auto& att : exact) {
+      if (!digest_differs(att)) continue;
+      auto body = co_await stored_attachment(doc, att);
+      if (!body) co_return tl::unexpected(body.error());
+      if (*body) att.body = std::move(*body);  // else kept: same bytes, this node's encoding
+    }
+    doc = engine::DocUpdate::replicated_stored(doc.id(), *doc.revisions(), doc.deleted(),
+                                               doc.body(), std::move(exact));
+  }
+  co_return PeerResult<void>();
+}
+
+PeerTask<std::shared_ptr<const engine::AttachmentBody>> HttpPeer::stored_attachment(
+    const engine::DocUpdate& doc, const engine::NewAttachment& att) {
+  using Body = std::shared_ptr<const engine::AttachmentBody>;
+  const std::string rel = encode_doc_id(doc.id()) + "/" + encode_query_value(att.name) +
+                          "?rev=" + encode_query_value(doc_wire::newest_rev(doc));
+  Exchange exchange{.method = verb::get, .rel = rel};
+  exchange.extra_headers.emplace_back("Accept-Encoding", "gzip");
+  exchange.keep_content_encoding = true;
+  auto response = co_await send(std::move(exchange));
+  if (!response) co_return tl::unexpected(response.error());
+  if (response->status != 200) co_return tl::unexpected(status_error(*response, verb::get, rel));
+  std::string& raw = response->body;
+  const bool gzip =
+      boost::beast::iequals(response->headers[boost::beast::http::field::content_encoding], "gzip");
+  if (!gzip) {
+    if (engine::md5_digest(raw) != att.digest) co_return Body();
+    co_return engine::AttachmentBody::from_bytes(std::move(raw));
+  }
+  auto identity = engine::gunzip_bytes(raw);
+  if (!identity) co_return Body();
+  // Stored gzip at the source, or identity bytes a proxy compressed on the way.
+  if (engine::md5_digest(raw) == att.digest) {
+    co_return engine::AttachmentBody::from_gzip(std::move(raw), identity->size());
+  }
+  if (engine::md5_digest(*identity) == att.digest) {
+    co_return engine::AttachmentBody::from_bytes(std::move(*identity));
+  }
+  co_return Body();
 }
 
 // Shared by the workers of one fetch_each: they take requests by index and write each result

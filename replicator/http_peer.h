@@ -170,6 +170,15 @@ class HttpPeer final : public Peer {
   PeerTask<std::optional<WriteFailure>> put_multipart(const engine::DocUpdate& doc);
   // One document's revisions by GET ?open_revs=… (spec §3.8), into `out`.
   PeerTask<void> fetch_one(const FetchRequest& request, bool full, FetchResult& out);
+  // Fetched documents carry attachments as the source's JSON gave them: identity data, stored here
+  // as this node stores it. Where that does not reproduce the source's digest (the source keeps
+  // gzip bytes this node would not make, or identity bytes this node would compress), the bytes
+  // are fetched again exactly as the source stores them, so every node shows the same digest.
+  PeerTask<void> keep_source_digests(std::vector<engine::DocUpdate>& docs);
+  // The attachment `att` of `doc`, as the source stores it (Accept-Encoding: gzip, not decoded);
+  // nullptr when the answer is not bytes whose digest is att.digest.
+  PeerTask<std::shared_ptr<const engine::AttachmentBody>> stored_attachment(
+      const engine::DocUpdate& doc, const engine::NewAttachment& att);
   // fetch_one for every request, a bounded number at once: fetch_worker()s share `state`.
   boost::asio::awaitable<void> fetch_worker(std::shared_ptr<FetchState> state);
   PeerTask<void> fetch_each(const std::vector<FetchRequest>& requests, bool full,

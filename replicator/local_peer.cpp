@@ -89,10 +89,13 @@ Result<std::vector<engine::NewAttachment>> attachments_to_send(
       att.digest = info.digest;
       att.length = info.length;
     } else {
-      auto bytes = snapshot.read_attachment(info.digest, 0, static_cast<size_t>(info.length));
+      auto bytes =
+          snapshot.read_attachment(info.digest, 0, static_cast<size_t>(info.stored_length()));
       // Every digest a stored revision lists has its row in the same snapshot.
       if (!bytes) return fail(Code::kInternal, "attachment body " + info.digest + " is missing");
-      att.body = engine::AttachmentBody::from_bytes(std::move(*bytes));
+      // Copied in its stored form: same bytes, same digest on the target.
+      att.body = info.gzip() ? engine::AttachmentBody::from_gzip(std::move(*bytes), info.length)
+                             : engine::AttachmentBody::from_bytes(std::move(*bytes));
     }
     out.push_back(std::move(att));
   }

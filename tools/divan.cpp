@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "changes/notifier.h"
+#include "engine/attachments.h"
 #include "engine/catalog.h"
 #include "http/client/client.h"
 #include "http/server/auth_config.h"
@@ -60,6 +61,10 @@ struct ServeFlags {
   double compact_ratio = 2.0;
   uint64_t compact_min_size = 16u << 20;
   uint64_t compact_check_ms = 60000;
+  // Which attachments are stored gzip (engine/attachments.h AttachmentCompression), CouchDB's
+  // [attachments] compressible_types and compression_level.
+  std::string compressible_types = "text/*, application/javascript, application/json, application/xml";
+  int attachment_compression_level = 8;
 };
 
 void add_serve_flags(CLI::App& app, ServeFlags& flags) {
@@ -142,6 +147,14 @@ void add_serve_flags(CLI::App& app, ServeFlags& flags) {
                  "Automatic compaction: how often the open databases are looked at")
       ->envname("DIVAN_COMPACT_CHECK_MS")->check(CLI::Range(uint64_t{10}, uint64_t{86400000}))
       ->capture_default_str();
+  app.add_option("--compressible-types", flags.compressible_types,
+                 "New attachments of these content types are stored gzip-compressed, as CouchDB "
+                 "stores them (comma-separated, * matches any run)")
+      ->envname("DIVAN_COMPRESSIBLE_TYPES")->capture_default_str();
+  app.add_option("--attachment-compression-level", flags.attachment_compression_level,
+                 "gzip level for compressible attachments, 1-9; 0 stores every attachment as sent")
+      ->envname("DIVAN_ATTACHMENT_COMPRESSION_LEVEL")->check(CLI::Range(0, 9))
+      ->capture_default_str();
 }
 
 int serve(const ServeFlags& flags) {
@@ -156,6 +169,10 @@ int serve(const ServeFlags& flags) {
     spdlog::critical("cannot create data directory {}: {}", flags.data_dir, ec.message());
     return EXIT_FAILURE;
   }
+  // Before any write: every ingest path reads it.
+  divan::engine::set_attachment_compression(
+      {divan::engine::AttachmentCompression::parse_types(flags.compressible_types),
+       flags.attachment_compression_level});
   divan::engine::CatalogOptions catalog_options;
   catalog_options.data_dir = flags.data_dir;
   catalog_options.write_policies = divan::http::server::system_write_policies();

@@ -434,7 +434,7 @@ asio::awaitable<Result<Response>> Client::Impl::send(std::shared_ptr<Impl> self,
   // Decoded after the connection went back: inflating a large body need not hold it.
   Response& response = *attempt.result;
   auto coding = response.headers[bhttp::field::content_encoding];
-  if (!response.body.empty() && !detail::is_identity(coding)) {
+  if (!request.keep_content_encoding && !response.body.empty() && !detail::is_identity(coding)) {
     auto decoded = detail::decode_body(coding, response.body, self->options.max_response_body);
     if (!decoded) {
       std::string prefix = detail::describe(origin, request);

@@ -89,12 +89,15 @@ struct Request {
   bool long_poll = false;
   // Optional: stop() ends this request at once with kCancelled, wherever it is.
   std::shared_ptr<StopToken> stop;
+  // The body as received, its Content-Encoding kept: for bytes wanted exactly as a server stores
+  // them (a gzip-stored attachment, whose digest names the gzip bytes).
+  bool keep_content_encoding = false;
 };
 
 struct Response {
   unsigned status = 0;
   // As received, except that a decoded body loses its Content-Encoding and gets the decoded
-  // Content-Length.
+  // Content-Length (Request::keep_content_encoding: none is decoded).
   bhttp::fields headers;
   std::string body;  // complete, gzip/deflate decoded; empty for HEAD
 };

@@ -4,6 +4,7 @@
 #include <string_view>
 #include <utility>
 
+#include "engine/gzip.h"
 #include "http/server/auth_service.h"
 #include "http/server/response.h"
 #include "http/server/stream.h"
@@ -19,10 +20,43 @@ constexpr uint64_t kInMemoryLimit = 1 << 20;
 // opens the blob afresh and SQLite walks its overflow-page chain from the start to the offset.
 constexpr uint64_t kSliceRead = 1 << 20;
 
+// Decodes a gunzip slice's stored bytes as they are read, and checks that they decode to exactly
+// the identity length announced (a Content-Length already sent may depend on it).
+class SliceDecoder {
+ public:
+  explicit SliceDecoder(uint64_t length)
+      : length_(length), decoder_([this](std::string_view identity) -> Result<void> {
+          decoded_ += identity.size();
+          if (decoded_ > length_) return fail(Code::kInternal, "attachment longer than stored");
+          out_->append(identity);
+          return {};
+        }) {}
+
+  // Appends what `stored` decodes to onto `out`; false on corrupt or overlong data.
+  bool feed(std::string_view stored, std::string& out) {
+    out_ = &out;
+    return decoder_.feed(stored).has_value();
+  }
+  bool finish() { return decoder_.finish().has_value() && decoded_ == length_; }
+
+ private:
+  uint64_t length_;
+  uint64_t decoded_ = 0;
+  std::string* out_ = nullptr;
+  engine::GzipDecoder decoder_;
+};
+
 // Appends the slice to `out`; false when the attachment body is gone (compacted away meanwhile).
 // `read(digest, offset, max)` is Database or Snapshot::read_attachment, as an optional of bytes.
 template <typename Read>
 bool append_slice(Read read, const PieceBody::Slice& slice, std::string& out) {
+  if (slice.gunzip) {
+    std::optional<std::string> bytes =
+        read(slice.digest, 0, static_cast<size_t>(slice.stored_length));
+    if (!bytes || bytes->size() != slice.stored_length) return false;
+    SliceDecoder decoder(slice.length);
+    return decoder.feed(*bytes, out) && decoder.finish();
+  }
   uint64_t done = 0;
   while (done < slice.length) {
     std::optional<std::string> bytes =
@@ -57,8 +91,26 @@ Response assemble(const Request& req, Read read, Response header, const PieceBod
   return header;
 }
 
+Task<bool> stream_gunzipped(engine::Database& db, const PieceBody::Slice& slice,
+                            ResponseStream& stream) {
+  SliceDecoder decoder(slice.length);
+  std::string identity;
+  uint64_t done = 0;
+  while (done < slice.stored_length) {
+    size_t want = static_cast<size_t>(std::min(kSliceRead, slice.stored_length - done));
+    auto bytes = db.read_attachment(slice.digest, done, want);
+    if (!bytes || !*bytes || (*bytes)->empty()) co_return false;
+    identity.clear();
+    if (!decoder.feed(**bytes, identity)) co_return false;
+    if (!identity.empty() && !co_await stream.write(identity)) co_return false;
+    done += (*bytes)->size();
+  }
+  co_return decoder.finish();
+}
+
 Task<bool> stream_slice(engine::Database& db, const PieceBody::Slice& slice,
                         ResponseStream& stream) {
+  if (slice.gunzip) co_return co_await stream_gunzipped(db, slice, stream);
   uint64_t done = 0;
   while (done < slice.length) {
     size_t want = static_cast<size_t>(std::min(kSliceRead, slice.length - done));
@@ -82,6 +134,12 @@ void PieceBody::attachment(std::string digest, uint64_t offset, uint64_t length)
   if (length == 0) return;
   size_ += length;
   pieces_.emplace_back(Slice{std::move(digest), offset, length});
+}
+
+void PieceBody::gunzipped_attachment(std::string digest, uint64_t stored_length,
+                                     uint64_t length) {
+  size_ += length;
+  pieces_.emplace_back(Slice{std::move(digest), 0, length, true, stored_length});
 }
 
 bool assembled_in_memory(const Request& req, const PieceBody& body) {

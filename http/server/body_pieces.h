@@ -20,14 +20,19 @@ namespace divan::http::server {
 class PieceBody {
  public:
   void text(std::string text);
-  // `length` bytes of the attachment body with `digest`, from `offset`.
+  // `length` bytes of the attachment body with `digest`, from `offset`, as stored.
   void attachment(std::string digest, uint64_t offset, uint64_t length);
+  // The whole of a gzip-stored attachment body, decoded: `stored_length` bytes read, `length`
+  // (its identity length) sent.
+  void gunzipped_attachment(std::string digest, uint64_t stored_length, uint64_t length);
   uint64_t size() const { return size_; }
 
   struct Slice {
     std::string digest;
     uint64_t offset = 0;
-    uint64_t length = 0;
+    uint64_t length = 0;         // bytes sent
+    bool gunzip = false;         // decode the stored bytes [0, stored_length)
+    uint64_t stored_length = 0;  // gunzip only
   };
   using Piece = std::variant<std::string, Slice>;
   const std::vector<Piece>& pieces() const { return pieces_; }

@@ -16,7 +16,7 @@ using engine::kLocalPrefix;
 using engine::kMaxDocumentSize;
 
 using engine::attachment_content_type;
-using engine::count_follows;
+using engine::follows_entries;
 using engine::IncomingDoc;
 using engine::parse_atts_since;
 using engine::parse_incoming_doc;

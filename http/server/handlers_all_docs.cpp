@@ -37,6 +37,7 @@ struct ListArgs {
   bool include_docs = false;
   bool conflicts = false;
   bool attachments = false;  // with include_docs: attachment bodies inline
+  bool att_encoding_info = false;  // with include_docs: gzip-stored attachments say so
   bool update_seq = false;
   uint64_t limit = std::numeric_limits<uint64_t>::max();
   uint64_t skip = 0;
@@ -76,13 +77,11 @@ struct BoolParam {
   const char* name;
   bool ListArgs::*field;
 };
-// att_encoding_info is validated and then ignored: nothing is stored compressed.
-constexpr bool ListArgs::*kIgnored = nullptr;
 const BoolParam kBoolParams[] = {
     {"descending", &ListArgs::descending},     {"inclusive_end", &ListArgs::inclusive_end},
     {"include_docs", &ListArgs::include_docs}, {"conflicts", &ListArgs::conflicts},
     {"update_seq", &ListArgs::update_seq},     {"attachments", &ListArgs::attachments},
-    {"att_encoding_info", kIgnored},
+    {"att_encoding_info", &ListArgs::att_encoding_info},
 };
 
 // The POST body's fields (everything but `keys`), applied first; the query string overrides them,
@@ -278,6 +277,7 @@ void append_winner_doc(std::string& out, engine::Snapshot& snapshot, const engin
                        const revtree::RevId& rev, const ListArgs& args, uint32_t revs_limit) {
   ReadOptions options;
   options.conflicts = args.conflicts;
+  options.att_encoding_info = args.att_encoding_info;
   if (args.attachments) options.attachments = engine::AttachmentMode::kInline;
   auto rendered = read_revision(snapshot, doc, rev, false, options, revs_limit);
   out += rendered ? *rendered : "null";
@@ -374,7 +374,7 @@ std::string list_range(engine::Snapshot& snapshot, engine::Database& db, const L
     } else if (args.include_docs) {
       out += ",\"doc\":";
       auto rev = revtree::parse_rev(row.rev);
-      auto body = rev ? snapshot.body(row.id, *rev) : std::nullopt;
+      auto body = rev ? snapshot.body(row.id, *rev, args.att_encoding_info) : std::nullopt;
       if (!body) {
         out += "null";
       } else {

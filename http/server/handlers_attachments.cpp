@@ -2,8 +2,9 @@
 // /{db}/_design/{name}/{att…} (http-api.md §7.2; chttpd_db:db_attachment_req).
 //
 // GET streams the stored bytes through send_pieces (body_pieces.h), so a large attachment never
-// sits whole in memory and no read transaction stays open while the client drains the socket. PUT
-// streams the upload into an AttachmentSpool the same way. Both PUT and DELETE write a new revision
+// sits whole in memory and no read transaction stays open while the client drains the socket; a
+// gzip-stored one goes out as stored to a client that accepts gzip, else decoded on the way. PUT
+// streams the upload into an AttachmentSpool the same way (upload.h: what is stored how). Both PUT and DELETE write a new revision
 // that keeps the parent's body and, as stubs, its other attachments.
 #include <algorithm>
 #include <optional>
@@ -140,12 +141,13 @@ std::string_view base64_md5(std::string_view digest) {
 
 // ---- PUT: the upload ----
 
-// The request body as an attachment body: read piece by piece when the session streams it (a large
-// upload goes to a spool file, never whole into memory), decoded on the way when gzipped, and
+// The request body as an attachment body of `type`: read piece by piece when the session streams
+// it (a large upload goes to a spool file, never whole into memory), stored as Upload says, and
 // bounded by ServerContext::max_attachment_size counted decoded.
-Task<Result<ReceivedAttachment>> receive_body(Request& req, ServerContext& ctx, bool gzip) {
+Task<Result<ReceivedAttachment>> receive_body(Request& req, ServerContext& ctx, bool gzip,
+                                              std::string_view type) {
   UploadBudget budget(ctx.max_attachment_size);
-  Upload upload(ctx.catalog.spool_dir(), budget, gzip);
+  Upload upload(ctx.catalog.spool_dir(), budget, gzip, type);
   if (BodyReader* reader = req.body_reader()) {
     for (;;) {
       auto piece = co_await reader->read_some();
@@ -193,6 +195,46 @@ void add_attachment_location(Response& res, std::string_view name) {
 }
 
 }  // namespace
+
+// The answer body of an identity-stored attachment: the whole of it, or the byte ranges a Range
+// header asks for (206; a malformed header is ignored, an unsatisfiable one is 416).
+Result<void> identity_body(const Request& req, const engine::AttachmentInfo& att,
+                           const std::string& type, std::string_view md5, Response& header,
+                           PieceBody& body) {
+  std::optional<std::vector<ByteRange>> ranges;
+  if (auto range = req.header(bhttp::field::range); !range.empty()) {
+    auto parsed = parse_ranges(range, att.length);
+    if (!parsed) return tl::unexpected(parsed.error());
+    ranges = std::move(*parsed);
+  }
+  if (ranges && ranges->size() == 1) {
+    const ByteRange& r = ranges->front();
+    header.result(bhttp::status::partial_content);
+    header.set(bhttp::field::content_type, type);
+    header.set(bhttp::field::content_range, content_range(r, att.length));
+    body.attachment(att.digest, r.first, r.size());
+  } else if (ranges && ranges->size() < kMaxRanges) {
+    // chttpd_db:send_ranges_multipart: "--B", then per range "\r\n" headers "\r\n\r\n" bytes
+    // "\r\n--B", then "--".
+    std::string boundary = multipart::make_boundary();
+    header.result(bhttp::status::partial_content);
+    header.set(bhttp::field::content_type,
+               multipart::content_type("multipart/byteranges", boundary));
+    body.text("--" + boundary);
+    for (const ByteRange& r : *ranges) {
+      body.text("\r\nContent-Type: " + type + "\r\nContent-Range: " + content_range(r, att.length) +
+                "\r\n\r\n");
+      body.attachment(att.digest, r.first, r.size());
+      body.text("\r\n--" + boundary);
+    }
+    body.text("--");
+  } else {  // no Range, an ignored one, or too many ranges: the whole body
+    header.set(bhttp::field::content_type, type);
+    if (!md5.empty()) header.set(bhttp::field::content_md5, md5);
+    body.attachment(att.digest, 0, att.length);
+  }
+  return {};
+}
 
 Task<Response> handle_attachment_get(Request& req, ServerContext& ctx) {
   auto db = open_database(req, ctx);
@@ -243,44 +285,35 @@ Task<Response> handle_attachment_get(Request& req, ServerContext& ctx) {
   Response header{bhttp::status::ok, 11};
   header.set(bhttp::field::etag, etag);
   header.set(bhttp::field::cache_control, "must-revalidate");
-  header.set(bhttp::field::accept_ranges, "bytes");
   PieceBody body;
-
-  std::optional<std::vector<ByteRange>> ranges;
-  if (auto range = req.header(bhttp::field::range); !range.empty()) {
-    auto parsed = parse_ranges(range, att.length);
-    if (!parsed) {
-      Response res = error_response(parsed.error());
+  if (att.gzip()) {
+    // Stored gzip (chttpd_db:db_attachment_req): the stored bytes to a client that accepts gzip,
+    // else decoded; no ranges either way, though an unsatisfiable one (against the stored
+    // length, as CouchDB checks it first) is still 416.
+    if (auto range = req.header(bhttp::field::range); !range.empty()) {
+      if (auto parsed = parse_ranges(range, att.encoded_length); !parsed) {
+        Response res = error_response(parsed.error());
+        res.set(bhttp::field::content_range, "bytes */" + std::to_string(att.encoded_length));
+        co_return res;
+      }
+    }
+    header.set(bhttp::field::accept_ranges, "none");
+    header.set(bhttp::field::content_type, type);
+    if (accepts_gzip(req.header(bhttp::field::accept_encoding))) {
+      header.set(bhttp::field::content_encoding, "gzip");
+      header.set(bhttp::field::content_md5, md5);
+      body.attachment(att.digest, 0, att.encoded_length);
+    } else {
+      body.gunzipped_attachment(att.digest, att.encoded_length, att.length);
+    }
+  } else {
+    header.set(bhttp::field::accept_ranges, "bytes");
+    auto ranged = identity_body(req, att, type, md5, header, body);
+    if (!ranged) {
+      Response res = error_response(ranged.error());
       res.set(bhttp::field::content_range, "bytes */" + std::to_string(att.length));
       co_return res;
     }
-    ranges = std::move(*parsed);
-  }
-  if (ranges && ranges->size() == 1) {
-    const ByteRange& r = ranges->front();
-    header.result(bhttp::status::partial_content);
-    header.set(bhttp::field::content_type, type);
-    header.set(bhttp::field::content_range, content_range(r, att.length));
-    body.attachment(att.digest, r.first, r.size());
-  } else if (ranges && ranges->size() < kMaxRanges) {
-    // chttpd_db:send_ranges_multipart: "--B", then per range "\r\n" headers "\r\n\r\n" bytes
-    // "\r\n--B", then "--".
-    std::string boundary = multipart::make_boundary();
-    header.result(bhttp::status::partial_content);
-    header.set(bhttp::field::content_type,
-               multipart::content_type("multipart/byteranges", boundary));
-    body.text("--" + boundary);
-    for (const ByteRange& r : *ranges) {
-      body.text("\r\nContent-Type: " + type + "\r\nContent-Range: " + content_range(r, att.length) +
-                "\r\n\r\n");
-      body.attachment(att.digest, r.first, r.size());
-      body.text("\r\n--" + boundary);
-    }
-    body.text("--");
-  } else {  // no Range, an ignored one, or too many ranges: the whole body
-    header.set(bhttp::field::content_type, type);
-    if (!md5.empty()) header.set(bhttp::field::content_md5, md5);
-    if (att.length > 0) body.attachment(att.digest, 0, att.length);
   }
   if (assembled_in_memory(req, body)) {
     co_return assemble_pieces(req, *snapshot, std::move(header), body);
@@ -317,7 +350,7 @@ Task<Response> handle_attachment_put(Request& req, ServerContext& ctx) {
     }
   }
 
-  auto body = co_await receive_body(req, ctx, *gzip);
+  auto body = co_await receive_body(req, ctx, *gzip, *type);
   if (!body) co_return error_response(body.error());
   // Content-MD5 names the bytes as sent: checkable here for identity uploads only.
   if (auto md5 = req.header(bhttp::field::content_md5); !md5.empty() && !*gzip) {

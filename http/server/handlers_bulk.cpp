@@ -189,12 +189,12 @@ Task<Response> handle_bulk_get(Request& req, ServerContext& ctx) {
   if (!revs) co_return error_response(revs.error());
   options.read.revs = *revs;
   // attachments=true inlines every attachment body; the query string, or a body field as the
-  // CouchDB replicator repeats its options there. att_encoding_info adds nothing: nothing is
-  // stored compressed.
+  // CouchDB replicator repeats its options there.
   auto attachments = bool_param(req, "attachments");
   if (!attachments) co_return error_response(attachments.error());
   auto att_encoding_info = bool_param(req, "att_encoding_info");
   if (!att_encoding_info) co_return error_response(att_encoding_info.error());
+  options.read.att_encoding_info = *att_encoding_info;
   auto body_flag = body->find("attachments");
   if (*attachments || (body_flag != body->end() && *body_flag == true)) {
     options.read.attachments = engine::AttachmentMode::kInline;

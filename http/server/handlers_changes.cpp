@@ -140,7 +140,7 @@ Result<changes::FeedOptions> parse_feed_options(const Request& req, const FeedPa
   auto include_docs = bool_param(req, "include_docs");
   auto conflicts = bool_param(req, "conflicts");
   auto attachments = bool_param(req, "attachments");
-  auto att_encoding_info = bool_param(req, "att_encoding_info");  // nothing stored compressed
+  auto att_encoding_info = bool_param(req, "att_encoding_info");
   for (auto* flag : {&descending, &include_docs, &conflicts, &attachments, &att_encoding_info}) {
     if (!*flag) return tl::unexpected(flag->error());
   }
@@ -148,6 +148,7 @@ Result<changes::FeedOptions> parse_feed_options(const Request& req, const FeedPa
   options.include_docs = *include_docs;
   options.conflicts = *conflicts;
   options.attachments = *attachments;
+  options.att_encoding_info = *att_encoding_info;
   options.limit = params.limit;
   auto style = req.param("style");
   options.style = style == "all_docs" ? changes::Style::kAllDocs : changes::Style::kMainOnly;

@@ -25,23 +25,6 @@ Result<RevId> parse_rev_text(std::string_view text) {
   return *rev;
 }
 
-// The q of one Accept media range's parameters (";q=0.5;level=1"): 1 when absent, 0 for a
-// malformed one (RFC 9110 §12.4.2: q is 0 to 1 with at most three decimals).
-double accept_quality(std::string_view params) {
-  for (size_t start = 0; start < params.size();) {
-    size_t end = std::min(params.find(';', start), params.size());
-    std::string_view param = trim_ows(params.substr(start, end - start));
-    start = end + 1;
-    if (param.size() < 2 || (param[0] != 'q' && param[0] != 'Q') || param[1] != '=') continue;
-    std::string_view value = trim_ows(param.substr(2));
-    double q = 0;
-    auto [last, ec] = std::from_chars(value.data(), value.data() + value.size(), q);
-    if (ec != std::errc() || last != value.data() + value.size() || q < 0 || q > 1) return 0;
-    return q;
-  }
-  return 1;
-}
-
 // Whether `accept` admits `type` (explicitly, via "major/*", via "*/*", or with no Accept at all),
 // with a q above 0. Media types compare case-insensitively.
 bool accepts(std::string_view accept, std::string_view type) {
@@ -80,10 +63,9 @@ Result<ReadOptions> read_options(const Request& req) {
     *flag.target = *value;
   }
   if (*meta) options.revs_info = options.conflicts = options.deleted_conflicts = true;
-  // att_encoding_info only describes compressed attachments, and we store none (§7.1).
-  for (const char* ignored : {"att_encoding_info"}) {
-    if (auto value = bool_param(req, ignored); !value) return tl::unexpected(value.error());
-  }
+  auto encoding_info = bool_param(req, "att_encoding_info");
+  if (!encoding_info) return tl::unexpected(encoding_info.error());
+  options.att_encoding_info = *encoding_info;
   auto attachments = bool_param(req, "attachments");
   if (!attachments) return tl::unexpected(attachments.error());
   if (*attachments) options.attachments = engine::AttachmentMode::kInline;
@@ -245,7 +227,7 @@ Response doc_response(std::string rendered, const RevId& rev, const ReadOptions&
 // The current revision: the common GET, read with its body in one statement and no snapshot.
 Response get_winner(const Request& req, engine::Database& db, const std::string& id,
                     const ReadOptions& options) {
-  auto found = db.doc_with_winner_body(id);
+  auto found = db.doc_with_winner_body(id, options.att_encoding_info);
   if (!found) return error_response(found.error());
   revtree::Leaf winner = found->doc.tree.winner();
   if (winner.deleted) return error_response({Code::kNotFound, reason::kDeleted});

@@ -17,7 +17,7 @@ namespace {
 // ---- Reading a multipart/related PUT (§7.4) ----
 
 // Collects the parts of a multipart/related document body: the JSON first, then one attachment
-// part per `follows` entry of that JSON (count_follows), and not one more: a part beyond them is
+// part per `follows` entry of that JSON (follows_entries), and not one more: a part beyond them is
 // refused before its bytes are read, so a body cannot make the server spool parts nobody asked
 // for. Every attachment part charges the request's one UploadBudget. Errors stop the parser
 // (MultipartParser::fail) and are kept here with their proper code.
@@ -29,7 +29,7 @@ class DocPartCollector : public multipart::MultipartHandler {
 
   void on_part_begin(const multipart::Headers& headers) override {
     if (index_++ == 0) return;  // the JSON document
-    if (parts_.size() >= expected_parts_) {
+    if (parts_.size() >= follows_.size()) {
       stop({Code::kBadRequest,
             "multipart: more attachment parts than `follows` entries in the document"});
       return;
@@ -37,7 +37,9 @@ class DocPartCollector : public multipart::MultipartHandler {
     auto gzip = gzip_content_encoding(
         multipart::find_header(headers, "Content-Encoding").value_or(std::string_view()));
     if (!gzip) return stop(gzip.error());
-    part_ = std::make_unique<Upload>(spool_dir_, budget_, *gzip);
+    // gzip bytes when either the part or its JSON entry says so (CouchDB's replicator says both).
+    const engine::FollowsEntry& entry = follows_[parts_.size()];
+    part_ = std::make_unique<Upload>(spool_dir_, budget_, *gzip || entry.gzip, entry.content_type);
   }
 
   void on_part_data(std::string_view data) override {
@@ -70,7 +72,7 @@ class DocPartCollector : public multipart::MultipartHandler {
     auto json = parse_json_object(json_text_, "Document must be a JSON object");
     json_text_.clear();
     if (!json) return stop(json.error());
-    expected_parts_ = count_follows(*json);
+    follows_ = follows_entries(*json);
     doc_ = std::move(*json);
   }
 
@@ -85,7 +87,7 @@ class DocPartCollector : public multipart::MultipartHandler {
   size_t index_ = 0;
   std::string json_text_;
   std::optional<Json> doc_;
-  size_t expected_parts_ = 0;
+  std::vector<engine::FollowsEntry> follows_;
   std::unique_ptr<Upload> part_;
   std::vector<ReceivedAttachment> parts_;
   std::optional<Error> error_;
@@ -132,11 +134,14 @@ void append_related(PieceBody& body, std::string_view boundary, FollowsRevision&
   body.text(multipart::part_header(boundary, {{"Content-Type", "application/json"}}));
   body.text(std::move(revision.json) + "\r\n");
   for (const auto& att : revision.follows) {
-    body.text(multipart::part_header(
-        boundary, {{"Content-Disposition", "attachment; filename=" + quoted_filename(att.name)},
-                   {"Content-Type", std::string(header_content_type(att.content_type))},
-                   {"Content-Length", std::to_string(att.length)}}));
-    body.attachment(att.digest, 0, att.length);
+    multipart::Headers headers{
+        {"Content-Disposition", "attachment; filename=" + quoted_filename(att.name)},
+        {"Content-Type", std::string(header_content_type(att.content_type))},
+        {"Content-Length", std::to_string(att.stored_length())}};
+    // Sent as stored: the JSON entry says `"encoding":"gzip"` too (couch_doc:doc_to_multi_part_stream).
+    if (att.gzip()) headers.emplace_back("Content-Encoding", "gzip");
+    body.text(multipart::part_header(boundary, headers));
+    body.attachment(att.digest, 0, att.stored_length());
     body.text("\r\n");
   }
   body.text(multipart::close_delimiter(boundary));

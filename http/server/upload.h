@@ -1,5 +1,6 @@
 // Receiving attachment bodies from a request (a standalone PUT, the parts of a multipart/related
-// PUT): counted as sent, gzip decoded when sent so, charged to the request's budget, spooled.
+// PUT): counted as sent, charged to the request's budget, spooled in their stored form
+// (engine/attachments.h: gzip kept as sent, compressible identity bytes compressed).
 // Single-threaded: one request's coroutine.
 #pragma once
 
@@ -12,7 +13,7 @@
 #include "engine/attachments.h"
 #include "engine/error.h"
 #include "http/server/doc_json.h"
-#include "http/server/gzip.h"
+#include "engine/gzip.h"
 
 namespace divan::http::server {
 
@@ -37,12 +38,15 @@ class UploadBudget {
   uint64_t memory_left_ = kRequestMemory;
 };
 
-// One attachment body arriving in pieces (the bytes as sent). Identity bytes go to the spool as
-// they are; gzip bytes are decoded first, and then also digested as sent (what a supplied digest
-// names, couch_att). Every stored byte is charged to the request's budget.
+// One attachment body of `content_type` arriving in pieces (the bytes as sent). gzip bytes are
+// stored as sent, and decoded on the way only to check them and to count (and charge) their
+// identity length; identity bytes are stored gzip-compressed when their type is compressible, and
+// as they are otherwise. Every identity byte is charged to the request's budget. The digest of
+// the bytes as sent (what a supplied digest names, couch_att) is kept beside the stored one.
 class Upload {
  public:
-  Upload(const std::filesystem::path& spool_dir, UploadBudget& budget, bool gzip);
+  Upload(const std::filesystem::path& spool_dir, UploadBudget& budget, bool gzip,
+         std::string_view content_type);
   Upload(const Upload&) = delete;
   Upload& operator=(const Upload&) = delete;
 
@@ -51,13 +55,12 @@ class Upload {
   Result<ReceivedAttachment> finish();
 
  private:
-  Result<void> store(std::string_view decoded);
-
   UploadBudget& budget_;
   engine::AttachmentSpool spool_;
-  std::unique_ptr<GzipDecoder> gzip_;
-  std::optional<engine::Md5> sent_md5_;  // gzip only: identity bytes are digested by the spool
+  std::unique_ptr<engine::GzipDecoder> gzip_;  // sent gzip: checks it, counts identity bytes
+  std::optional<engine::Md5> sent_md5_;  // sent identity, stored compressed: the sent digest
   uint64_t sent_length_ = 0;
+  uint64_t identity_length_ = 0;
 };
 
 }  // namespace divan::http::server

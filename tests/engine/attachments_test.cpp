@@ -13,6 +13,7 @@
 #include "engine/attachment_store.h"
 #include "engine/attachments.h"
 #include "engine/doc_render.h"
+#include "engine/gzip.h"
 #include "engine/schema.h"
 #include "engine_test_util.h"
 
@@ -41,6 +42,17 @@ std::vector<AttachmentInfo> stored_atts(Database& db, const std::string& id, con
   auto rev_content = snap->revision(id, rev(r));
   REQUIRE(rev_content.has_value());
   return parse_stored_attachments(rev_content->atts);
+}
+
+// Compressible text: words from a small vocabulary, in a seeded random order.
+std::string random_text(size_t n, uint64_t seed) {
+  static const char* const kWords[] = {"alpha ", "beta ", "gamma ", "delta ", "couch ", "divan ",
+                                       "sync\n", "{\"a\":1}, "};
+  std::mt19937_64 rng(seed);
+  std::string out;
+  while (out.size() < n) out += kWords[rng() % 8];
+  out.resize(n);
+  return out;
 }
 
 std::string random_bytes(size_t n, uint64_t seed) {
@@ -108,17 +120,101 @@ TEST_CASE("spool: in memory under the limit, spilled to a file above it, same by
     for (size_t off = 0; off < bytes.size(); off += 333) {
       REQUIRE(spool.append(std::string_view(bytes).substr(off, 333)).has_value());
     }
-    CHECK(spool.size() == bytes.size());
     auto body = spool.finish();
     REQUIRE(body.has_value());
     CHECK((*body)->memory().has_value() == (limit > bytes.size()));
     CHECK((*body)->length() == bytes.size());
     CHECK((*body)->digest() == md5_digest(bytes));
     CHECK(read_all(**body) == bytes);
-    CHECK(spool.size() == 0);  // empty again after finish()
+    CHECK_FALSE((*body)->gzip());
+    auto again = spool.finish();  // empty again after finish()
+    REQUIRE(again.has_value());
+    CHECK((*again)->length() == 0);
   }
   // The temporary file is unlinked: nothing stays in the spool directory.
   CHECK(fs::is_empty(dir.path()));
+}
+
+// ---- stored encoding: gzip as CouchDB stores compressible types ---------------------------------
+
+TEST_CASE("compression: CouchDB's compressible types, case-insensitive, parameters ignored") {
+  AttachmentCompression c;
+  for (const char* type : {"text/plain", "TEXT/Plain", "text/plain;charset=utf-8",
+                           " application/json ; charset=utf-8", "Application/JSON",
+                           "application/javascript", "application/xml", "text/"}) {
+    CAPTURE(type);
+    CHECK(c.level_for(type) == 8);
+  }
+  for (const char* type : {"application/jsonx", "image/png", "application/octet-stream",
+                           "application/json-patch+json", "texts/plain", ""}) {
+    CAPTURE(type);
+    CHECK(c.level_for(type) == 0);
+  }
+  c.level = 0;
+  CHECK(c.level_for("text/plain") == 0);
+  CHECK(AttachmentCompression::parse_types(" text/*,, image/* ,a") ==
+        std::vector<std::string>{"text/*", "image/*", "a"});
+  c = {AttachmentCompression::parse_types("*/*+xml, image/svg*"), 3};
+  CHECK(c.level_for("application/atom+xml") == 3);
+  CHECK(c.level_for("image/svg+xml") == 3);
+  CHECK(c.level_for("image/png") == 0);
+}
+
+TEST_CASE("gzip: the gzip member CouchDB writes (level 8, mtime 0, unix), round trip") {
+  const std::string text = "The quick brown fox jumps over the lazy dog. " + std::string(3000, 'a');
+  std::string gz = gzip_bytes(text, 8);
+  REQUIRE(gz.size() > 18);
+  // ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS=3: no name, no time, so the bytes depend on the
+  // input alone and a CouchDB node makes the same ones.
+  CHECK(gz.substr(0, 10) == std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", 10));
+  CHECK(gz.size() < text.size() / 10);
+  CHECK(gunzip_bytes(gz).value() == text);
+  CHECK(gzip_bytes("", 8).size() == 20);  // an empty member still has header and trailer
+  CHECK_FALSE(gunzip_bytes(gz.substr(0, gz.size() - 1)).has_value());
+  CHECK_FALSE(gunzip_bytes("not gzip").has_value());
+  CHECK_FALSE(gunzip_bytes(gz + "x").has_value());
+}
+
+TEST_CASE("spool: compresses on the way; the same bytes however the input is split") {
+  TempDir dir;
+  const std::string text = random_text(200000, 7);
+  const std::string expected = gzip_bytes(text, 8);
+  for (size_t piece : {size_t{1}, size_t{333}, size_t{65536}, text.size()}) {
+    for (size_t limit : {size_t{1} << 20, size_t{1000}}) {
+      CAPTURE(piece);
+      CAPTURE(limit);
+      AttachmentSpool spool(dir.path(), limit, 8);
+      for (size_t off = 0; off < text.size(); off += piece) {
+        REQUIRE(spool.append(std::string_view(text).substr(off, piece)).has_value());
+      }
+      auto body = spool.finish();
+      REQUIRE(body.has_value());
+      CHECK((*body)->gzip());
+      CHECK((*body)->identity_length() == text.size());
+      CHECK((*body)->length() == expected.size());
+      CHECK((*body)->digest() == md5_digest(expected));
+      CHECK(read_all(**body) == expected);
+    }
+  }
+  CHECK(fs::is_empty(dir.path()));
+}
+
+TEST_CASE("AttachmentBody::for_storage follows the node's setting") {
+  const std::string text(5000, 'x');
+  auto gz = AttachmentBody::for_storage(text, "text/plain");
+  CHECK(gz->gzip());
+  CHECK(gz->identity_length() == text.size());
+  CHECK(gz->digest() == md5_digest(gzip_bytes(text, 8)));
+  auto raw = AttachmentBody::for_storage(text, "image/png");
+  CHECK_FALSE(raw->gzip());
+  CHECK(raw->digest() == md5_digest(text));
+  AttachmentCompression saved = attachment_compression();
+  set_attachment_compression({saved.types, 0});
+  CHECK_FALSE(AttachmentBody::for_storage(text, "text/plain")->gzip());
+  set_attachment_compression(saved);
+  auto copied = AttachmentBody::from_gzip(gzip_bytes(text, 1), text.size());
+  CHECK(copied->gzip());
+  CHECK(copied->digest() == md5_digest(gzip_bytes(text, 1)));  // kept as it is, not recompressed
 }
 
 // ---- writes: stubs, revpos, missing_stub --------------------------------------------------------

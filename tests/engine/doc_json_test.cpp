@@ -8,6 +8,7 @@
 
 #include "base/base64.h"
 #include "engine/doc_render.h"
+#include "engine/gzip.h"
 #include "revtree/rev_hash.h"
 
 namespace divan::engine::test {
@@ -334,8 +335,10 @@ TEST_CASE("§7.1 inline data is decoded; content_type defaults; revpos is kept w
   CHECK(a.content_type == "text/plain");
   CHECK(a.revpos == std::optional<uint64_t>(3));
   REQUIRE(a.body);
-  CHECK(a.body->length() == 5);  // `length` on inline data is ignored
-  CHECK(a.body->digest() == md5_digest("hello"));
+  // text/plain is stored gzip, as CouchDB stores it; `length` on inline data is ignored.
+  CHECK(a.body->gzip());
+  CHECK(a.body->identity_length() == 5);
+  CHECK(a.body->digest() == md5_digest(gzip_bytes("hello", 8)));
   const auto& b = doc->attachments[1];
   CHECK(b.content_type == "application/octet-stream");
   CHECK_FALSE(b.revpos.has_value());
@@ -465,7 +468,7 @@ TEST_CASE("to_doc_update: attachments travel; the rev hash covers their digests 
   CHECK(update->body() == R"({"v":1})");  // `_attachments` is not part of the stored body
   CHECK(update->new_rev_id() ==
         divan::revtree::new_rev_id(false, 0, "", R"({"v":1})",
-                                   {{"b", "text/plain", md5_digest("hello")},
+                                   {{"b", "text/plain", md5_digest(gzip_bytes("hello", 8))},
                                     {"a", "application/octet-stream", md5_digest("")}}));
   CHECK(update->new_rev_id() != divan::revtree::new_rev_id(false, 0, "", R"({"v":1})"));
 
@@ -547,12 +550,18 @@ TEST_CASE("§7.1 content_type \"\" or absent is application/octet-stream before 
   CHECK(attachment_content_type("text/plain").value() == "text/plain");
 }
 
-TEST_CASE("count_follows: follows entries that are not stubs") {
-  CHECK(count_follows(Json::parse(R"({"a":1})")) == 0);
-  CHECK(count_follows(Json::parse(R"({"_attachments":[]})")) == 0);
-  CHECK(count_follows(Json::parse(R"({"_attachments":{
+TEST_CASE("follows_entries: follows entries that are not stubs, with their type and encoding") {
+  CHECK(follows_entries(Json::parse(R"({"a":1})")).empty());
+  CHECK(follows_entries(Json::parse(R"({"_attachments":[]})")).empty());
+  auto entries = follows_entries(Json::parse(R"({"_attachments":{
       "a":{"follows":true},"b":{"stub":true,"follows":true},"c":{"data":""},
-      "d":{"follows":false},"e":{"follows":true},"f":7}})")) == 2);
+      "d":{"follows":false},"e":{"follows":true,"content_type":"text/plain","encoding":"gzip"},
+      "f":7}})"));
+  REQUIRE(entries.size() == 2);
+  CHECK(entries[0].content_type == "application/octet-stream");
+  CHECK_FALSE(entries[0].gzip);
+  CHECK(entries[1].content_type == "text/plain");
+  CHECK(entries[1].gzip);
 }
 
 }  // namespace

@@ -2,9 +2,12 @@
 multipart/mixed with nested multipart/related parts), §6.2/§7.4 (PUT multipart/related, interactive
 and new_edits=false, follows parts, gzip-encoded parts, stubs, length and digest checks).
 
-Divan stores identity bytes only: digests are md5 of the identity bytes, a gzip-encoded incoming
-part is decoded on ingest (its `digest`, when given, is checked against the bytes as sent), and
-outgoing parts never carry Content-Encoding."""
+Storage is CouchDB 3.5's: identity parts of compressible types (text/*, application/json, …) are
+stored gzip (level 8) with the digest of the stored bytes; a gzip-encoded incoming part is stored as
+sent (its `digest`, when given, is checked against the bytes as sent). Multipart output renders the
+JSON part with att_encoding_info (as chttpd_db does), so gzip-stored attachments show
+`encoding`/`encoded_length` there (follows entries and stubs alike), and their parts carry
+`Content-Encoding: gzip` and the stored bytes."""
 
 import gzip
 import json
@@ -14,8 +17,9 @@ import unittest
 
 from divan_harness import NodeTestCase, db_path, doc_path, qjson, test_seed
 from test_attachments import (JSON_ACCEPT, MiB, att_path, b64, content_type_param, digest_of,
-                              follows_entry, inline, inline_entry, md5_b64, mime_type,
-                              parse_multipart, random_bytes, related_request, stub_entry)
+                              follows_entry, inline, inline_entry, is_gzip_stored, md5_b64,
+                              mime_type, parse_multipart, random_bytes, related_request,
+                              stored_bytes, stub_entry)
 
 MIXED_ACCEPT = {"Accept": "multipart/mixed"}
 
@@ -50,8 +54,11 @@ class MultipartTestBase(NodeTestCase):
 
     def check_related_parts(self, parts, expected):
         """`parts` of a multipart/related doc: a JSON part, then one part per `follows` attachment
-        in `_attachments` order. `expected` maps name → (bytes, content_type, revpos, "follows" or
-        "stub"). Returns the parsed JSON doc."""
+        in `_attachments` order. `expected` maps name → (identity bytes, content_type, revpos,
+        "follows" or "stub"). The JSON part is rendered with att_encoding_info (stubs included);
+        a gzip-stored attachment's part carries `Content-Encoding: gzip` and the stored gzip
+        bytes, an identity-stored one the identity bytes and no Content-Encoding. Returns the
+        parsed JSON doc."""
         self.assertGreaterEqual(len(parts), 1)
         head, first = parts[0]
         self.assertEqual(mime_type(head.get("content-type")), "application/json", head)
@@ -60,8 +67,11 @@ class MultipartTestBase(NodeTestCase):
         self.assertEqual(set(atts), set(expected), doc)
         follows = []
         for name, (data, ctype, revpos, kind) in expected.items():
-            shape = follows_entry if kind == "follows" else stub_entry
-            self.assertEqual(atts[name], shape(data, ctype, revpos), name)
+            if kind == "follows":
+                want = follows_entry(data, ctype, revpos)
+            else:
+                want = stub_entry(data, ctype, revpos, info=True)
+            self.assertEqual(atts[name], want, name)
         for name in atts:  # document order decides the part order
             if expected[name][3] == "follows":
                 follows.append(name)
@@ -69,16 +79,18 @@ class MultipartTestBase(NodeTestCase):
                          f"one part per follows attachment {follows}, got {len(parts) - 1}")
         for name, (headers, content) in zip(follows, parts[1:]):
             data, ctype, _, _ = expected[name]
+            sent = stored_bytes(data, ctype)
             with self.subTest(part=name):
-                self.assertEqual(content, data, f"bytes of part {name}")
-                self.assertIsNone(headers.get("content-encoding"))
+                self.assertEqual(content, sent, f"bytes of part {name}")
+                self.assertEqual(headers.get("content-encoding"),
+                                 "gzip" if is_gzip_stored(ctype) else None)
                 if "content-disposition" in headers:
                     self.assertEqual(headers["content-disposition"],
                                      f'attachment; filename="{name}"')
                 if "content-type" in headers:
                     self.assertEqual(mime_type(headers["content-type"]), ctype)
                 if "content-length" in headers:
-                    self.assertEqual(headers["content-length"], str(len(data)))
+                    self.assertEqual(headers["content-length"], str(len(sent)))
         return doc
 
 
@@ -250,9 +262,10 @@ class OpenRevsMultipartTest(MultipartTestBase):
         _, found, _ = self.split_mixed(r)
         kind, _, doc = found[self.rb]
         self.assertEqual(kind, "json")
+        # send_docs_multipart renders every part with att_encoding_info, stubs included.
         self.assertEqual(doc["_attachments"], {
-            "a.txt": stub_entry(self.att_a, "text/plain", 1),
-            "z.bin": stub_entry(self.att_z, "application/octet-stream", 2)})
+            "a.txt": stub_entry(self.att_a, "text/plain", 1, info=True),
+            "z.bin": stub_entry(self.att_z, "application/octet-stream", 2, info=True)})
 
     def test_mixed_open_revs_all_latest(self):
         r = self.open_revs("revs=true&latest=true&open_revs=all", MIXED_ACCEPT)
@@ -373,16 +386,26 @@ class PutRelatedTest(MultipartTestBase):
         self.assertEqual(got["v"], 4)
         self.assertEqual(got["_attachments"], {
             "a.bin": stub_entry(new, "application/octet-stream", 4),
-            "g.txt": stub_entry(text, "text/plain", 3),
+            "g.txt": stub_entry(text, "text/plain", 3, stored=gz),  # stored as sent
             "old.png": stub_entry(old, "image/png", 2)})
-        for name, data in (("a.bin", new), ("g.txt", text), ("old.png", old)):
+        self.assertEqual(self.doc_json("d", "att_encoding_info=true")["_attachments"]["g.txt"],
+                         stub_entry(text, "text/plain", 3, info=True, stored=gz))
+        # (name, body with Accept-Encoding: gzip, Content-Encoding, identity body, stored bytes)
+        for name, gz_body, encoding, data, stored in (
+                ("a.bin", new, None, new, new), ("g.txt", gz, "gzip", text, gz),
+                ("old.png", old, None, old, old)):
             with self.subTest(att=name):
-                g = self.get(att_path(self.db, "d", name, "rev=4-" + ids[0]),
-                             headers={"Accept-Encoding": "gzip"})
+                path = att_path(self.db, "d", name, "rev=4-" + ids[0])
+                g = self.get(path, headers={"Accept-Encoding": "gzip"})
+                self.assertStatus(g, 200)
+                self.assertEqual(g.header("Content-Encoding"), encoding)
+                self.assertEqual(g.raw, gz_body)
+                self.assertEqual(g.header("ETag"), f'"{md5_b64(stored)}"')
+                g = self.get(path)
                 self.assertStatus(g, 200)
                 self.assertIsNone(g.header("Content-Encoding"))
                 self.assertEqual(g.raw, data)
-                self.assertEqual(g.header("ETag"), f'"{md5_b64(data)}"')
+                self.assertEqual(g.header("ETag"), f'"{md5_b64(stored)}"')
         r = self.put_related("d", doc, [
             ("a.bin", "application/octet-stream", new, None),
             ("g.txt", "text/plain", gz, {"Content-Encoding": "gzip"})], "new_edits=false")
