@@ -316,11 +316,16 @@ struct AttachmentSpool::State {
   std::unique_ptr<GzipEncoder> encoder;  // with a gzip level
 
   State(std::filesystem::path spool_dir, size_t limit, int level)
-      : dir(std::move(spool_dir)), memory_limit(limit), gzip_level(level) {
-    if (gzip_level > 0) {
+      : dir(std::move(spool_dir)), memory_limit(limit), gzip_level(level) {}
+
+  // The encoder of a compressing spool, made on first use (a zlib state is ~256 KiB, and the
+  // fresh state seal() leaves may never be used).
+  GzipEncoder& gzip() {
+    if (!encoder) {
       encoder = std::make_unique<GzipEncoder>(
-          gzip_level, [this](std::string_view gzip) { return store(gzip); });
+          gzip_level, [this](std::string_view gz) { return store(gz); });
     }
+    return *encoder;
   }
   ~State() {
     if (fd >= 0) ::close(fd);
@@ -361,13 +366,13 @@ AttachmentSpool::~AttachmentSpool() = default;
 Result<void> AttachmentSpool::append(std::string_view bytes) {
   State& s = *state_;
   s.identity_size += bytes.size();
-  return s.encoder ? s.encoder->feed(bytes) : s.store(bytes);
+  return s.gzip_level > 0 ? s.gzip().feed(bytes) : s.store(bytes);
 }
 
 Result<std::shared_ptr<const AttachmentBody>> AttachmentSpool::finish() {
   State& s = *state_;
-  if (!s.encoder) return seal(AttEncoding::kIdentity, s.identity_size);
-  if (auto ok = s.encoder->finish(); !ok) return tl::unexpected(ok.error());
+  if (s.gzip_level <= 0) return seal(AttEncoding::kIdentity, s.identity_size);
+  if (auto ok = s.gzip().finish(); !ok) return tl::unexpected(ok.error());
   return seal(AttEncoding::kGzip, s.identity_size);
 }
 

@@ -98,10 +98,12 @@ struct AttachmentInfo {
 // case-insensitively, `*` standing for any run of characters, its parameters (`;charset=…`)
 // ignored: `Text/Plain; charset=utf-8` matches `text/*`, `application/jsonx` does not match
 // `application/json`.
+inline constexpr int kCouchDbCompressionLevel = 8;  // CouchDB's default compression_level
+
 struct AttachmentCompression {
   std::vector<std::string> types{"text/*", "application/javascript", "application/json",
                                  "application/xml"};
-  int level = 8;  // zlib's 1–9; 0 stores every attachment as it arrives
+  int level = kCouchDbCompressionLevel;  // zlib's 1–9; 0 stores every attachment as it arrives
 
   // The gzip level to store a new identity attachment of `content_type` with; 0: as it is.
   int level_for(std::string_view content_type) const;

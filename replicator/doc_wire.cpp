@@ -143,12 +143,18 @@ std::string render_replicated(const engine::DocUpdate& update) {
   return render_with(update, DataForm::kInline);
 }
 
-uint64_t attachment_bytes(const engine::DocUpdate& update) {
+bool travels_inline(const engine::DocUpdate& update, uint64_t limit) {
   uint64_t total = 0;
   for (const auto& att : update.attachments()) {
-    if (!att.stub && att.body) total += att.body->length();
+    if (!att.stub && att.body) total += att.body->identity_length();
   }
-  return total;
+  if (total >= limit) return false;
+  for (const auto& att : update.attachments()) {
+    if (att.stub || !att.body || !att.body->gzip()) continue;
+    const std::string identity = identity_bytes(*att.body);
+    if (engine::md5_digest(engine::gzip_bytes(identity, engine::kCouchDbCompressionLevel)) != att.body->digest()) return false;
+  }
+  return true;
 }
 
 std::string render_multipart_related(const engine::DocUpdate& update, std::string_view boundary) {

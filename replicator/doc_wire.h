@@ -37,8 +37,12 @@ std::string newest_rev(const engine::DocUpdate& update);
 // REQUIRES: update.replicated().
 std::string render_replicated(const engine::DocUpdate& update);
 
-// Bytes of attachment data a replicated write carries (its non-stub attachments).
-uint64_t attachment_bytes(const engine::DocUpdate& update);
+// Whether a replicated write may travel inside _bulk_docs JSON (render_replicated: attachment
+// data inline as base64, always decoded) rather than as a multipart PUT: its attachments' decoded
+// bytes are fewer than `limit`, and every gzip-stored one is exactly what CouchDB's compression
+// (kCouchDbCompressionLevel, this node's default too) makes again from them, so the target ends with the same
+// digest. Otherwise multipart carries the stored bytes as they are.
+bool travels_inline(const engine::DocUpdate& update, uint64_t limit);
 
 // A replicated write as the body of `PUT /db/<id>?new_edits=false` with
 // `Content-Type: multipart/related; boundary="<boundary>"` (http-api.md §7.4), as CouchDB's

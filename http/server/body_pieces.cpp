@@ -20,6 +20,10 @@ constexpr uint64_t kInMemoryLimit = 1 << 20;
 // opens the blob afresh and SQLite walks its overflow-page chain from the start to the offset.
 constexpr uint64_t kSliceRead = 1 << 20;
 
+// Stored bytes fed to a SliceDecoder at once: deflate expands at most ~1032 times, so one feed
+// holds at most ~8 MiB of decoded bytes, however the attachment was made.
+constexpr size_t kDecodeFeed = 8 * 1024;
+
 // Decodes a gunzip slice's stored bytes as they are read, and checks that they decode to exactly
 // the identity length announced (a Content-Length already sent may depend on it).
 class SliceDecoder {
@@ -55,7 +59,7 @@ bool append_slice(Read read, const PieceBody::Slice& slice, std::string& out) {
         read(slice.digest, 0, static_cast<size_t>(slice.stored_length));
     if (!bytes || bytes->size() != slice.stored_length) return false;
     SliceDecoder decoder(slice.length);
-    return decoder.feed(*bytes, out) && decoder.finish();
+    return decoder.feed(*bytes, out) && decoder.finish();  // bounded: at most slice.length out
   }
   uint64_t done = 0;
   while (done < slice.length) {
@@ -100,10 +104,13 @@ Task<bool> stream_gunzipped(engine::Database& db, const PieceBody::Slice& slice,
     size_t want = static_cast<size_t>(std::min(kSliceRead, slice.stored_length - done));
     auto bytes = db.read_attachment(slice.digest, done, want);
     if (!bytes || !*bytes || (*bytes)->empty()) co_return false;
-    identity.clear();
-    if (!decoder.feed(**bytes, identity)) co_return false;
-    if (!identity.empty() && !co_await stream.write(identity)) co_return false;
-    done += (*bytes)->size();
+    std::string_view stored = **bytes;
+    for (size_t at = 0; at < stored.size(); at += kDecodeFeed) {
+      identity.clear();
+      if (!decoder.feed(stored.substr(at, kDecodeFeed), identity)) co_return false;
+      if (!identity.empty() && !co_await stream.write(identity)) co_return false;
+    }
+    done += stored.size();
   }
   co_return decoder.finish();
 }

@@ -194,8 +194,6 @@ void add_attachment_location(Response& res, std::string_view name) {
   res.set(bhttp::field::location, value);
 }
 
-}  // namespace
-
 // The answer body of an identity-stored attachment: the whole of it, or the byte ranges a Range
 // header asks for (206; a malformed header is ignored, an unsatisfiable one is 416).
 Result<void> identity_body(const Request& req, const engine::AttachmentInfo& att,
@@ -235,6 +233,8 @@ Result<void> identity_body(const Request& req, const engine::AttachmentInfo& att
   }
   return {};
 }
+
+}  // namespace
 
 Task<Response> handle_attachment_get(Request& req, ServerContext& ctx) {
   auto db = open_database(req, ctx);
@@ -288,20 +288,22 @@ Task<Response> handle_attachment_get(Request& req, ServerContext& ctx) {
   PieceBody body;
   if (att.gzip()) {
     // Stored gzip (chttpd_db:db_attachment_req): the stored bytes to a client that accepts gzip,
-    // else decoded; no ranges either way, though an unsatisfiable one (against the stored
-    // length, as CouchDB checks it first) is still 416.
+    // else decoded; no ranges either way, though an unsatisfiable one (against the length this
+    // client gets, as CouchDB checks it first) is still 416.
+    const bool send_gzip = accepts_gzip(req.header(bhttp::field::accept_encoding));
+    const uint64_t sent_length = send_gzip ? att.encoded_length : att.length;
     if (auto range = req.header(bhttp::field::range); !range.empty()) {
-      if (auto parsed = parse_ranges(range, att.encoded_length); !parsed) {
+      if (auto parsed = parse_ranges(range, sent_length); !parsed) {
         Response res = error_response(parsed.error());
-        res.set(bhttp::field::content_range, "bytes */" + std::to_string(att.encoded_length));
+        res.set(bhttp::field::content_range, "bytes */" + std::to_string(sent_length));
         co_return res;
       }
     }
     header.set(bhttp::field::accept_ranges, "none");
     header.set(bhttp::field::content_type, type);
-    if (accepts_gzip(req.header(bhttp::field::accept_encoding))) {
+    if (send_gzip) {
       header.set(bhttp::field::content_encoding, "gzip");
-      header.set(bhttp::field::content_md5, md5);
+      if (!md5.empty()) header.set(bhttp::field::content_md5, md5);
       body.attachment(att.digest, 0, att.encoded_length);
     } else {
       body.gunzipped_attachment(att.digest, att.encoded_length, att.length);

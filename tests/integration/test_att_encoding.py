@@ -409,6 +409,31 @@ class StandaloneGetTest(AttEncodingTestBase):
                                                              "Accept-Encoding": "gzip"})
         self.assertServed(status, headers, raw, gz8(TEXT), "text/plain", gz8(TEXT), True)
 
+    def test_unsatisfiable_range_is_checked_against_the_length_sent(self):
+        """CouchDB parses Range against the length this client gets (decoded, or the gzip bytes
+        when it accepts gzip) before it ignores ranges for a gzip-stored attachment."""
+        n = len(gz8(TEXT))  # < len(TEXT): past the gzip bytes, inside the decoded ones
+        status, headers, raw = self.fetch_att("d", "g.txt", {"Range": f"bytes={n}-"})
+        self.assertServed(status, headers, raw, TEXT, "text/plain", gz8(TEXT), False)
+        status, headers, raw = self.fetch_att("d", "g.txt", {"Range": f"bytes={n}-",
+                                                             "Accept-Encoding": "gzip"})
+        self.assertEqual(status, 416, raw[:200])
+        status, headers, raw = self.fetch_att("d", "g.txt", {"Range": f"bytes={len(TEXT)}-"})
+        self.assertEqual(status, 416, raw[:200])
+
+    def test_highly_compressed_attachment_streams_decoded(self):
+        """40 MB of one byte is ~40 KB stored: served decoded in a stream, exact length."""
+        big = b"a" * (40 << 20)
+        rev = self.doc("d")["_rev"]
+        r = self.put_att("d", "z.txt", gz8(big), "text/plain", "rev=" + rev,
+                         headers={"Content-Encoding": "gzip"})
+        self.assertStatus(r, 201)
+        status, headers, raw = self.fetch_att("d", "z.txt")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers.get("Content-Length"), str(len(big)))
+        self.assertEqual(len(raw), len(big))
+        self.assertEqual(raw, big)
+
     def test_identity_stored_ignores_accept_encoding_and_keeps_ranges(self):
         status, headers, raw = self.fetch_att("d", "b.bin", {"Accept-Encoding": "gzip"})
         self.assertServed(status, headers, raw, BIN, "application/octet-stream", None, False)
@@ -602,9 +627,10 @@ class ReplicationEncodingTest(AttEncodingTestBase):
                        "s.txt": (TEXT, "text/plain", gz1(TEXT)),
                        "b.bin": (BIN, "application/octet-stream", None)}
 
-    def replicate_and_check(self, source):
+    def replicate_and_check(self, source, target_url=False):
         target = self.new_db("-target")
-        r = self.post("/_replicate", {"source": source, "target": target})
+        r = self.post("/_replicate", {"source": source,
+                                      "target": self.node.url(target) if target_url else target})
         self.assertStatus(r, 200)
         self.assertIs(r.body["ok"], True, r)
         src = self.doc("d", "att_encoding_info=true")
@@ -629,6 +655,11 @@ class ReplicationEncodingTest(AttEncodingTestBase):
 
     def test_http_source_replication_keeps_stored_gzip(self):
         self.replicate_and_check(self.node.url(self.db))
+
+    def test_http_target_replication_keeps_stored_gzip(self):
+        """A push over HTTP: s.txt's level-1 gzip bytes are not what the target would make from
+        inline data, so that doc goes as a multipart PUT with its bytes as stored."""
+        self.replicate_and_check(self.db, target_url=True)
 
 
 if __name__ == "__main__":
