@@ -479,3 +479,50 @@ TEST_CASE("_bulk_docs judges stubs as the writer does (a deleted winner's attach
 
 }  // namespace
 }  // namespace divan::http::server::test
+
+namespace divan::http::server::test {
+namespace {
+
+// Restores the node-wide compression setting when a test that changed it ends.
+struct CompressionSetting {
+  engine::AttachmentCompression saved = engine::attachment_compression();
+  explicit CompressionSetting(engine::AttachmentCompression c) {
+    engine::set_attachment_compression(std::move(c));
+  }
+  ~CompressionSetting() { engine::set_attachment_compression(saved); }
+};
+
+TEST_CASE("a text attachment stored identity (a database from before gzip storage) reads as before") {
+  Node node;
+  std::string rev;
+  {
+    // Compression off, as every Divan was before: text/plain is stored as it came.
+    CompressionSetting off({engine::AttachmentCompression().types, 0});
+    Response put = put_att(node, "/db/doc/old.txt", "hello, old world");
+    REQUIRE(put.result() == status::created);
+    rev = rev_of(put);
+  }
+  const std::string md5 = engine::md5_digest("hello, old world");
+  Json stub = body_json(node.get("/db/doc?att_encoding_info=true"))["_attachments"]["old.txt"];
+  CHECK(stub["digest"] == md5);
+  CHECK_FALSE(stub.contains("encoding"));
+  // Identity served whatever the client accepts, ranges still answered.
+  Response gz = with_header(node, verb::get, "/db/doc/old.txt", field::accept_encoding, "gzip");
+  CHECK(gz.body() == "hello, old world");
+  CHECK(gz[field::content_encoding].empty());
+  CHECK(gz[field::accept_ranges] == "bytes");
+  Response part = with_header(node, verb::get, "/db/doc/old.txt", field::range, "bytes=0-4");
+  CHECK(part.result() == status::partial_content);
+  CHECK(part.body() == "hello");
+  // A new revision keeps it as a stub, stored as it was; a new text attachment beside it is gzip.
+  Response next = put_att(node, "/db/doc/new.txt?rev=" + rev, "hello, new world");
+  REQUIRE(next.result() == status::created);
+  Json atts = body_json(node.get("/db/doc?att_encoding_info=true"))["_attachments"];
+  CHECK(atts["old.txt"]["digest"] == md5);
+  CHECK_FALSE(atts["old.txt"].contains("encoding"));
+  CHECK(atts["new.txt"]["encoding"] == "gzip");
+  CHECK(atts["new.txt"]["digest"] == engine::md5_digest(engine::gzip_bytes("hello, new world", 8)));
+}
+
+}  // namespace
+}  // namespace divan::http::server::test
