@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/base64.h"
+#include "base/text.h"
 #include "engine/gzip.h"
 
 namespace divan::engine {
@@ -185,12 +186,6 @@ AttachmentCompression& node_compression() {
 
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // `text` matches `pattern`, ASCII case folded, `*` matching any run (also an empty one).
 bool glob_match(std::string_view pattern, std::string_view text) {
   size_t p = 0, t = 0, star = std::string_view::npos, resume = 0;
@@ -216,7 +211,7 @@ bool glob_match(std::string_view pattern, std::string_view text) {
 
 int AttachmentCompression::level_for(std::string_view content_type) const {
   if (level <= 0) return 0;
-  std::string_view media = trim(content_type.substr(0, content_type.find(';')));
+  std::string_view media = trim_ows(content_type.substr(0, content_type.find(';')));
   for (const auto& type : types) {
     if (glob_match(type, media)) return level;
   }
@@ -224,15 +219,7 @@ int AttachmentCompression::level_for(std::string_view content_type) const {
 }
 
 std::vector<std::string> AttachmentCompression::parse_types(std::string_view list) {
-  std::vector<std::string> out;
-  while (!list.empty()) {
-    size_t comma = list.find(',');
-    std::string_view item = trim(list.substr(0, comma));
-    if (!item.empty()) out.emplace_back(item);
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return out;
+  return split_list(list);
 }
 
 void set_attachment_compression(AttachmentCompression compression) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "base/text.h"
 #include "http/server/header_values.h"
 
 namespace divan::http::server {
@@ -43,15 +44,7 @@ bool header_allowed(std::string_view name) {
 }  // namespace
 
 std::vector<std::string> CorsOptions::parse_origins(std::string_view list) {
-  std::vector<std::string> out;
-  while (!list.empty()) {
-    auto comma = list.find(',');
-    std::string_view item = trim_ows(list.substr(0, comma));
-    if (!item.empty()) out.emplace_back(item);
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return out;
+  return split_list(list);
 }
 
 std::optional<Response> cors_preflight(const CorsOptions& cors, const Request& req) {

@@ -8,11 +8,6 @@
 
 namespace divan::http::server {
 
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 std::string_view unquote_etag(std::string_view tag) {
   if (tag.starts_with("W/")) tag.remove_prefix(2);

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/text.h"
 #include "engine/doc_json.h"
 #include "engine/error.h"
 
@@ -13,8 +14,7 @@ namespace divan::http::server {
 using engine::has_control_char;
 using engine::kOctetStream;
 
-// `s` without surrounding spaces and tabs (optional whitespace, RFC 9110 §5.6.3).
-std::string_view trim_ows(std::string_view s);
+using divan::trim_ows;  // base/text.h
 
 // An entity tag without its weak prefix and quotes: `W/"x"` → `x`, `"x"` → `x`, `x` → `x`.
 std::string_view unquote_etag(std::string_view tag);

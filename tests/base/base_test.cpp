@@ -11,6 +11,7 @@
 #include "base/base64.h"
 #include "base/hex.h"
 #include "base/numbers.h"
+#include "base/text.h"
 
 namespace divan::test {
 namespace {
@@ -112,6 +113,16 @@ TEST_CASE("numbers: the whole text, digits only, in range") {
   CHECK(parse_unsigned("5F5E100", 16) == 100000000u);
   CHECK(parse_unsigned("5f5e100", 16) == 100000000u);
   CHECK_FALSE(parse_unsigned("5g", 16));
+}
+
+TEST_CASE("text: trim spaces and tabs only; split a list, trimmed, empty items left out") {
+  CHECK(trim_ows(" \t a b\t ") == "a b");
+  CHECK(trim_ows("\r\nx") == "\r\nx");  // not optional whitespace
+  CHECK(trim_ows("   ").empty());
+  CHECK(split_list(" text/*, ,application/json ,") ==
+        std::vector<std::string>{"text/*", "application/json"});
+  CHECK(split_list("").empty());
+  CHECK(split_list("a;b", ';') == std::vector<std::string>{"a", "b"});
 }
 
 }  // namespace
