@@ -173,8 +173,6 @@ std::vector<AttachmentInfo> parse_stored_attachments(std::string_view atts_json)
   return out;
 }
 
-// ---- AttachmentBody -----------------------------------------------------------------------------
-
 // ---- AttachmentCompression ----------------------------------------------------------------------
 
 namespace {

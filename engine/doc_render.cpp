@@ -191,14 +191,14 @@ std::optional<std::string> read_revision(Snapshot& snapshot, const DocRecord& do
                                          const ReadOptions& options, uint32_t revs_limit,
                                          std::vector<AttachmentInfo>* follows) {
   std::string extras = render_extras(doc, rev, options, revs_limit);
+  if (options.attachments == AttachmentMode::kStubs) {
+    // Stubs already spliced in (no copy when there are none).
+    auto body = snapshot.body(doc.id, rev, options.att_encoding_info);
+    if (!body) return std::nullopt;
+    return render_doc(doc.id, rev.str(), deleted, *body, extras);
+  }
   auto stored = snapshot.revision(doc.id, rev);
   if (!stored) return std::nullopt;
-  if (options.attachments == AttachmentMode::kStubs) {
-    return render_doc(doc.id, rev.str(), deleted,
-                      attachment_store::with_stubs(stored->body, stored->atts,
-                                                   options.att_encoding_info),
-                      extras);
-  }
   std::vector<AttachmentInfo> atts = parse_stored_attachments(stored->atts);
   if (atts.empty()) return render_doc(doc.id, rev.str(), deleted, stored->body, extras);
   std::string json = attachments_json(snapshot, doc, rev, atts, options, follows);
