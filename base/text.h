@@ -1,5 +1,6 @@
-// Lists in text: trimming spaces and tabs, and splitting a comma-separated list of settings
-// (CORS origins, compressible types, header values). Header-only, pure; any thread.
+// Small text helpers: trimming spaces and tabs, splitting a comma-separated list of settings (CORS
+// origins, compressible types, header values), ASCII case folding for protocol tokens (header
+// names, schemes, media types: never locale-dependent). Header-only, pure; any thread.
 #pragma once
 
 #include <string>
@@ -13,6 +14,15 @@ inline std::string_view trim_ows(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
+}
+
+// `s` with A-Z folded to a-z; every other byte as is (so UTF-8 passes through unchanged).
+inline std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
 }
 
 // The items of a `separator`-separated list, each trimmed, empty ones left out:

@@ -1,5 +1,5 @@
 # Build speed (included from the top-level CMakeLists.txt after find_package, before the layers).
-# Three pieces; measured figures are in the commits that added them.
+# Four pieces; measured figures are in the commits that added them.
 #
 # 1. ccache, when installed, as the compiler launcher, with the sloppiness that precompiled
 #    headers need (set here, not only in a machine's ccache.conf, so a fresh machine gets it).
@@ -19,6 +19,13 @@
 #    of libraries outside the PCH, e.g. spdlog's, are fine). CMake adds -Winvalid-pch, so GCC
 #    warns instead of silently parsing the headers again when the PCH does not match. -DDIVAN_PCH=OFF builds without it (to check that every source
 #    still includes what it uses).
+#
+# 4. Unity builds: each target's sources compiled as one translation unit. Most of a TU's time is
+#    generating code for the templates it instantiates (Asio coroutines, Beast, nlohmann/json), and
+#    every TU of a library instantiated the same ones again. Consequence for sources: names local
+#    to a .cpp (anonymous namespace, file constants) share one scope with the target's other
+#    sources, so a helper two files need lives in a header, not in two copies. -DDIVAN_UNITY=OFF
+#    compiles file by file (quicker incremental rebuilds while editing one file).
 
 # --- 1. ccache -----------------------------------------------------------------------------------
 # GCC precompiled headers and ccache: ccache cannot see #defines or __TIME__ through a .gch, hence
@@ -64,3 +71,14 @@ function(divan_use_pch target)
     endif()
   endif()
 endfunction()
+
+# --- 4. Unity builds -----------------------------------------------------------------------------
+# One TU per target (batch size 0): on 2 cores the targets themselves give enough parallelism.
+option(DIVAN_UNITY "Compile each target's sources as one translation unit" ON)
+if(DIVAN_UNITY)
+  set(CMAKE_UNITY_BUILD ON)
+  set(CMAKE_UNITY_BUILD_BATCH_SIZE 0)
+  # A .cpp included by the unity file counts as a header to GCC, which then warns whenever one of
+  # its classes holds a type from its own anonymous namespace: right in a .cpp, noise here.
+  add_compile_options(-Wno-subobject-linkage)
+endif()

@@ -4,25 +4,17 @@
 
 #include <algorithm>
 
+#include "base/text.h"
+
 namespace divan::replicator {
-
-namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
 
 Result<DbPatterns> DbPatterns::parse(std::string_view list) {
   DbPatterns patterns;
   patterns.text_ = std::string(list);
-  if (trim(list).empty()) return patterns;
+  if (trim_ows(list).empty()) return patterns;
   while (true) {
     const size_t comma = list.find(',');
-    std::string_view item = trim(list.substr(0, comma));
+    std::string_view item = trim_ows(list.substr(0, comma));
     const bool exclude = !item.empty() && item.front() == '!';
     if (exclude) item.remove_prefix(1);
     if (item.empty()) {

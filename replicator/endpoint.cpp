@@ -16,6 +16,7 @@
 
 #include "base/base64.h"
 #include "base/numbers.h"
+#include "base/text.h"
 #include "engine/catalog.h"
 
 namespace divan::replicator {
@@ -26,14 +27,7 @@ namespace {
 constexpr const char* kMissing = "Missing replicator database";
 constexpr const char* kInvalidUrl = "endpoint has an invalid url";
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) { return lower(a) == lower(b); }
+bool iequals(std::string_view a, std::string_view b) { return ascii_lower(a) == ascii_lower(b); }
 
 // Headers that carry credentials: never part of the replication id (a rotated token must keep
 // the checkpoints), and an Authorization header yields to explicit credentials.
@@ -187,7 +181,7 @@ Result<Endpoint> Endpoint::parse(const Json& value) {
 
   // Sorted by lower-cased name, one per name (the first given wins, as lists:ukeysort keeps).
   std::stable_sort(ep.headers_.begin(), ep.headers_.end(),
-                   [](const auto& a, const auto& b) { return lower(a.first) < lower(b.first); });
+                   [](const auto& a, const auto& b) { return ascii_lower(a.first) < ascii_lower(b.first); });
   ep.headers_.erase(std::unique(ep.headers_.begin(), ep.headers_.end(),
                                 [](const auto& a, const auto& b) { return iequals(a.first, b.first); }),
                     ep.headers_.end());
@@ -255,7 +249,7 @@ Json Endpoint::id_key() const {
   Json headers = Json::array();
   for (const auto& [name, value] : headers_) {
     if (is_credential_header(name)) continue;
-    headers.push_back(Json::array({lower(name), value}));
+    headers.push_back(Json::array({ascii_lower(name), value}));
   }
   Json key;
   key["scheme"] = origin_.tls ? "https" : "http";

@@ -19,9 +19,10 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/grammar/lut_chars.hpp>
 
+#include "base/text.h"
 #include "engine/gzip.h"
-#include "replicator/doc_wire.h"
 #include "http/multipart/multipart.h"
+#include "replicator/doc_wire.h"
 
 namespace divan::replicator {
 
@@ -36,12 +37,6 @@ namespace {
 // reads it as one, and '/' stays inside its segment).
 constexpr boost::urls::grammar::lut_chars kUnescaped(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-:");
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string method_name(verb method) { return std::string(boost::beast::http::to_string(method)); }
 
@@ -158,7 +153,7 @@ boost::asio::awaitable<PeerResult<Response>> HttpPeer::send(Exchange x) {
   request.headers.emplace_back("Accept", "application/json");
   if (x.json_body) request.headers.emplace_back("Content-Type", std::move(x.content_type));
   for (auto& [name, value] : endpoint_.request_headers()) {
-    const std::string key = lower(name);
+    const std::string key = ascii_lower(name);
     if (key == "accept" || key == "content-type") continue;
     request.headers.emplace_back(std::move(name), std::move(value));
   }

@@ -8,10 +8,6 @@
 namespace divan::revtree {
 namespace {
 
-// CouchDB generates 32 hex chars and decodes any 32-char id as hex (couch_doc:parse_revid), so a
-// 32-char id that is not hex can never be a valid revision there either.
-constexpr size_t kHexIdLength = 32;
-
 // Positions beyond int64 are nobody's real history (CouchDB/PouchDB count edits); capping keeps
 // pos+1 and JSON/SQLite integer round trips safe everywhere above us.
 constexpr uint64_t kMaxPos = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());

@@ -6,12 +6,17 @@
 #pragma once
 
 #include <compare>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace divan::revtree {
+
+// CouchDB generates 32 hex chars and decodes any 32-char id as hex (couch_doc:parse_revid), so a
+// 32-char id that is not hex can never be a valid revision there either.
+inline constexpr size_t kHexIdLength = 32;
 
 struct RevId {
   uint64_t pos = 0;

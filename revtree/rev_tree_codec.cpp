@@ -26,7 +26,6 @@ constexpr uint8_t kDeleted = 2;
 constexpr uint8_t kRoot = 4;
 constexpr uint8_t kHexId = 8;
 constexpr uint8_t kKnownFlags = kHasBody | kDeleted | kRoot | kHexId;
-constexpr size_t kHexIdLength = 32;
 // Smallest encoded node: flags + one-byte varint + one-byte id length + one id byte.
 constexpr size_t kMinNodeBytes = 4;
 

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "base/text.h"
 #include "http/multipart/multipart.h"
 #include "http/multipart/text.h"
 
@@ -10,12 +11,6 @@ namespace {
 
 using text::iequals;
 using text::is_token_char;
-
-std::string lowercase(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // Visible ASCII or obs-text (>= 0x80).
 bool is_visible(char c) {
@@ -78,7 +73,7 @@ std::optional<ContentType::Parameter> parse_parameter(Reader& r) {
   r.skip_spaces();
   if (!r.take('=')) return std::nullopt;
   r.skip_spaces();
-  ContentType::Parameter p{lowercase(name), {}};
+  ContentType::Parameter p{ascii_lower(name), {}};
   if (r.take('"')) {
     auto value = r.quoted_rest();
     if (!value) return std::nullopt;
@@ -97,7 +92,7 @@ std::optional<std::string> read_media_type(Reader& r) {
   if (type.empty() || !r.take('/')) return std::nullopt;
   std::string_view subtype = r.token();
   if (subtype.empty()) return std::nullopt;
-  return lowercase(type) + "/" + lowercase(subtype);
+  return ascii_lower(type) + "/" + ascii_lower(subtype);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "base/base64.h"
 #include "base/hex.h"
 #include "base/numbers.h"
+#include "base/text.h"
 #include "engine/random.h"
 #include "http/server/header_values.h"
 
@@ -112,10 +113,7 @@ bool verify_password(const PasswordHash& hash, std::string_view password) {
   } else {
     return false;
   }
-  std::string stored = hash.derived_key;
-  std::transform(stored.begin(), stored.end(), stored.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return constant_time_equal(expected, stored);
+  return constant_time_equal(expected, ascii_lower(hash.derived_key));
 }
 
 std::optional<PasswordHash> parse_config_hash(std::string_view value) {
@@ -223,10 +221,7 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 Result<std::optional<BasicCredentials>> parse_basic_authorization(std::string_view header) {
   header = trim_ows(header);
   if (header.size() < 6) return std::optional<BasicCredentials>();
-  std::string scheme(header.substr(0, 6));
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (scheme != "basic ") return std::optional<BasicCredentials>();
+  if (ascii_lower(header.substr(0, 6)) != "basic ") return std::optional<BasicCredentials>();
   // The standard alphabet only, as CouchDB's base64:decode: a '-' or '_' is not base64 here.
   auto decoded = base64_decode(trim_ows(header.substr(6)), Base64Alphabet::kStandard);
   if (!decoded) return fail(Code::kBadRequest, "Authorization header has invalid base64 value");

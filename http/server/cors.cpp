@@ -34,9 +34,7 @@ bool origin_allowed(const CorsOptions& cors, std::string_view origin) {
 }
 
 bool header_allowed(std::string_view name) {
-  std::string lower(name);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string lower = ascii_lower(name);
   return std::find(std::begin(kAllowedHeaders), std::end(kAllowedHeaders), lower) !=
          std::end(kAllowedHeaders);
 }

@@ -33,13 +33,13 @@
 #include "http/server/header_values.h"
 #include "http/server/response.h"
 #include "http/server/routes.h"
+#include "http/server/stream.h"
 
 namespace divan::http::server {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 using HeaderParser = bhttp::request_parser<bhttp::empty_body>;
 using BufferedParser = bhttp::request_parser<bhttp::string_body>;

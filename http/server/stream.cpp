@@ -22,7 +22,6 @@ namespace divan::http::server {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using namespace asio::experimental::awaitable_operators;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 // A client that cannot take a chunk for this long is treated as gone.
 constexpr auto kWriteTimeout = std::chrono::seconds(30);
 

@@ -16,13 +16,20 @@
 #include <string>
 #include <string_view>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
 #include "http/server/request.h"
 
 namespace divan::http::server {
+
+// The completion token of the server's socket and timer waits: `co_await op(kNoThrow)` gives
+// (error_code, result...) instead of throwing, so a client that goes away is a value, not an
+// exception.
+inline constexpr auto kNoThrow = boost::asio::as_tuple(boost::asio::use_awaitable);
 
 template <typename T>
 using StreamTask = boost::asio::awaitable<T>;

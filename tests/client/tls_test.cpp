@@ -44,11 +44,11 @@ ClientOptions trusting_test_ca() {
   return options;
 }
 
-Reply ok(const std::string& body = "secure") { return Reply{response(200, body)}; }
+Reply secure_ok(const std::string& body = "secure") { return Reply{response(200, body)}; }
 
 TEST_CASE("TLS: the peer is verified against ca_file, by IP address and by name") {
   const ServerTls tls = good_cert();
-  TestServer server([](const Received&) { return ok(); }, &tls);
+  TestServer server([](const Received&) { return secure_ok(); }, &tls);
   ClientSide side(trusting_test_ca());
   const auto hosts = test_hosts();
   for (const char* host : hosts) {
@@ -66,7 +66,7 @@ TEST_CASE("TLS: the peer is verified against ca_file, by IP address and by name"
 
 TEST_CASE("TLS: a certificate from an unknown CA is refused with kTls") {
   const ServerTls tls = good_cert();
-  TestServer server([](const Received&) { return ok(); }, &tls);
+  TestServer server([](const Received&) { return secure_ok(); }, &tls);
   ClientSide side;  // the system's CAs only
   auto result = side.send(local_origin(server.port(), true), get("/"));
   REQUIRE_FALSE(result);
@@ -77,7 +77,7 @@ TEST_CASE("TLS: a certificate from an unknown CA is refused with kTls") {
 
 TEST_CASE("TLS: verify_peer=false accepts any certificate") {
   const ServerTls tls = wrong_cert();
-  TestServer server([](const Received&) { return ok(); }, &tls);
+  TestServer server([](const Received&) { return secure_ok(); }, &tls);
   ClientOptions options;
   options.verify_peer = false;
   ClientSide side(options);
@@ -88,7 +88,7 @@ TEST_CASE("TLS: verify_peer=false accepts any certificate") {
 
 TEST_CASE("TLS: a certificate for another host is refused with kTls") {
   const ServerTls tls = wrong_cert();  // trusted CA, but names only wrong.example
-  TestServer server([](const Received&) { return ok(); }, &tls);
+  TestServer server([](const Received&) { return secure_ok(); }, &tls);
   ClientSide side(trusting_test_ca());
   for (const char* host : test_hosts()) {
     CAPTURE(host);
@@ -111,7 +111,7 @@ TEST_CASE("TLS: a CA file that cannot be read fails https requests with kTls") {
 }
 
 TEST_CASE("TLS: a plain HTTP server on an https origin is kTls") {
-  TestServer server([](const Received&) { return ok(); });
+  TestServer server([](const Received&) { return secure_ok(); });
   ClientSide side(trusting_test_ca());
   auto result = side.send(local_origin(server.port(), true), get("/"));
   REQUIRE_FALSE(result);
@@ -135,7 +135,7 @@ TEST_CASE("TLS: keep-alive, and the idle-close retry, work over TLS") {
   const ServerTls tls = good_cert();
   TestServer server(
       [&](const Received&) {
-        Reply reply = ok(std::to_string(++calls));
+        Reply reply = secure_ok(std::to_string(++calls));
         reply.close_after = calls == 3;  // closed without close_notify, like a server's idle close
         return reply;
       },

@@ -10,8 +10,8 @@ using bhttp::status;
 
 // Live docs in byte order: "_design/x" < "a" < "b" < "c" < "conf" ("conf" is conflicted: winner
 // 2-c, loser 2-b); "del" is deleted; two _local docs.
-struct Docs : Node {
-  Docs() {
+struct AllDocsFixture : Node {
+  AllDocsFixture() {
     replicate("b", 2, {"b2", "b1"}, R"({"v":"b"})");
     replicate("a", 1, {"a1"}, R"({"v":"a","n":[1,{"x":null}]})");
     replicate("c", 1, {"c1"});
@@ -47,13 +47,13 @@ std::string row(std::string_view id, std::string_view rev) {
 
 using Ids = std::vector<std::string>;
 
-TEST_CASE_FIXTURE(Docs, "§9 full listing: live docs in byte order, exact shape") {
+TEST_CASE_FIXTURE(AllDocsFixture, "§9 full listing: live docs in byte order, exact shape") {
   CHECK(all_docs() == R"({"total_rows":5,"offset":0,"rows":[)" + row("_design/x", "1-d1") + "," +
                           row("a", "1-a1") + "," + row("b", "2-b2") + "," + row("c", "1-c1") + "," +
                           row("conf", "2-c") + "]}");
 }
 
-TEST_CASE_FIXTURE(Docs, "§9 startkey/endkey/inclusive_end and their spellings") {
+TEST_CASE_FIXTURE(AllDocsFixture, "§9 startkey/endkey/inclusive_end and their spellings") {
   CHECK((ids("startkey=%22a%22&endkey=%22c%22") == Ids{"a", "b", "c"}));
   CHECK((ids("start_key=%22a%22&end_key=%22c%22") == Ids{"a", "b", "c"}));
   CHECK((ids("startkey=%22a%22&endkey=%22c%22&inclusive_end=false") == Ids{"a", "b"}));
@@ -70,7 +70,7 @@ TEST_CASE_FIXTURE(Docs, "§9 startkey/endkey/inclusive_end and their spellings")
   CHECK(ids("startkey=%22c%22&endkey=%22a%22").empty());
 }
 
-TEST_CASE_FIXTURE(Docs, "§9 descending: start and end are read in scan direction") {
+TEST_CASE_FIXTURE(AllDocsFixture, "§9 descending: start and end are read in scan direction") {
   CHECK((ids("descending=true") == Ids{"conf", "c", "b", "a", "_design/x"}));
   CHECK(listing("descending=true")["offset"] == 0);
   CHECK((ids("descending=true&startkey=%22c%22&endkey=%22a%22") == Ids{"c", "b", "a"}));
@@ -82,7 +82,7 @@ TEST_CASE_FIXTURE(Docs, "§9 descending: start and end are read in scan directio
   CHECK(listing("descending=true&skip=1&limit=1")["offset"] == 1);
 }
 
-TEST_CASE_FIXTURE(Docs, "§9 skip and limit; offset counts skipped rows, capped at total_rows") {
+TEST_CASE_FIXTURE(AllDocsFixture, "§9 skip and limit; offset counts skipped rows, capped at total_rows") {
   CHECK((ids("skip=1&limit=2") == Ids{"a", "b"}));
   CHECK(listing("skip=1&limit=2")["offset"] == 1);
   CHECK((ids("startkey=%22b%22&skip=1") == Ids{"c", "conf"}));
@@ -92,7 +92,7 @@ TEST_CASE_FIXTURE(Docs, "§9 skip and limit; offset counts skipped rows, capped 
   CHECK(ids("limit=1").size() == 1);
 }
 
-TEST_CASE_FIXTURE(Docs, "§9 key: one id, or nothing") {
+TEST_CASE_FIXTURE(AllDocsFixture, "§9 key: one id, or nothing") {
   CHECK(all_docs("key=%22b%22") ==
         R"({"total_rows":5,"offset":2,"rows":[)" + row("b", "2-b2") + "]}");
   CHECK(ids("key=%22zz%22").empty());
@@ -100,7 +100,7 @@ TEST_CASE_FIXTURE(Docs, "§9 key: one id, or nothing") {
   CHECK(ids("key=%22b%22&inclusive_end=false").empty());
 }
 
-TEST_CASE_FIXTURE(Docs, "§9 only string keys bound the scan; otherwise the *_docid bound applies") {
+TEST_CASE_FIXTURE(AllDocsFixture, "§9 only string keys bound the scan; otherwise the *_docid bound applies") {
   // couch_mrview_util ad_skey_opts: a non-string startkey falls back to startkey_docid.
   CHECK(ids("startkey=1").size() == 5);
   CHECK((ids("startkey=1&startkey_docid=c") == Ids{"c", "conf"}));
@@ -109,7 +109,7 @@ TEST_CASE_FIXTURE(Docs, "§9 only string keys bound the scan; otherwise the *_do
   CHECK((ids("start_key_doc_id=conf") == Ids{"conf"}));
 }
 
-TEST_CASE_FIXTURE(Docs, "§9 include_docs renders the winner; conflicts adds _conflicts") {
+TEST_CASE_FIXTURE(AllDocsFixture, "§9 include_docs renders the winner; conflicts adds _conflicts") {
   Json body = listing("include_docs=true&startkey=%22c%22");
   REQUIRE(body["rows"].size() == 2);
   CHECK(body["rows"][0]["doc"].dump() == R"({"_id":"c","_rev":"1-c1"})");
@@ -126,14 +126,14 @@ TEST_CASE_FIXTURE(Docs, "§9 include_docs renders the winner; conflicts adds _co
         R"({"total_rows":5,"offset":4,"rows":[)" + row("conf", "2-c") + "]}");
 }
 
-TEST_CASE_FIXTURE(Docs, "§9 update_seq=true adds update_seq after offset") {
+TEST_CASE_FIXTURE(AllDocsFixture, "§9 update_seq=true adds update_seq after offset") {
   std::string seq = "\"" + std::to_string(db->update_seq()) + "\"";  // seqs are strings
   CHECK(all_docs("update_seq=true&limit=0") ==
         R"({"total_rows":5,"offset":0,"update_seq":)" + seq + R"(,"rows":[]})");
   CHECK(all_docs("update_seq=false&limit=0") == R"({"total_rows":5,"offset":0,"rows":[]})");
 }
 
-TEST_CASE_FIXTURE(Docs, "§9 keys: request order, duplicates, not_found, deleted, offset null") {
+TEST_CASE_FIXTURE(AllDocsFixture, "§9 keys: request order, duplicates, not_found, deleted, offset null") {
   std::string keys = qs(R"(["b","zz","a","b","del","_local/l1",5])");
   CHECK(all_docs("keys=" + keys) ==
         R"({"total_rows":5,"offset":null,"rows":[)" + row("b", "2-b2") + "," +
@@ -142,7 +142,7 @@ TEST_CASE_FIXTURE(Docs, "§9 keys: request order, duplicates, not_found, deleted
             R"(,{"key":"_local/l1","error":"not_found"},{"key":5,"error":"not_found"}]})");
 }
 
-TEST_CASE_FIXTURE(Docs, "§9 keys by POST with include_docs: deleted rows get doc null") {
+TEST_CASE_FIXTURE(AllDocsFixture, "§9 keys by POST with include_docs: deleted rows get doc null") {
   Response res = post("/db/_all_docs?include_docs=true", R"({"keys":["del","a","nope","conf"]})");
   CHECK(res.result() == status::ok);
   CHECK(
@@ -156,7 +156,7 @@ TEST_CASE_FIXTURE(Docs, "§9 keys by POST with include_docs: deleted rows get do
   CHECK(body_json(res)["rows"][0]["doc"]["_conflicts"] == Json::array({"2-b"}));
 }
 
-TEST_CASE_FIXTURE(Docs, "§9 keys: skip/limit apply to the list; descending reverses it") {
+TEST_CASE_FIXTURE(AllDocsFixture, "§9 keys: skip/limit apply to the list; descending reverses it") {
   std::string body = R"({"keys":["c","b","a","conf"]})";
   auto key_ids = [](const Response& res) {
     Ids out;
@@ -172,7 +172,7 @@ TEST_CASE_FIXTURE(Docs, "§9 keys: skip/limit apply to the list; descending reve
         R"({"total_rows":5,"offset":null,"rows":[]})");
 }
 
-TEST_CASE_FIXTURE(Docs, "§9 POST body carries params; the query string overrides them") {
+TEST_CASE_FIXTURE(AllDocsFixture, "§9 POST body carries params; the query string overrides them") {
   Json body = body_json(post("/db/_all_docs", R"({"limit":1,"descending":true})"));
   REQUIRE(body["rows"].size() == 1);
   CHECK(body["rows"][0]["id"] == "conf");
@@ -186,7 +186,7 @@ TEST_CASE_FIXTURE(Docs, "§9 POST body carries params; the query string override
   CHECK(body["rows"].size() == 1);
 }
 
-TEST_CASE_FIXTURE(Docs, "§9 keys must be an array, worded by where it came from") {
+TEST_CASE_FIXTURE(AllDocsFixture, "§9 keys must be an array, worded by where it came from") {
   check_error(get("/db/_all_docs?keys=%22a%22"), status::bad_request, "bad_request",
               "`keys` parameter must be an array.");
   check_error(post("/db/_all_docs", R"({"keys":"a"})"), status::bad_request, "bad_request",
@@ -199,7 +199,7 @@ TEST_CASE_FIXTURE(Docs, "§9 keys must be an array, worded by where it came from
               "query_parse_error", "`keys` is incompatible with `key`, `start_key` and `end_key`");
 }
 
-TEST_CASE_FIXTURE(Docs, "§9 invalid params are 400 query_parse_error or bad_request") {
+TEST_CASE_FIXTURE(AllDocsFixture, "§9 invalid params are 400 query_parse_error or bad_request") {
   check_error(get("/db/_all_docs?limit=abc"), status::bad_request, "query_parse_error",
               "Invalid value for integer: \"abc\"");
   check_error(get("/db/_all_docs?skip=-1"), status::bad_request, "query_parse_error",
@@ -223,7 +223,7 @@ TEST_CASE_FIXTURE(Docs, "§9 invalid params are 400 query_parse_error or bad_req
   }
 }
 
-TEST_CASE_FIXTURE(Docs, "§1.1 POST needs a JSON object body with a JSON content type") {
+TEST_CASE_FIXTURE(AllDocsFixture, "§1.1 POST needs a JSON object body with a JSON content type") {
   check_error(post("/db/_all_docs", R"({"keys":["a"]})", "text/plain"),
               status::unsupported_media_type, "bad_content_type",
               "Content-Type must be application/json");
@@ -232,7 +232,7 @@ TEST_CASE_FIXTURE(Docs, "§1.1 POST needs a JSON object body with a JSON content
   check_error(post("/db/_all_docs", "{"), status::bad_request, "bad_request", "invalid UTF-8 JSON");
 }
 
-TEST_CASE_FIXTURE(Docs, "§9 a missing database is 404; other methods are 405") {
+TEST_CASE_FIXTURE(AllDocsFixture, "§9 a missing database is 404; other methods are 405") {
   check_error(get("/nope/_all_docs"), status::not_found, "not_found", "Database does not exist.");
   Response res = call(bhttp::verb::put, "/db/_all_docs", "{}");
   check_error(res, status::method_not_allowed, "method_not_allowed", "Only GET,HEAD,POST allowed");
@@ -248,7 +248,7 @@ TEST_CASE("§9 an empty database") {
 
 // ---- _design_docs ----
 
-TEST_CASE_FIXTURE(Docs, "§9 _design_docs lists design docs only; total_rows counts them") {
+TEST_CASE_FIXTURE(AllDocsFixture, "§9 _design_docs lists design docs only; total_rows counts them") {
   replicate("_design/y", 1, {"e1"});
   replicate("_design0", 1, {"z1"});  // sorts right after every design doc; not one itself
   Response res = get("/db/_design_docs");
@@ -271,7 +271,7 @@ TEST_CASE_FIXTURE(Docs, "§9 _design_docs lists design docs only; total_rows cou
 
 // ---- _local_docs (§8) ----
 
-TEST_CASE_FIXTURE(Docs, "§8 _local_docs: total_rows and offset are null; revs are 0-N") {
+TEST_CASE_FIXTURE(AllDocsFixture, "§8 _local_docs: total_rows and offset are null; revs are 0-N") {
   Response res = get("/db/_local_docs");
   CHECK(res.result() == status::ok);
   CHECK(body_text(res) == R"({"total_rows":null,"offset":null,"rows":[)"

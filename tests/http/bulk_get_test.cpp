@@ -9,8 +9,8 @@ namespace {
 using bhttp::status;
 
 // a: 1-y → 2-x ; b: 1-o → {2-p, 2-q} ; del: 1-s → 2-t (deleted) ; stub: 2-k over a body-less 1-j
-struct Docs : Node {
-  Docs() {
+struct BulkGetFixture : Node {
+  BulkGetFixture() {
     replicate("a", 2, {"x", "y"}, R"({"v":"a"})");
     replicate("b", 2, {"p", "o"}, R"({"v":"p"})");
     replicate("b", 2, {"q", "o"}, R"({"v":"q"})");
@@ -29,7 +29,7 @@ struct Docs : Node {
   }
 };
 
-TEST_CASE_FIXTURE(Docs, "§11 shape: only `results`, one element per entry, in request order") {
+TEST_CASE_FIXTURE(BulkGetFixture, "§11 shape: only `results`, one element per entry, in request order") {
   CHECK(results(R"([{"id":"b","rev":"2-q"},{"id":"a","rev":"2-x"},{"id":"a","rev":"2-x"}])") ==
         R"({"results":[)"
         R"({"id":"b","docs":[{"ok":{"_id":"b","_rev":"2-q","v":"q"}}]},)"
@@ -38,7 +38,7 @@ TEST_CASE_FIXTURE(Docs, "§11 shape: only `results`, one element per entry, in r
   CHECK(results("[]") == R"({"results":[]})");
 }
 
-TEST_CASE_FIXTURE(Docs, "§11 rev omitted: every leaf, deleted ones with _deleted") {
+TEST_CASE_FIXTURE(BulkGetFixture, "§11 rev omitted: every leaf, deleted ones with _deleted") {
   CHECK(
       results(R"([{"id":"b"},{"id":"del"}])") ==
       R"({"results":[)"
@@ -46,7 +46,7 @@ TEST_CASE_FIXTURE(Docs, "§11 rev omitted: every leaf, deleted ones with _delete
       R"({"id":"del","docs":[{"ok":{"_id":"del","_rev":"2-t","_deleted":true}}]}]})");
 }
 
-TEST_CASE_FIXTURE(Docs, "§11 missing docs and revisions") {
+TEST_CASE_FIXTURE(BulkGetFixture, "§11 missing docs and revisions") {
   CHECK(
       results(
           R"([{"id":"nope"},{"id":"a","rev":"1-z"},{"id":"nope","rev":"3-k"},{"id":"stub","rev":"1-j"}])") ==
@@ -57,7 +57,7 @@ TEST_CASE_FIXTURE(Docs, "§11 missing docs and revisions") {
       R"({"id":"stub","docs":[{"error":{"id":"stub","rev":"1-j","error":"not_found","reason":"missing"}}]}]})");
 }
 
-TEST_CASE_FIXTURE(Docs, "§11 bad entries become error items, the others are answered") {
+TEST_CASE_FIXTURE(BulkGetFixture, "§11 bad entries become error items, the others are answered") {
   std::string body = results(
       R"([5,{"rev":"1-a"},{"id":"_bad"},{"id":7},{"id":"a","rev":"abc"},{"id":"a","rev":3},)"
       R"({"id":"a","atts_since":"1-y"},{"id":"a","atts_since":["1-y","zz"]},{"id":"a","rev":"2-x"}])");
@@ -75,13 +75,13 @@ TEST_CASE_FIXTURE(Docs, "§11 bad entries become error items, the others are ans
       R"({"id":"a","docs":[{"ok":{"_id":"a","_rev":"2-x","v":"a"}}]}]})");
 }
 
-TEST_CASE_FIXTURE(Docs, "§11 atts_since is accepted (no attachments to filter yet)") {
+TEST_CASE_FIXTURE(BulkGetFixture, "§11 atts_since is accepted (no attachments to filter yet)") {
   CHECK(results(R"([{"id":"a","rev":"2-x","atts_since":["1-y"]},{"id":"a","atts_since":[]}])") ==
         R"({"results":[{"id":"a","docs":[{"ok":{"_id":"a","_rev":"2-x","v":"a"}}]},)"
         R"({"id":"a","docs":[{"ok":{"_id":"a","_rev":"2-x","v":"a"}}]}]})");
 }
 
-TEST_CASE_FIXTURE(Docs, "§11 revs=true adds _revisions, deleted revisions included") {
+TEST_CASE_FIXTURE(BulkGetFixture, "§11 revs=true adds _revisions, deleted revisions included") {
   CHECK(
       results(R"([{"id":"a","rev":"2-x"},{"id":"del"}])", "revs=true") ==
       R"({"results":[)"
@@ -89,7 +89,7 @@ TEST_CASE_FIXTURE(Docs, "§11 revs=true adds _revisions, deleted revisions inclu
       R"({"id":"del","docs":[{"ok":{"_id":"del","_rev":"2-t","_deleted":true,"_revisions":{"start":2,"ids":["t","s"]}}}]}]})");
 }
 
-TEST_CASE_FIXTURE(Docs, "rt §8 latest=true: each rev becomes the leaves under it") {
+TEST_CASE_FIXTURE(BulkGetFixture, "rt §8 latest=true: each rev becomes the leaves under it") {
   Json body = body_json(bulk_get(
       R"([{"id":"b","rev":"1-o"},{"id":"a","rev":"1-y"},{"id":"stub","rev":"1-j"},{"id":"a","rev":"9-z"}])",
       "latest=true"));
@@ -110,7 +110,7 @@ TEST_CASE_FIXTURE(Docs, "rt §8 latest=true: each rev becomes the leaves under i
   CHECK(body["results"][0]["docs"][0]["error"]["reason"] == "missing");
 }
 
-TEST_CASE_FIXTURE(Docs, "§11 options repeated in the body are ignored") {
+TEST_CASE_FIXTURE(BulkGetFixture, "§11 options repeated in the body are ignored") {
   Response res =
       post("/db/_bulk_get?revs=true&latest=true",
            R"({"docs":[{"id":"a","rev":"2-x"}],"revs":true,"latest":true,"attachments":false})");
@@ -120,7 +120,7 @@ TEST_CASE_FIXTURE(Docs, "§11 options repeated in the body are ignored") {
   CHECK(body["results"][0]["docs"][0]["ok"]["_revisions"]["start"] == 2);
 }
 
-TEST_CASE_FIXTURE(Docs, "§11 forbidden query params are 400, first one in request order") {
+TEST_CASE_FIXTURE(BulkGetFixture, "§11 forbidden query params are 400, first one in request order") {
   for (auto [param, value] :
        {std::pair{"rev", "1-a"}, std::pair{"open_revs", "all"}, std::pair{"atts_since", "%5B%5D"},
         std::pair{"new_edits", "false"}, std::pair{"w", "1"}}) {
@@ -134,7 +134,7 @@ TEST_CASE_FIXTURE(Docs, "§11 forbidden query params are 400, first one in reque
               "Invalid boolean parameter: \"maybe\"");
 }
 
-TEST_CASE_FIXTURE(Docs, "§11 request errors: no docs list, not an object, content type, method") {
+TEST_CASE_FIXTURE(BulkGetFixture, "§11 request errors: no docs list, not an object, content type, method") {
   check_error(post("/db/_bulk_get", "{}"), status::bad_request, "bad_request",
               "Missing JSON list of 'docs'.");
   check_error(post("/db/_bulk_get", R"({"docs":{"id":"a"}})"), status::bad_request, "bad_request",

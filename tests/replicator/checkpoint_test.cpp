@@ -6,19 +6,15 @@
 #include <doctest/doctest.h>
 
 #include "replicator/checkpoint.h"
+#include "replicator_test_util.h"
 
 using namespace divan::replicator;
 using std::chrono::seconds;
 using std::chrono::system_clock;
 
-namespace {
+using divan::replicator::test::numbered;
 
-// "<prefix><n>" without `"literal" + std::string`, on which GCC 12 warns falsely (-Wrestrict,
-// GCC bug 105329).
-std::string numbered(std::string prefix, int64_t n) {
-  prefix += std::to_string(n);
-  return prefix;
-}
+namespace {
 
 Json entry(const char* session, Json recorded_seq, uint64_t docs_written = 0) {
   return Json{{"session_id", session},

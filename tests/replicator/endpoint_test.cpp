@@ -10,7 +10,7 @@ using namespace divan::replicator;
 
 namespace {
 
-Endpoint must_parse(const Json& v) {
+Endpoint must_parse_endpoint(const Json& v) {
   auto ep = Endpoint::parse(v);
   REQUIRE_MESSAGE(ep.has_value(), (ep ? "" : ep.error().reason));
   return *ep;
@@ -60,7 +60,7 @@ TEST_CASE("endpoint: URL strings are normalised (table)") {
   };
   for (const auto& r : rows) {
     CAPTURE(r.input);
-    const Endpoint ep = must_parse(r.input);
+    const Endpoint ep = must_parse_endpoint(r.input);
     CHECK_FALSE(ep.is_local());
     // The HTTP client's own Origin: what HttpPeer hands to Client::send as it is.
     CHECK(ep.origin() == http::client::Origin{r.tls, r.host, r.port});
@@ -73,14 +73,14 @@ TEST_CASE("endpoint: URL strings are normalised (table)") {
 }
 
 TEST_CASE("endpoint: a query string is kept verbatim") {
-  const Endpoint ep = must_parse("http://host/db?x=1");
+  const Endpoint ep = must_parse_endpoint("http://host/db?x=1");
   CHECK(ep.path() == "/db/");
   CHECK(ep.query() == "x=1");
   CHECK(ep.url() == "http://host/db/?x=1");
 }
 
 TEST_CASE("endpoint: userinfo credentials are percent-decoded and never shown") {
-  const Endpoint ep = must_parse("http://adm:pa%40ss%3Aw@localhost:5984/bar");
+  const Endpoint ep = must_parse_endpoint("http://adm:pa%40ss%3Aw@localhost:5984/bar");
   REQUIRE(ep.credentials().has_value());
   CHECK(ep.credentials()->username == "adm");
   CHECK(ep.credentials()->password == "pa@ss:w");
@@ -93,7 +93,7 @@ TEST_CASE("endpoint: userinfo credentials are percent-decoded and never shown") 
 }
 
 TEST_CASE("endpoint: a user without a password has an empty password") {
-  const Endpoint ep = must_parse("http://bob@host/db");
+  const Endpoint ep = must_parse_endpoint("http://bob@host/db");
   REQUIRE(ep.credentials().has_value());
   CHECK(ep.credentials()->username == "bob");
   CHECK(ep.credentials()->password.empty());
@@ -104,7 +104,7 @@ TEST_CASE("endpoint: object form with headers and auth.basic") {
   const Json v = {{"url", "https://db.example.com/shop"},
                   {"headers", {{"X-Trace", "1"}, {"Accept-Language", "fr"}}},
                   {"auth", {{"basic", {{"username", "u"}, {"password", "p w"}}}}}};
-  const Endpoint ep = must_parse(v);
+  const Endpoint ep = must_parse_endpoint(v);
   CHECK(ep.url() == "https://db.example.com/shop/");
   CHECK(ep.redacted_url() == "https://u:*****@db.example.com/shop/");
   REQUIRE(ep.credentials().has_value());
@@ -125,7 +125,7 @@ TEST_CASE("endpoint: an Authorization: Basic header becomes credentials") {
                   {"headers",
                    {{"authorization", "bAsIc " + base64_encode("user:secret")},
                     {"X-A", "a"}}}};
-  const Endpoint ep = must_parse(v);
+  const Endpoint ep = must_parse_endpoint(v);
   REQUIRE(ep.credentials().has_value());
   CHECK(ep.credentials()->username == "user");
   CHECK(ep.credentials()->password == "secret");
@@ -135,7 +135,7 @@ TEST_CASE("endpoint: an Authorization: Basic header becomes credentials") {
 }
 
 TEST_CASE("endpoint: an undecodable Basic header is dropped without credentials (CouchDB)") {
-  const Endpoint ep = must_parse(Json{{"url", "http://h/db"},
+  const Endpoint ep = must_parse_endpoint(Json{{"url", "http://h/db"},
                                       {"headers", {{"Authorization", "Basic %%%"}}}});
   CHECK_FALSE(ep.credentials().has_value());
   CHECK(ep.headers().empty());
@@ -158,7 +158,7 @@ TEST_CASE("endpoint: credentials precedence is auth.basic, then userinfo, then h
   };
   for (const auto& r : rows) {
     CAPTURE(r.value.dump());
-    const Endpoint ep = must_parse(r.value);
+    const Endpoint ep = must_parse_endpoint(r.value);
     REQUIRE(ep.credentials().has_value());
     CHECK(ep.credentials()->username == r.user);
     CHECK(ep.headers().empty());  // the Basic header never stays
@@ -167,11 +167,11 @@ TEST_CASE("endpoint: credentials precedence is auth.basic, then userinfo, then h
 
 TEST_CASE("endpoint: a non-Basic Authorization header stays a header, unless credentials exist") {
   const Endpoint bearer =
-      must_parse(Json{{"url", "http://h/db"}, {"headers", {{"Authorization", "Bearer t0k"}}}});
+      must_parse_endpoint(Json{{"url", "http://h/db"}, {"headers", {{"Authorization", "Bearer t0k"}}}});
   CHECK_FALSE(bearer.credentials().has_value());
   CHECK(header(bearer.request_headers(), "Authorization") == "Bearer t0k");
 
-  const Endpoint both = must_parse(
+  const Endpoint both = must_parse_endpoint(
       Json{{"url", "http://u:p@h/db"}, {"headers", {{"Authorization", "Bearer t0k"}}}});
   const Headers sent = both.request_headers();
   REQUIRE(sent.size() == 1);
@@ -181,7 +181,7 @@ TEST_CASE("endpoint: a non-Basic Authorization header stays a header, unless cre
 TEST_CASE("endpoint: local database names") {
   for (const char* name : {"mydb", "a/b", "db$(1)+-_", "_users", "_replicator", "x/_replicator"}) {
     CAPTURE(name);
-    const Endpoint ep = must_parse(name);
+    const Endpoint ep = must_parse_endpoint(name);
     CHECK(ep.is_local());
     CHECK(ep.db_name() == name);
     CHECK(ep.url() == name);
@@ -189,7 +189,7 @@ TEST_CASE("endpoint: local database names") {
     CHECK(ep.id_key() == Json{{"local", name}});
     CHECK(ep.request_headers().empty());
   }
-  const Endpoint obj = must_parse(Json{{"url", "mydb"}});
+  const Endpoint obj = must_parse_endpoint(Json{{"url", "mydb"}});
   CHECK(obj.is_local());
 }
 
@@ -237,27 +237,27 @@ TEST_CASE("endpoint: bad values get CouchDB's reasons (table)") {
 }
 
 TEST_CASE("endpoint: id_key has no secrets; a password change keeps it") {
-  const Endpoint a = must_parse("http://adm:one@host:5984/db");
-  const Endpoint b = must_parse("http://adm:two@host:5984/db");
+  const Endpoint a = must_parse_endpoint("http://adm:one@host:5984/db");
+  const Endpoint b = must_parse_endpoint("http://adm:two@host:5984/db");
   CHECK(a.id_key() == b.id_key());
   CHECK(a.id_key().dump().find("one") == std::string::npos);
   CHECK(a.id_key()["user"] == "adm");
   CHECK(a.id_key()["port"] == 5984);
   // The user is part of it: replicating as someone else is another replication.
-  CHECK(must_parse("http://eve:one@host:5984/db").id_key() != a.id_key());
+  CHECK(must_parse_endpoint("http://eve:one@host:5984/db").id_key() != a.id_key());
   // Default ports are effective ports: spelled or not, the same key.
-  CHECK(must_parse("http://host/db").id_key() == must_parse("http://host:80/db/").id_key());
+  CHECK(must_parse_endpoint("http://host/db").id_key() == must_parse_endpoint("http://host:80/db/").id_key());
   // Credential headers (any Authorization, Cookie) are not part of it; other headers are,
   // by lower-cased name.
-  const Endpoint t1 = must_parse(Json{
+  const Endpoint t1 = must_parse_endpoint(Json{
       {"url", "http://h/db"}, {"headers", {{"Authorization", "Bearer 1"}, {"Cookie", "a=1"}}}});
-  const Endpoint t2 = must_parse(Json{
+  const Endpoint t2 = must_parse_endpoint(Json{
       {"url", "http://h/db"}, {"headers", {{"Authorization", "Bearer 2"}, {"Cookie", "a=2"}}}});
   CHECK(t1.id_key() == t2.id_key());
   CHECK(t1.id_key()["headers"] == Json::array());
-  const Endpoint x1 = must_parse(Json{{"url", "http://h/db"}, {"headers", {{"X-Tenant", "a"}}}});
-  const Endpoint x2 = must_parse(Json{{"url", "http://h/db"}, {"headers", {{"x-tenant", "a"}}}});
-  const Endpoint x3 = must_parse(Json{{"url", "http://h/db"}, {"headers", {{"X-Tenant", "b"}}}});
+  const Endpoint x1 = must_parse_endpoint(Json{{"url", "http://h/db"}, {"headers", {{"X-Tenant", "a"}}}});
+  const Endpoint x2 = must_parse_endpoint(Json{{"url", "http://h/db"}, {"headers", {{"x-tenant", "a"}}}});
+  const Endpoint x3 = must_parse_endpoint(Json{{"url", "http://h/db"}, {"headers", {{"X-Tenant", "b"}}}});
   CHECK(x1.id_key() == x2.id_key());
   CHECK(x1.id_key() != x3.id_key());
   CHECK(x1.id_key()["headers"] == Json::array({Json::array({"x-tenant", "a"})}));

@@ -26,6 +26,7 @@
 #include "http/server/routes.h"
 #include "peer_fixture.h"
 #include "replicator/doc_wire.h"
+#include "replicator_test_util.h"
 
 namespace divan::replicator::test {
 namespace {
@@ -34,7 +35,6 @@ namespace asio = boost::asio;
 namespace server = http::server;
 using boost::beast::http::verb;
 
-revtree::RevId rev(const char* text) { return *revtree::parse_rev(text); }
 
 // ---- A server whose route table a test can wrap ----------------------------------------------
 

@@ -3,19 +3,15 @@
 #include <doctest/doctest.h>
 
 #include "replicator/job_state.h"
+#include "replicator_test_util.h"
 
 using namespace divan::replicator;
 using std::chrono::seconds;
 using Json = JobHistory::Json;
 
-namespace {
+using divan::replicator::test::numbered;
 
-// "<prefix><n>" without `"literal" + std::string`, on which GCC 12 warns falsely (-Wrestrict,
-// GCC bug 105329).
-std::string numbered(std::string prefix, int64_t n) {
-  prefix += std::to_string(n);
-  return prefix;
-}
+namespace {
 
 TimePoint at(int64_t s) { return TimePoint(seconds(s)); }
 

@@ -11,15 +11,10 @@
 
 #include "engine/gzip.h"
 #include "peer_fixture.h"
+#include "replicator_test_util.h"
 
 namespace divan::replicator::test {
 namespace {
-
-revtree::RevId rev(const char* text) {
-  auto parsed = revtree::parse_rev(text);
-  REQUIRE_MESSAGE(parsed.has_value(), text);
-  return *parsed;
-}
 
 std::vector<std::string> revs_text(const std::vector<revtree::RevId>& revs) {
   std::vector<std::string> out;

@@ -9,18 +9,12 @@
 #include <doctest/doctest.h>
 
 #include "replicator/seq_tracker.h"
+#include "replicator_test_util.h"
 
 using divan::replicator::SeqTracker;
 using Json = SeqTracker::Json;
 
-namespace {
-// "<prefix><n>" without `"literal" + std::string`, on which GCC 12 warns falsely (-Wrestrict,
-// GCC bug 105329).
-std::string numbered(std::string prefix, int64_t n) {
-  prefix += std::to_string(n);
-  return prefix;
-}
-}  // namespace
+using divan::replicator::test::numbered;
 
 TEST_CASE("§3.10 through_seq: in-order completion follows each batch") {
   SeqTracker t(0);

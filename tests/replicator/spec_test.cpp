@@ -15,7 +15,7 @@ Json body(Json extra = Json::object()) {
   return b;
 }
 
-ReplicationSpec must_parse(const Json& b) {
+ReplicationSpec must_parse_spec(const Json& b) {
   auto spec = parse_replicate_body(b);
   REQUIRE_MESSAGE(spec.has_value(), (spec ? "" : spec.error().reason));
   return *spec;
@@ -24,7 +24,7 @@ ReplicationSpec must_parse(const Json& b) {
 }  // namespace
 
 TEST_CASE("spec: defaults are CouchDB's (tuning.h)") {
-  const ReplicationSpec s = must_parse(body());
+  const ReplicationSpec s = must_parse_spec(body());
   CHECK(s.source.url() == "http://a/src/");
   CHECK(s.target.url() == "http://b/tgt/");
   CHECK_FALSE(s.continuous);
@@ -48,7 +48,7 @@ TEST_CASE("spec: defaults are CouchDB's (tuning.h)") {
 }
 
 TEST_CASE("spec: every option is read (table of accepted values)") {
-  const ReplicationSpec s = must_parse(body({
+  const ReplicationSpec s = must_parse_spec(body({
       {"continuous", true},
       {"create_target", true},
       {"create_target_params", {{"q", 1}, {"n", 1}}},
@@ -87,26 +87,26 @@ TEST_CASE("spec: every option is read (table of accepted values)") {
 }
 
 TEST_CASE("spec: batch_size is PouchDB's worker_batch_size; the CouchDB name wins") {
-  CHECK(must_parse(body({{"batch_size", 50}})).worker_batch_size == 50);
-  CHECK(must_parse(body({{"batch_size", 50}, {"worker_batch_size", 70}})).worker_batch_size == 70);
-  CHECK(must_parse(body({{"worker_batch_size", 70}, {"batch_size", 50}})).worker_batch_size == 70);
+  CHECK(must_parse_spec(body({{"batch_size", 50}})).worker_batch_size == 50);
+  CHECK(must_parse_spec(body({{"batch_size", 50}, {"worker_batch_size", 70}})).worker_batch_size == 70);
+  CHECK(must_parse_spec(body({{"worker_batch_size", 70}, {"batch_size", 50}})).worker_batch_size == 70);
 }
 
 TEST_CASE("spec: doc_ids are percent-decoded, sorted and deduplicated; null is none") {
-  const ReplicationSpec s = must_parse(body({{"doc_ids", {"c", "a%2Fb", "a/b", "+1555", "c"}}}));
+  const ReplicationSpec s = must_parse_spec(body({{"doc_ids", {"c", "a%2Fb", "a/b", "+1555", "c"}}}));
   CHECK(s.filter.kind == Filter::Kind::kDocIds);
   CHECK(s.filter.doc_ids == std::vector<std::string>{"+1555", "a/b", "c"});
-  CHECK(must_parse(body({{"doc_ids", nullptr}})).filter.kind == Filter::Kind::kNone);
-  CHECK(must_parse(body({{"doc_ids", Json::array()}})).filter.kind == Filter::Kind::kDocIds);
+  CHECK(must_parse_spec(body({{"doc_ids", nullptr}})).filter.kind == Filter::Kind::kNone);
+  CHECK(must_parse_spec(body({{"doc_ids", Json::array()}})).filter.kind == Filter::Kind::kDocIds);
 }
 
 TEST_CASE("spec: filters") {
-  const ReplicationSpec sel = must_parse(body({{"selector", {{"type", "post"}}}}));
+  const ReplicationSpec sel = must_parse_spec(body({{"selector", {{"type", "post"}}}}));
   CHECK(sel.filter.kind == Filter::Kind::kSelector);
   CHECK(sel.filter.selector == Json{{"type", "post"}});
 
   const ReplicationSpec dd =
-      must_parse(body({{"filter", "app/by_user"}, {"query_params", {{"user", "bob"}}}}));
+      must_parse_spec(body({{"filter", "app/by_user"}, {"query_params", {{"user", "bob"}}}}));
   CHECK(dd.filter.kind == Filter::Kind::kDesignDoc);
   CHECK(dd.filter.ddoc == "app");
   CHECK(dd.filter.function == "by_user");
@@ -120,25 +120,25 @@ TEST_CASE("spec: filters") {
         "Divan has none. Use `doc_ids` or `selector` instead.");
 
   // CouchDB splits at the first '/': the function name may contain more.
-  const ReplicationSpec nested = must_parse(body({{"filter", "a/b/c"}}));
+  const ReplicationSpec nested = must_parse_spec(body({{"filter", "a/b/c"}}));
   CHECK(nested.filter.ddoc == "a");
   CHECK(nested.filter.function == "b/c");
 
-  const ReplicationSpec design = must_parse(body({{"filter", "_design"}}));
+  const ReplicationSpec design = must_parse_spec(body({{"filter", "_design"}}));
   CHECK(design.filter.kind == Filter::Kind::kBuiltin);
   CHECK_FALSE(needs_javascript(design.filter));
   CHECK(check_filter_supported(design).has_value());
 
   const ReplicationSpec view =
-      must_parse(body({{"filter", "_view"}, {"query_params", {{"view", "d/v"}}}}));
+      must_parse_spec(body({{"filter", "_view"}, {"query_params", {{"view", "d/v"}}}}));
   CHECK(view.filter.kind == Filter::Kind::kBuiltin);
   CHECK(needs_javascript(view.filter));
   CHECK_FALSE(check_filter_supported(view).has_value());
 
-  CHECK_FALSE(check_filter_supported(must_parse(body({{"filter", "_nope"}}))).has_value());
-  CHECK(check_filter_supported(must_parse(body())).has_value());
+  CHECK_FALSE(check_filter_supported(must_parse_spec(body({{"filter", "_nope"}}))).has_value());
+  CHECK(check_filter_supported(must_parse_spec(body())).has_value());
   CHECK(check_filter_supported(sel).has_value());
-  CHECK(check_filter_supported(must_parse(body({{"doc_ids", {"a"}}}))).has_value());
+  CHECK(check_filter_supported(must_parse_spec(body({{"doc_ids", {"a"}}}))).has_value());
 }
 
 TEST_CASE("spec: bad _replicate bodies get 400 with CouchDB's reasons (table)") {
@@ -225,12 +225,12 @@ TEST_CASE("spec: the first bad option in body order is the one reported (CouchDB
 }
 
 TEST_CASE("spec: cancel by body or by replication id (§8)") {
-  const ReplicationSpec by_body = must_parse(body({{"cancel", true}, {"continuous", true}}));
+  const ReplicationSpec by_body = must_parse_spec(body({{"cancel", true}, {"continuous", true}}));
   CHECK(by_body.cancel);
   CHECK(by_body.source.url() == "http://a/src/");
   for (const char* key : {"replication_id", "_local_id", "id"}) {
     CAPTURE(key);
-    const ReplicationSpec by_id = must_parse(Json{{"cancel", true}, {key, "abc+continuous"}});
+    const ReplicationSpec by_id = must_parse_spec(Json{{"cancel", true}, {key, "abc+continuous"}});
     CHECK(by_id.cancel);
     CHECK(by_id.replication_id == "abc+continuous");
   }
@@ -239,7 +239,7 @@ TEST_CASE("spec: cancel by body or by replication id (§8)") {
 }
 
 TEST_CASE("spec: local endpoints") {
-  const ReplicationSpec s = must_parse(Json{{"source", "notes"}, {"target", "http://h/notes"}});
+  const ReplicationSpec s = must_parse_spec(Json{{"source", "notes"}, {"target", "http://h/notes"}});
   CHECK(s.source.is_local());
   CHECK(s.source.db_name() == "notes");
   CHECK_FALSE(s.target.is_local());

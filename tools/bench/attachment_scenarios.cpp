@@ -29,7 +29,6 @@ namespace beast = boost::beast;
 using namespace std::chrono_literals;
 
 constexpr std::size_t kSlice = std::size_t{1} << 20;  // client writes, and the node's read slices
-constexpr double kMiB = 1024.0 * 1024.0;
 constexpr int kGets = 5;
 constexpr std::chrono::seconds kTimeout = 120s;
 

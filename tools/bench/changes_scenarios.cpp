@@ -30,7 +30,6 @@ namespace beast = boost::beast;
 using namespace std::chrono_literals;
 using Ms = std::chrono::duration<double, std::milli>;
 
-constexpr double kMiB = 1024.0 * 1024.0;
 
 // co_spawn's completion: no I/O throws here (redirect_error), so only bad_alloc and the like.
 void rethrow(std::exception_ptr e) {

@@ -28,7 +28,6 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using Ms = std::chrono::duration<double, std::milli>;
-constexpr double kMiB = 1024.0 * 1024.0;
 
 // The mesh: the bench's node first, then the extra ones; each peered with every other.
 struct Mesh {

@@ -24,7 +24,6 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using Ms = std::chrono::duration<double, std::milli>;
-constexpr double kMiB = 1024.0 * 1024.0;
 
 // POST /_replicate on `on` and waits for the one-shot to end; prints the figure.
 void time_one_shot(const char* name, const Target& on, const std::string& body, int docs,

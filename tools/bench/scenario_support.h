@@ -13,6 +13,8 @@
 
 namespace divan::bench {
 
+inline constexpr double kMiB = 1024.0 * 1024.0;
+
 // CPU used over a stretch of wall time, in cores (CPU seconds per wall second).
 struct CpuUse {
   double node = -1;  // -1 when the bench did not start the node
