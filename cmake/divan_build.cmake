@@ -77,6 +77,9 @@ endfunction()
 option(DIVAN_UNITY "Compile each target's sources as one translation unit" ON)
 if(DIVAN_UNITY)
   set(CMAKE_UNITY_BUILD ON)
+  # A static library does not need the libraries it links to be built before its own objects
+  # compile; without this, Make builds the layers one after another, one TU each: no parallelism.
+  set(CMAKE_OPTIMIZE_DEPENDENCIES ON)
   set(CMAKE_UNITY_BUILD_BATCH_SIZE 0)
   # A .cpp included by the unity file counts as a header to GCC, which then warns whenever one of
   # its classes holds a type from its own anonymous namespace: right in a .cpp, noise here.

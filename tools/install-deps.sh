@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake ccache pkg-config
+  build-essential cmake ninja-build ccache pkg-config
   libsqlite3-dev sqlite3          # storage (sqlite3 CLI: integrity checks in tests)
   nlohmann-json3-dev              # JSON
   libboost1.81-dev libboost-url1.81-dev  # Beast/Asio server and client, Boost.URL query parsing
