@@ -25,6 +25,18 @@ inline std::string ascii_lower(std::string_view s) {
   return out;
 }
 
+// `a` and `b` equal up to ASCII case, without allocating (header names, codings, schemes).
+inline bool ascii_iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
 // The items of a `separator`-separated list, each trimmed, empty ones left out:
 // " a, ,b " → {"a", "b"}.
 inline std::vector<std::string> split_list(std::string_view list, char separator = ',') {

@@ -27,12 +27,10 @@ namespace {
 constexpr const char* kMissing = "Missing replicator database";
 constexpr const char* kInvalidUrl = "endpoint has an invalid url";
 
-bool iequals(std::string_view a, std::string_view b) { return ascii_lower(a) == ascii_lower(b); }
-
 // Headers that carry credentials: never part of the replication id (a rotated token must keep
 // the checkpoints), and an Authorization header yields to explicit credentials.
 bool is_credential_header(std::string_view name) {
-  return iequals(name, "authorization") || iequals(name, "cookie");
+  return ascii_iequals(name, "authorization") || ascii_iequals(name, "cookie");
 }
 
 // "Basic <base64(user:pass)>" (scheme case-insensitive, CouchDB maybe_remove_basic_auth): nullopt
@@ -40,7 +38,7 @@ bool is_credential_header(std::string_view name) {
 // still counts as Basic (it is removed) but yields no credentials, as in CouchDB.
 std::optional<std::optional<Credentials>> basic_credentials(std::string_view value) {
   const size_t space = value.find(' ');
-  if (space == std::string_view::npos || !iequals(value.substr(0, space), "basic")) {
+  if (space == std::string_view::npos || !ascii_iequals(value.substr(0, space), "basic")) {
     return std::nullopt;
   }
   std::string_view payload = value.substr(space + 1);
@@ -162,7 +160,7 @@ Result<Endpoint> Endpoint::parse(const Json& value) {
         return fail(Code::kBadRequest, "endpoint `headers` must be an object of strings");
       }
       const auto& v = it.value().get_ref<const std::string&>();
-      if (iequals(it.key(), "authorization")) {
+      if (ascii_iequals(it.key(), "authorization")) {
         if (auto basic = basic_credentials(v)) {
           if (!from_header) from_header = *basic;
           continue;  // a Basic header never stays a header
@@ -183,7 +181,7 @@ Result<Endpoint> Endpoint::parse(const Json& value) {
   std::stable_sort(ep.headers_.begin(), ep.headers_.end(),
                    [](const auto& a, const auto& b) { return ascii_lower(a.first) < ascii_lower(b.first); });
   ep.headers_.erase(std::unique(ep.headers_.begin(), ep.headers_.end(),
-                                [](const auto& a, const auto& b) { return iequals(a.first, b.first); }),
+                                [](const auto& a, const auto& b) { return ascii_iequals(a.first, b.first); }),
                     ep.headers_.end());
   return ep;
 }
@@ -197,7 +195,7 @@ Headers Endpoint::request_headers() const {
                                                       credentials_->password));
   }
   for (const auto& [name, value] : headers_) {
-    if (credentials_ && iequals(name, "authorization")) continue;
+    if (credentials_ && ascii_iequals(name, "authorization")) continue;
     out.emplace_back(name, value);
   }
   return out;

@@ -7,30 +7,19 @@
 #include <new>
 #include <vector>
 
+#include "base/text.h"
+
 namespace divan::http::client::detail {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
-           return lower(x) == lower(y);
-         });
-}
 
 // The codings listed, in order, "identity" and empty items left out.
 std::vector<std::string_view> codings(std::string_view list) {
   std::vector<std::string_view> out;
   while (!list.empty()) {
     size_t comma = list.find(',');
-    std::string_view item = trim(list.substr(0, comma));
-    if (!item.empty() && !iequals(item, "identity")) out.push_back(item);
+    std::string_view item = trim_ows(list.substr(0, comma));
+    if (!item.empty() && !ascii_iequals(item, "identity")) out.push_back(item);
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
@@ -98,10 +87,10 @@ tl::expected<std::string, DecodeError> inflate_all(std::string_view in, Wrapper 
 
 tl::expected<std::string, DecodeError> decode_one(std::string_view coding, std::string_view in,
                                                   uint64_t limit) {
-  if (iequals(coding, "gzip") || iequals(coding, "x-gzip")) {
+  if (ascii_iequals(coding, "gzip") || ascii_iequals(coding, "x-gzip")) {
     return inflate_all(in, Wrapper::kGzip, limit);
   }
-  if (iequals(coding, "deflate")) {
+  if (ascii_iequals(coding, "deflate")) {
     // RFC 9110 §8.4.1.2 says zlib format; some servers send raw deflate. A zlib stream opens with
     // a header whose two bytes, read big-endian, are a multiple of 31 with method 8 (RFC 1950).
     bool zlib =

@@ -9,7 +9,6 @@
 namespace divan::multipart {
 namespace {
 
-using text::iequals;
 using text::is_token_char;
 
 // Visible ASCII or obs-text (>= 0x80).
@@ -108,14 +107,14 @@ std::optional<std::string> parse_media_type(std::string_view header) {
 
 std::optional<std::string_view> find_header(const Headers& headers, std::string_view name) {
   for (const Header& h : headers) {
-    if (iequals(h.name, name)) return std::string_view(h.value);
+    if (ascii_iequals(h.name, name)) return std::string_view(h.value);
   }
   return std::nullopt;
 }
 
 std::optional<std::string_view> ContentType::parameter(std::string_view name) const {
   for (const Parameter& p : parameters) {
-    if (iequals(p.name, name)) return std::string_view(p.value);
+    if (ascii_iequals(p.name, name)) return std::string_view(p.value);
   }
   return std::nullopt;
 }

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "base/text.h"
 #include "http/multipart/multipart.h"
 #include "http/multipart/text.h"
 
@@ -12,7 +13,6 @@ namespace {
 
 using text::is_space;
 using text::is_token_char;
-using text::trim;
 
 // A header value may hold anything but control characters (tab excepted).
 bool valid_value(std::string_view v) { return std::none_of(v.begin(), v.end(), text::is_control); }
@@ -23,7 +23,7 @@ std::string_view parse_header_line(std::string_view line, Headers& out) {
   size_t colon = line.find(':');
   if (colon == std::string_view::npos || colon == 0) return "multipart: malformed part header";
   std::string_view name = line.substr(0, colon);
-  std::string_view value = trim(line.substr(colon + 1));
+  std::string_view value = trim_ows(line.substr(colon + 1));
   if (!std::all_of(name.begin(), name.end(), is_token_char) || !valid_value(value)) {
     return "multipart: malformed part header";
   }

@@ -125,5 +125,18 @@ TEST_CASE("text: trim spaces and tabs only; split a list, trimmed, empty items l
   CHECK(split_list("a;b", ';') == std::vector<std::string>{"a", "b"});
 }
 
+TEST_CASE("text: ASCII case folding only; other bytes, UTF-8 included, as they are") {
+  CHECK(ascii_lower("Content-Type: GZIP") == "content-type: gzip");
+  CHECK(ascii_lower("\xC3\x89t\xC3\xA9") == "\xC3\x89t\xC3\xA9");  // "Été": É stays
+  CHECK(ascii_lower("") == "");
+  CHECK(ascii_iequals("Authorization", "authorization"));
+  CHECK(ascii_iequals("X-GZIP", "x-gzip"));
+  CHECK(ascii_iequals("", ""));
+  CHECK_FALSE(ascii_iequals("gzip", "gzip2"));
+  CHECK_FALSE(ascii_iequals("gzip", "gzjp"));
+  CHECK_FALSE(ascii_iequals("[", "{"));  // '[' + 32 is '{': only A-Z fold
+  CHECK_FALSE(ascii_iequals("\xC3\x89", "\xC3\xA9"));
+}
+
 }  // namespace
 }  // namespace divan::test
