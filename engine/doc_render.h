@@ -10,15 +10,16 @@
 #include <string_view>
 #include <vector>
 
+#include "base/json_string.h"
 #include "engine/attachments.h"
 #include "engine/database.h"
 #include "revtree/rev_tree.h"
 
 namespace divan::engine {
 
-// Appends `text` as a JSON string literal (quotes included). UTF-8 passes through unescaped.
-void append_json_string(std::string& out, std::string_view text);
-std::string json_string(std::string_view text);
+// JSON string literals (base/json_string.h), named here too for the callers that qualify them.
+using divan::append_json_string;
+using divan::json_string;
 
 // How a read shows attachments (§6.1, §7.1).
 enum class AttachmentMode {
