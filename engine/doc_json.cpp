@@ -68,12 +68,6 @@ bool is_ignored_special(std::string_view key) {
          key == "_local_seq";
 }
 
-bool is_kept_special(std::string_view key) {
-  return key == "_access" || key == "_replication_state" || key == "_replication_state_time" ||
-         key == "_replication_state_reason" || key == "_replication_id" ||
-         key == "_replication_stats";
-}
-
 std::optional<uint64_t> uint_member(const Json& object, const char* key) {
   auto it = object.find(key);
   if (it == object.end() || !it->is_number_integer() || it->get<int64_t>() < 0) return std::nullopt;
@@ -167,6 +161,12 @@ Result<void> parse_attachments(const Json& value, IncomingDoc& out,
 }
 
 }  // namespace
+
+bool is_kept_special(std::string_view key) {
+  return key == "_access" || key == "_replication_state" || key == "_replication_state_time" ||
+         key == "_replication_state_reason" || key == "_replication_id" ||
+         key == "_replication_stats";
+}
 
 bool has_control_char(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) {

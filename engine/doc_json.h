@@ -27,6 +27,9 @@ inline constexpr std::string_view kOctetStream = "application/octet-stream";
 
 // Id rules (http-api.md §5.1): illegal_docid with CouchDB's reasons.
 [[nodiscard]] Result<void> validate_doc_id(std::string_view id);
+// Whether `key`, though it starts with '_', stays in the body: `_access` and the
+// `_replication_*` members CouchDB's scheduler writes into `_replicator` docs.
+bool is_kept_special(std::string_view key);
 [[nodiscard]] Result<void> validate_json_doc_id(const Json& id);  // also "Document id must be a string"
 
 // Whether `s` holds a control character other than HTAB (0x00–0x08, 0x0A–0x1F, 0x7F): CR and LF

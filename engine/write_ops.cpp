@@ -1,6 +1,7 @@
 #include "engine/write_ops.h"
 
 #include <algorithm>
+#include <cassert>
 #include <utility>
 
 #include "revtree/rev_hash.h"
@@ -54,6 +55,13 @@ bool DocUpdate::has_stubs() const {
 
 Result<DocUpdate> DocUpdate::with_body(const Json& body) && {
   if (auto ok = set_body(body); !ok) return tl::unexpected(ok.error());
+  return std::move(*this);
+}
+
+Result<DocUpdate> DocUpdate::with_body_text(std::string compact) && {
+  assert(replicated());
+  if (compact.size() > kMaxDocumentSize) return fail(Code::kDocumentTooLarge, id_);
+  body_ = std::move(compact);
   return std::move(*this);
 }
 

@@ -81,6 +81,10 @@ class DocUpdate {
   // The same write with another body (the `_users` policy hashes a password into it): derived
   // fields are computed again. Errors: document_too_large.
   [[nodiscard]] Result<DocUpdate> with_body(const Json& body) &&;
+  // A replicated write with its body given as compact JSON object text, already validated
+  // (engine/doc_scan.h writes it from a simdjson parse): no dump. Errors: document_too_large.
+  // REQUIRES: replicated() (an interactive write hashes a canonical form of the body).
+  [[nodiscard]] Result<DocUpdate> with_body_text(std::string compact) &&;
 
  private:
   DocUpdate() = default;

@@ -10,6 +10,7 @@
 #include "engine/attachments.h"
 #include "engine/doc_json.h"
 #include "engine/doc_render.h"
+#include "engine/doc_scan.h"
 #include "engine/gzip.h"
 #include "http/multipart/multipart.h"
 
@@ -173,15 +174,35 @@ std::string render_multipart_related(const engine::DocUpdate& update, std::strin
   return out;
 }
 
-Result<engine::DocUpdate> parse_fetched(engine::Json&& doc) {
-  auto incoming = engine::parse_incoming_doc(std::move(doc));
-  if (!incoming) return tl::unexpected(incoming.error());
-  if (!incoming->id) return fail(Code::kBadRequest, "fetched document has no _id");
-  std::string id = std::move(*incoming->id);
+namespace {
+
+// The id a fetched document is written under. Errors: no `_id`, a `_local/` one.
+Result<std::string> fetched_id(engine::IncomingDoc& incoming) {
+  if (!incoming.id) return fail(Code::kBadRequest, "fetched document has no _id");
+  std::string id = std::move(*incoming.id);
   if (id.starts_with(engine::kLocalPrefix)) {
     return fail(Code::kBadRequest, "fetched document " + id + " is a _local document");
   }
-  return engine::to_doc_update(std::move(*incoming), std::move(id), /*new_edits=*/false);
+  return id;
+}
+
+}  // namespace
+
+Result<engine::DocUpdate> parse_fetched(engine::Json&& doc) {
+  auto incoming = engine::parse_incoming_doc(std::move(doc));
+  if (!incoming) return tl::unexpected(incoming.error());
+  auto id = fetched_id(*incoming);
+  if (!id) return tl::unexpected(id.error());
+  return engine::to_doc_update(std::move(*incoming), std::move(*id), /*new_edits=*/false);
+}
+
+Result<engine::DocUpdate> parse_fetched(engine::SplitDoc&& doc) {
+  // The `_` members alone go through the one parser of incoming documents; the body is there.
+  auto incoming = engine::parse_incoming_doc(std::move(doc.specials));
+  if (!incoming) return tl::unexpected(incoming.error());
+  auto id = fetched_id(*incoming);
+  if (!id) return tl::unexpected(id.error());
+  return engine::replicated_update(std::move(*incoming), std::move(*id), std::move(doc.body));
 }
 
 }  // namespace divan::replicator::doc_wire

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/doc_scan.h"
 #include "engine/error.h"
 #include "engine/write_ops.h"
 
@@ -59,5 +60,8 @@ std::string render_multipart_related(const engine::DocUpdate& update, std::strin
 // an unknown `_` member, …), and bad_request for a document without `_id` or with a `_local/` id
 // (local documents are never replicated).
 [[nodiscard]] Result<engine::DocUpdate> parse_fetched(engine::Json&& doc);
+// The same for a document taken apart by engine::split_doc (answer_scan.h): the same rules and
+// errors, the body kept as the split wrote it.
+[[nodiscard]] Result<engine::DocUpdate> parse_fetched(engine::SplitDoc&& doc);
 
 }  // namespace divan::replicator::doc_wire

@@ -22,6 +22,7 @@
 #include "base/text.h"
 #include "engine/gzip.h"
 #include "http/multipart/multipart.h"
+#include "replicator/answer_scan.h"
 #include "replicator/doc_wire.h"
 
 namespace divan::replicator {
@@ -322,56 +323,9 @@ PeerTask<std::string> HttpPeer::ensure_full_commit() {
 PeerResult<ChangesPage> HttpPeer::read_changes_page(const Response& response, verb method,
                                                     const std::string& rel,
                                                     const Json& since) const {
-  // Leading heartbeat newlines are whitespace to the parser.
-  auto body = parse_json(response.body);
-  if (!body || !body->is_object() || !body->contains("results") ||
-      !(*body)["results"].is_array()) {
-    return tl::unexpected(bad_answer(response, method, rel, "no results array"));
-  }
-  ChangesPage page;
-  Json last_row_seq;  // of every row, skipped ones included
-  for (auto& row : (*body)["results"]) {
-    if (!row.is_object() || !row.contains("seq")) {
-      return tl::unexpected(bad_answer(response, method, rel, "a row without seq"));
-    }
-    Change change;
-    last_row_seq = row["seq"];
-    change.seq = std::move(row["seq"]);
-    change.id = string_member(row, "id");
-    auto changes = row.find("changes");
-    if (changes == row.end() || !changes->is_array()) {
-      return tl::unexpected(bad_answer(response, method, rel, "a row without changes"));
-    }
-    for (const auto& item : *changes) {
-      auto rev = revtree::parse_rev(string_member(item, "rev"));
-      if (!rev) return tl::unexpected(bad_answer(response, method, rel, "a bad rev"));
-      change.revs.push_back(std::move(*rev));
-    }
-    // spec §3.6: a `removed` row (a filtered feed whose doc no longer passes) drops its first rev.
-    if (auto removed = row.find("removed");
-        removed != row.end() && removed->is_boolean() && removed->get<bool>() &&
-        !change.revs.empty()) {
-      change.revs.erase(change.revs.begin());
-    }
-    if (auto deleted = row.find("deleted"); deleted != row.end() && deleted->is_boolean()) {
-      change.deleted = deleted->get<bool>();
-    }
-    // spec §3.6: CouchDB skips (and logs) rows with an empty id.
-    if (change.id.empty()) continue;
-    page.rows.push_back(std::move(change));
-  }
-  if (auto last = body->find("last_seq"); last != body->end() && !last->is_null()) {
-    page.last_seq = std::move(*last);
-  } else if (!last_row_seq.is_null()) {
-    page.last_seq = std::move(last_row_seq);
-  } else {
-    page.last_seq = since;
-  }
-  if (auto pending = body->find("pending");
-      pending != body->end() && pending->is_number_integer() && pending->get<int64_t>() >= 0) {
-    page.pending = pending->get<uint64_t>();
-  }
-  return page;
+  auto page = answer_scan::changes_page(response.body, since);
+  if (!page) return tl::unexpected(bad_answer(response, method, rel, page.error()));
+  return std::move(*page);
 }
 
 PeerTask<ChangesPage> HttpPeer::changes(const ChangesRequest& request) {
@@ -483,9 +437,8 @@ namespace {
 
 // One fetched document: appended to `out` unless already there (latest=true may resolve two
 // requested revs to the same leaf).
-Result<void> add_fetched(Json&& doc, FetchResult& out,
+Result<void> add_fetched(Result<engine::DocUpdate>&& update, FetchResult& out,
                          std::set<std::pair<std::string, std::string>>& seen) {
-  auto update = doc_wire::parse_fetched(std::move(doc));
   if (!update) return tl::unexpected(update.error());
   if (seen.emplace(update->id(), doc_wire::newest_rev(*update)).second) {
     out.docs.push_back(std::move(*update));
@@ -504,16 +457,9 @@ std::optional<PeerError> HttpPeer::read_bulk_get(
     const std::vector<BulkGetEntry>& entries, FetchResult& out,
     std::set<std::pair<std::string, std::string>>& seen, std::vector<FetchRequest>& individual) {
   // spec §3.8: the answer must be exactly {"results":[…]}, one result per entry.
-  std::optional<Json> body;
-  if (response.status == 200) {
-    body = parse_json(response.body);
-    if (body && !(body->is_object() && body->size() == 1 && body->contains("results") &&
-                  (*body)["results"].is_array() &&
-                  (*body)["results"].size() == entries.size())) {
-      body.reset();
-    }
-  }
-  if (!body) {
+  std::optional<std::vector<answer_scan::BulkGetResult>> results;
+  if (response.status == 200) results = answer_scan::bulk_get(response.body, entries.size());
+  if (!results) {
     // Not there (404, 405, 400 from a server that reads `_bulk_get` as a doc id, …) or not
     // usable: every later fetch goes per document. A 5xx, 408 or 429 may pass: this call only.
     const unsigned status = response.status;
@@ -521,44 +467,30 @@ std::optional<PeerError> HttpPeer::read_bulk_get(
       bulk_get_disabled_.store(true, std::memory_order_relaxed);
     }
     individual = std::move(requests);
-  } else {
-    // Per request: the revs _bulk_get could not give for a reason other than not_found.
-    std::vector<std::vector<revtree::RevId>> retry(requests.size());
-    Json& results = (*body)["results"];
-    for (size_t e = 0; e < entries.size(); ++e) {
-      const FetchRequest& request = requests[entries[e].request];
-      const revtree::RevId& rev = *entries[e].rev;
-      Json& result = results[e];
-      auto items = result.is_object() ? result.find("docs") : result.end();
-      bool got = false;
-      bool again = items == result.end() || !items->is_array() || items->empty();
-      if (!again) {
-        for (auto& item : *items) {
-          if (auto ok = item.find("ok"); item.is_object() && ok != item.end()) {
-            if (auto added = add_fetched(std::move(*ok), out, seen); !added) {
-              return bad_answer(
-                  response, verb::post, rel,
-                  "document " + request.id + ": " + added.error().reason);
-            }
-            got = true;
-          } else if (auto error = item.find("error"); item.is_object() && error != item.end() &&
-                                                      string_member(*error, "error") ==
-                                                          "not_found") {
-            out.missing.emplace_back(request.id, rev);
-          } else {
-            again = true;  // another error: CouchDB fetches such a doc on its own (§3.8)
-          }
-        }
+    return std::nullopt;
+  }
+  // Per request: the revs _bulk_get could not give for a reason other than not_found.
+  std::vector<std::vector<revtree::RevId>> retry(requests.size());
+  for (size_t e = 0; e < entries.size(); ++e) {
+    const FetchRequest& request = requests[entries[e].request];
+    const revtree::RevId& rev = *entries[e].rev;
+    answer_scan::BulkGetResult& result = (*results)[e];
+    for (auto& doc : result.docs) {
+      if (auto added = add_fetched(std::move(doc), out, seen); !added) {
+        return bad_answer(response, verb::post, rel,
+                          "document " + request.id + ": " + added.error().reason);
       }
-      if (got) ++out.bulk_get_docs;
-      if (again) retry[entries[e].request].push_back(rev);
     }
-    for (size_t i = 0; i < requests.size(); ++i) {
-      if (retry[i].empty()) continue;
-      FetchRequest again = requests[i];
-      again.revs = std::move(retry[i]);
-      individual.push_back(std::move(again));
-    }
+    for (size_t i = 0; i < result.not_found; ++i) out.missing.emplace_back(request.id, rev);
+    if (!result.docs.empty()) ++out.bulk_get_docs;
+    // Another error: CouchDB fetches such a doc on its own (§3.8).
+    if (!result.has_docs || result.other) retry[entries[e].request].push_back(rev);
+  }
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (retry[i].empty()) continue;
+    FetchRequest again = requests[i];
+    again.revs = std::move(retry[i]);
+    individual.push_back(std::move(again));
   }
   return std::nullopt;
 }
@@ -793,7 +725,7 @@ PeerTask<void> HttpPeer::fetch_one(const FetchRequest& request, bool full, Fetch
   for (auto& item : *body) {
     if (!item.is_object()) continue;
     if (auto ok = item.find("ok"); ok != item.end()) {
-      if (auto added = add_fetched(std::move(*ok), out, seen); !added) {
+      if (auto added = add_fetched(doc_wire::parse_fetched(std::move(*ok)), out, seen); !added) {
         co_return tl::unexpected(bad_answer(*response, verb::get, rel, added.error().reason));
       }
     } else if (auto missing = item.find("missing"); missing != item.end()) {

@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libsqlite3-dev sqlite3          # storage (sqlite3 CLI: integrity checks in tests)
   nlohmann-json3-dev              # JSON
+  libsimdjson-dev                 # fast validating parser for large JSON texts (bulk answers)
   libboost1.81-dev libboost-url1.81-dev  # Beast/Asio server and client, Boost.URL query parsing
   libssl-dev                      # libcrypto: MD5, base64
   zlib1g-dev                      # gzip-encoded attachment uploads

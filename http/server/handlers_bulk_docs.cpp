@@ -4,7 +4,9 @@
 #include <optional>
 #include <string_view>
 #include <unordered_set>
+#include <variant>
 
+#include "engine/doc_scan.h"
 #include "http/server/doc_json.h"
 #include "http/server/errors.h"
 #include "http/server/handlers.h"
@@ -23,8 +25,52 @@ struct BulkRequest {
   std::vector<std::string> ids;  // per op, for the response
 };
 
+// One doc of the request, appended to `bulk` as its write op and id.
+Result<void> add_doc(Json&& item, BulkRequest& bulk) {
+  auto doc = parse_incoming_doc(std::move(item));
+  if (!doc) return tl::unexpected(doc.error());
+  std::string id = doc->id ? *doc->id : next_uuid();
+  auto op = engine::to_write_op(std::move(*doc), id, bulk.new_edits);
+  if (!op) return tl::unexpected(op.error());
+  bulk.ops.push_back(std::move(*op));
+  bulk.ids.push_back(std::move(id));
+  return {};
+}
+
+// The same for a doc split by engine::scan_replicated_bulk (new_edits=false, not `_local/`).
+Result<void> add_split_doc(engine::SplitDoc&& split, BulkRequest& bulk) {
+  auto doc = parse_incoming_doc(std::move(split.specials));
+  if (!doc) return tl::unexpected(doc.error());
+  std::string id = doc->id ? *doc->id : next_uuid();
+  auto update = engine::replicated_update(std::move(*doc), id, std::move(split.body));
+  if (!update) return tl::unexpected(update.error());
+  bulk.ops.push_back(std::move(*update));
+  bulk.ids.push_back(std::move(id));
+  return {};
+}
+
+// A replicator's request ({"new_edits":false,…}: most of a push's or a mesh's writes) read with
+// simdjson, its bodies never built as nlohmann trees (engine/doc_scan.h); nullopt for any other
+// request, read by the nlohmann path below, which also gives the errors of a malformed body.
+std::optional<Result<BulkRequest>> scan_replicated_request(std::string_view body) {
+  auto docs = engine::scan_replicated_bulk(body);
+  if (!docs) return std::nullopt;
+  BulkRequest bulk;
+  bulk.new_edits = false;
+  bulk.ops.reserve(docs->size());
+  bulk.ids.reserve(docs->size());
+  for (auto& doc : *docs) {
+    auto added = std::holds_alternative<engine::SplitDoc>(doc)
+                     ? add_split_doc(std::get<engine::SplitDoc>(std::move(doc)), bulk)
+                     : add_doc(std::get<Json>(std::move(doc)), bulk);
+    if (!added) return tl::unexpected(added.error());
+  }
+  return bulk;
+}
+
 // Validates every doc before anything is written: one bad doc fails the whole request (§10).
 Result<BulkRequest> parse_bulk_request(std::string_view body) {
+  if (auto scanned = scan_replicated_request(body)) return std::move(*scanned);
   auto json = parse_json_object(body);
   if (!json) return tl::unexpected(json.error());
   BulkRequest bulk;
@@ -38,13 +84,7 @@ Result<BulkRequest> parse_bulk_request(std::string_view body) {
   bulk.ops.reserve(docs->size());
   bulk.ids.reserve(docs->size());
   for (auto& item : *docs) {
-    auto doc = parse_incoming_doc(std::move(item));
-    if (!doc) return tl::unexpected(doc.error());
-    std::string id = doc->id ? *doc->id : next_uuid();
-    auto op = engine::to_write_op(std::move(*doc), id, bulk.new_edits);
-    if (!op) return tl::unexpected(op.error());
-    bulk.ops.push_back(std::move(*op));
-    bulk.ids.push_back(std::move(id));
+    if (auto added = add_doc(std::move(item), bulk); !added) return tl::unexpected(added.error());
   }
   return bulk;
 }

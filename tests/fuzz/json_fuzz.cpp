@@ -3,7 +3,9 @@
 // what CouchDB accepts, one JSON text in UTF-8: no byte order mark, no NUL byte, valid UTF-8
 // throughout, at most 512 levels deep. An accepted value must dump without throwing and parse
 // back to the same value (what Divan stores and echoes), and parse_json_object must agree with
-// parse_json. Built by tests/fuzz/run_fuzz.sh json (clang, libFuzzer, ASan, UBSan) and, with
+// parse_json. And the fast path of replicated `_bulk_docs` (engine/doc_scan.h scan_replicated_bulk)
+// must read exactly what parse_json reads, or decline: the same docs, each split into its `_`
+// members and a body byte for byte nlohmann's dump. Built by tests/fuzz/run_fuzz.sh json (clang, libFuzzer, ASan, UBSan) and, with
 // replay_main.cpp, into the normal build as a CTest test.
 #include <algorithm>
 #include <cstdint>
@@ -11,7 +13,9 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <variant>
 
+#include "engine/doc_scan.h"
 #include "http/server/json_body.h"
 #include "replay.h"
 
@@ -78,7 +82,38 @@ constexpr std::string_view kFragments[] = {
     "null", "false", " ", "\r\n", "\t", "\\", "\\\"", "\\u0000", "\\ud800", "\\udc00",
     "\\ud83d\\ude00", "\\n", "\xEF\xBB\xBF", "\0"sv, "\xff", "\xc3\xa9", "\xc0\xaf", "\xed\xa0\x80",
     "\xf0\x9f\x98\x80", "\xf4\x90\x80\x80", "/*", "*/", "NaN", "'", "\x7f",
+    // The replicated _bulk_docs fast path (check_bulk_scan).
+    "{\"new_edits\":false,\"docs\":[", "\"_rev\"", "\"_access\"", "\"_local/x\"", "\"docs\"",
 };
+
+// scan_replicated_bulk(text) against parse_json(text): whatever the scan reads, parse_json reads
+// the same way.
+void check_bulk_scan(std::string_view text, const divan::Result<Json>& parsed) {
+  const auto scanned = divan::engine::scan_replicated_bulk(text);
+  if (!scanned) return;  // declined: the nlohmann path decides
+  check(parsed.has_value() && parsed->is_object(), "the scan read what parse_json refused");
+  auto new_edits = parsed->find("new_edits");
+  check(new_edits != parsed->end() && *new_edits == Json(false), "the scan read new_edits otherwise");
+  auto docs = parsed->find("docs");
+  check(docs != parsed->end() && docs->is_array() && docs->size() == scanned->size(),
+        "the scan read other docs");
+  for (size_t i = 0; i < scanned->size(); ++i) {
+    const Json& doc = (*docs)[i];
+    if (const auto* value = std::get_if<Json>(&(*scanned)[i])) {
+      check(*value == doc, "a declined doc reads otherwise");
+      continue;
+    }
+    const auto& split = std::get<divan::engine::SplitDoc>((*scanned)[i]);
+    check(doc.is_object(), "a split doc that is no object");
+    Json specials = Json::object();
+    Json body = Json::object();
+    for (const auto& [key, member] : doc.items()) {
+      (key.starts_with('_') ? specials : body)[key] = member;
+    }
+    check(split.specials == specials, "the split's `_` members differ");
+    check(split.body == body.dump(), "the split's body is not nlohmann's dump");
+  }
+}
 
 }  // namespace
 
@@ -88,6 +123,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   const auto parsed = server::parse_json(text);
   const auto object = server::parse_json_object(text);
+  check_bulk_scan(text, parsed);
   if (!parsed) {
     check(parsed.error().code == divan::Code::kBadRequest, "refused with another code");
     check(parsed.error().reason == "invalid UTF-8 JSON" ||

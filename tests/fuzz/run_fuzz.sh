@@ -9,6 +9,7 @@
 # Needs clang-14 and libclang-rt-14-dev (tools/install-deps.sh): without them it fails, never skips.
 set -euo pipefail
 target=multipart
+libs=()
 if [[ $# -gt 0 && ! $1 =~ ^[0-9]+$ ]]; then
   target=$1
   shift
@@ -25,8 +26,14 @@ case $target in
     sources=("$root/tests/fuzz/multipart_fuzz.cpp" "$root"/http/multipart/*.cpp)
     headers=("$root/http/multipart/multipart.h" "$root/base/hex.h" "$root/tests/fuzz/replay.h") ;;
   json)
-    sources=("$root/tests/fuzz/json_fuzz.cpp" "$root/http/server/json_body.cpp")
-    headers=("$root/http/server/json_body.h" "$root/engine/error.h" "$root/tests/fuzz/replay.h") ;;
+    # engine/doc_scan.cpp and what it links: the differential check of the replicated _bulk_docs
+    # fast path.
+    sources=("$root/tests/fuzz/json_fuzz.cpp" "$root/http/server/json_body.cpp"
+             "$root"/engine/{doc_scan,doc_json,write_ops,attachments,gzip,error,random}.cpp
+             "$root"/revtree/*.cpp "$root"/base/*.cpp)
+    headers=("$root/http/server/json_body.h" "$root/engine/error.h" "$root/engine/doc_scan.h"
+             "$root/tests/fuzz/replay.h")
+    libs=(-lsimdjson -lcrypto -lz) ;;
   *)
     echo "run_fuzz: unknown target '$target' (multipart, json)" >&2
     exit 2 ;;
@@ -43,7 +50,7 @@ if [[ ! -x $bin ]] || [[ -n $(find "${sources[@]}" "${headers[@]}" -newer "$bin"
   echo "run_fuzz: building $bin"
   "$cxx" -std=c++20 -O1 -g -fno-omit-frame-pointer \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-    -I "$root" "${sources[@]}" -o "$bin.tmp"
+    -I "$root" "${sources[@]}" "${libs[@]}" -o "$bin.tmp"
   mv "$bin.tmp" "$bin"
 fi
 
