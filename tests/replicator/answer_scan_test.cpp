@@ -35,6 +35,15 @@ Result<engine::DocUpdate> scanned(const std::string& doc) {
   return std::move((*results)[0].docs[0]);
 }
 
+// One document text through both paths: nlohmann's (doc_wire::parse_fetched) and answer_scan's.
+struct BothPaths {
+  Result<engine::DocUpdate> expected;
+  Result<engine::DocUpdate> got;
+};
+BothPaths both_paths(const std::string& text) {
+  return {doc_wire::parse_fetched(Json::parse(text)), scanned(text)};
+}
+
 std::vector<std::string> attachment_names(const engine::DocUpdate& update) {
   std::vector<std::string> names;
   for (const auto& att : update.attachments()) names.push_back(att.name);
@@ -65,9 +74,8 @@ TEST_CASE("answer_scan::bulk_get: each document is the write the nlohmann path m
   };
   for (const auto& text : docs) {
     CAPTURE(text);
-    auto expected = doc_wire::parse_fetched(Json::parse(text));
+    auto [expected, got] = both_paths(text);
     REQUIRE(expected);
-    auto got = scanned(text);
     REQUIRE(got);
     CHECK(got->id() == expected->id());
     CHECK(got->deleted() == expected->deleted());
@@ -103,9 +111,8 @@ TEST_CASE("answer_scan::bulk_get: the errors of the nlohmann path") {
   };
   for (const auto& text : bad) {
     CAPTURE(text);
-    auto expected = doc_wire::parse_fetched(Json::parse(text));
+    auto [expected, got] = both_paths(text);
     REQUIRE_FALSE(expected);
-    auto got = scanned(text);
     REQUIRE_FALSE(got);
     CHECK(got.error().code == expected.error().code);
     CHECK(got.error().reason == expected.error().reason);
