@@ -178,8 +178,8 @@ TEST_CASE("compaction under load: 8 writers and 8 readers, bounded writer steps,
   CHECK(status.longest_step_cpu_ms < 60);
   CHECK(status.longest_step_ms < 2000);
   CHECK(db->info().external_size >= external);
+  // Before the last checkpoint the file can still be its old size: measured again once closed.
   const uint64_t after = file_bytes(file);
-  CHECK(after < before);
   MESSAGE("compaction of " << docs << " docs x " << kRevisions << " revs (built in " << build_s
           << " s): " << compact_s << " s, " << status.steps << " writer steps, longest "
           << status.longest_step_ms << " ms; file " << before / 1024 << " KiB -> " << after / 1024
@@ -191,6 +191,13 @@ TEST_CASE("compaction under load: 8 writers and 8 readers, bounded writer steps,
   db.reset();
   catalog.reset();
   CHECK(integrity_check(file) == "ok");
+  // The file gives space back. Measured closed: the last connection's checkpoint is what cuts the
+  // file to the pages compaction left; while 8 readers hold snapshots, checkpoints may stop short
+  // and leave it at any size up to its old one (a loaded 2-core machine once showed 221 MB
+  // against 198 MB before).
+  const uint64_t closed_size = file_bytes(file);
+  CHECK(closed_size < before);
+  MESSAGE("file closed: " << closed_size / 1024 << " KiB");
   catalog = std::make_unique<Catalog>(options_for(dir));
   db = *catalog->open("load");
   auto snap = db->snapshot();
