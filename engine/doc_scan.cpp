@@ -35,8 +35,16 @@ bool has_repeated_key(const std::vector<std::string_view>& keys) {
   return false;
 }
 
-// Whether an object anywhere inside `element` names a member twice (for the body's values: the
-// split writes them as simdjson holds them, every member kept, where nlohmann keeps one).
+// Whether `object` names one of its own members twice.
+bool names_a_member_twice(const simdjson::dom::object& object) {
+  std::vector<std::string_view> keys;
+  keys.reserve(object.size());
+  for (const simdjson::dom::key_value_pair field : object) keys.push_back(field.key);
+  return has_repeated_key(keys);
+}
+
+// Whether `element` or an object anywhere inside it names a member twice: the split writes values
+// as simdjson holds them, every member kept, where nlohmann keeps one.
 bool has_repeated_key_inside(const simdjson::dom::element& element) {
   simdjson::dom::array array;
   if (element.get_array().get(array) == simdjson::SUCCESS) {
@@ -47,13 +55,10 @@ bool has_repeated_key_inside(const simdjson::dom::element& element) {
   }
   simdjson::dom::object object;
   if (element.get_object().get(object) != simdjson::SUCCESS) return false;
-  std::vector<std::string_view> keys;
-  keys.reserve(object.size());
   for (const simdjson::dom::key_value_pair field : object) {
     if (has_repeated_key_inside(field.value)) return true;
-    keys.push_back(field.key);
   }
-  return has_repeated_key(keys);
+  return names_a_member_twice(object);
 }
 
 // Nesting deeper than this takes the nlohmann path, whose own limit (512) then decides: well
@@ -123,26 +128,23 @@ Json to_nlohmann(const simdjson::dom::element& element) {
 
 std::optional<SplitDoc> split_doc(const simdjson::dom::element& doc) {
   simdjson::dom::object object;
-  if (doc.get_object().get(object) != simdjson::SUCCESS) return std::nullopt;
-  std::vector<std::string_view> keys;
-  keys.reserve(object.size());
+  if (doc.get_object().get(object) != simdjson::SUCCESS || has_repeated_key_inside(doc)) {
+    return std::nullopt;
+  }
   SplitDoc out;
   out.body.push_back('{');
   for (const simdjson::dom::key_value_pair field : object) {
-    keys.push_back(field.key);
     if (field.key.starts_with('_')) {
       if (is_kept_special(field.key)) return std::nullopt;  // a body member: its place is kept there
       out.specials[std::string(field.key)] = to_nlohmann(field.value);
       continue;
     }
-    if (has_repeated_key_inside(field.value)) return std::nullopt;
     if (out.body.size() > 1) out.body.push_back(',');
     append_json_string(out.body, field.key);
     out.body.push_back(':');
     out.body += simdjson::to_string(field.value);
   }
   out.body.push_back('}');
-  if (has_repeated_key(keys)) return std::nullopt;
   return out;
 }
 
@@ -164,11 +166,9 @@ std::optional<std::vector<ScannedDoc>> scan_replicated_bulk(std::string_view bod
   // first.
   simdjson::dom::object top;
   if (root.get_object().get(top) != simdjson::SUCCESS) return std::nullopt;
-  std::vector<std::string_view> keys;
-  for (const simdjson::dom::key_value_pair field : top) keys.push_back(field.key);
   bool new_edits = true;
   simdjson::dom::array docs;
-  if (has_repeated_key(keys) ||
+  if (names_a_member_twice(top) ||
       top["new_edits"].get_bool().get(new_edits) != simdjson::SUCCESS || new_edits ||
       top["docs"].get_array().get(docs) != simdjson::SUCCESS) {
     return std::nullopt;

@@ -11,7 +11,7 @@
 // The body comes out byte for byte as nlohmann's dump of the same document would write it (member
 // order, numbers, escapes: tests/fuzz/json_fuzz.cpp checks it on arbitrary input). Where the two
 // paths could differ, split_doc() declines and the caller takes the nlohmann path: a member named
-// twice, at any depth of the body (nlohmann keeps one of them), and a `_` member the body keeps
+// twice, at any depth (nlohmann keeps one of them), and a `_` member the body keeps
 // (`_access`, doc_json.h is_kept_special), whose place among the body members the split would
 // lose.
 //
@@ -40,8 +40,7 @@ struct SplitDoc {
   std::string body;
 };
 
-// nullopt when `doc` is not an object, names a member twice (in the body: at any depth) or has a
-// kept `_` member.
+// nullopt when `doc` is not an object, names a member twice at any depth or has a kept `_` member.
 std::optional<SplitDoc> split_doc(const simdjson::dom::element& doc);
 
 // The nlohmann value of `element`, with the types nlohmann's parser would give it. Recursive:

@@ -1,6 +1,7 @@
 // spec: replication-protocol.md §3.6 (changes rows), §3.8 (_bulk_get results).
 #include "replicator/answer_scan.h"
 
+#include <optional>
 #include <utility>
 
 #include <simdjson.h>
@@ -69,13 +70,13 @@ tl::expected<ChangesPage, std::string> changes_page(std::string_view body, const
   }
   ChangesPage page;
   page.rows.reserve(results.size());
-  Json last_row_seq;  // of every row, skipped ones included
+  std::optional<dom::element> last_row_seq;  // of every row, skipped ones included
   for (const dom::element row : results) {
     dom::element seq;
     if (row["seq"].get(seq) != SUCCESS) return tl::unexpected(std::string("a row without seq"));
+    last_row_seq = seq;
     Change change;
     change.seq = engine::to_nlohmann(seq);
-    last_row_seq = change.seq;
     change.id = string_member(row, "id");
     dom::array changes;
     if (row["changes"].get_array().get(changes) != SUCCESS) {
@@ -100,8 +101,8 @@ tl::expected<ChangesPage, std::string> changes_page(std::string_view body, const
   dom::element last;
   if (root["last_seq"].get(last) == SUCCESS && !last.is_null()) {
     page.last_seq = engine::to_nlohmann(last);
-  } else if (!last_row_seq.is_null()) {
-    page.last_seq = std::move(last_row_seq);
+  } else if (last_row_seq && !last_row_seq->is_null()) {
+    page.last_seq = engine::to_nlohmann(*last_row_seq);
   } else {
     page.last_seq = since;
   }
